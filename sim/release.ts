@@ -1,0 +1,93 @@
+/**
+ * Kernel releases the simulator can answer as, and the behaviour switches that differ
+ * between them (shared/reference/compat-semantics.md §0 and §12). A release is named exactly,
+ * because stable releases carry backports: 6.12.117 already has the empty-unmap fix that
+ * 6.12.0 lacks.
+ *
+ * @module
+ */
+
+/** Behaviour switches of one release. */
+export interface Release {
+  /** As the user names it: `"6.12"`, `"6.12.117"`. */
+  readonly version: string;
+  /** VFIO info capabilities occupy their size rounded up to 8 (a881b496941f, v6.6). */
+  readonly capAlign8: boolean;
+  /** Compat UNMAP_DMA of an empty range returns 0 (afb47765f923: v6.18, stable 6.6.y/6.12.y/6.17.y late 2025). */
+  readonly unmapEmptyOk: boolean;
+  /** Native IOAS_MAP / IOAS_COPY need READABLE or WRITEABLE (996dc53ac289, v6.11). */
+  readonly mapNeedsRW: boolean;
+  /**
+   * io_pagetable checks uptr + length overflow (EOVERFLOW) before the length check (EINVAL):
+   * the order after the MAP_FILE refactor (v6.13). Older releases check length first.
+   */
+  readonly uptrOverflowFirst: boolean;
+  /** iommufd object ids are limited to 31 bits (v6.6). */
+  readonly ids31Bit: boolean;
+  /** VFIO_CHECK_EXTENSION(VFIO_NOIOMMU_IOMMU) may answer 1 (no-iommu emulation, v6.3). */
+  readonly noIommuExtension: boolean;
+  /** IOMMU_TEST_CMD struct size known to this kernel (its union grew with the dirty op in 6.7). */
+  readonly testCmdSize: number;
+}
+
+function release(version: string, r: Omit<Release, "version">): Release {
+  return Object.freeze({ version, ...r });
+}
+
+/** Every modelled release, oldest first. The last one is the default. */
+export const RELEASES: readonly Release[] = Object.freeze([
+  release("6.2", {
+    capAlign8: false,
+    unmapEmptyOk: false,
+    mapNeedsRW: false,
+    uptrOverflowFirst: false,
+    ids31Bit: false,
+    noIommuExtension: false,
+    testCmdSize: 56,
+  }),
+  release("6.6", {
+    capAlign8: true,
+    unmapEmptyOk: false,
+    mapNeedsRW: false,
+    uptrOverflowFirst: false,
+    ids31Bit: true,
+    noIommuExtension: true,
+    testCmdSize: 56,
+  }),
+  release("6.12", {
+    capAlign8: true,
+    unmapEmptyOk: false,
+    mapNeedsRW: true,
+    uptrOverflowFirst: false,
+    ids31Bit: true,
+    noIommuExtension: true,
+    testCmdSize: 72,
+  }),
+  // The rig's kernel: a 6.12 stable release that carries the empty-unmap fix.
+  release("6.12.117", {
+    capAlign8: true,
+    unmapEmptyOk: true,
+    mapNeedsRW: true,
+    uptrOverflowFirst: false,
+    ids31Bit: true,
+    noIommuExtension: true,
+    testCmdSize: 72,
+  }),
+  release("6.18", {
+    capAlign8: true,
+    unmapEmptyOk: true,
+    mapNeedsRW: true,
+    uptrOverflowFirst: true,
+    ids31Bit: true,
+    noIommuExtension: true,
+    testCmdSize: 72,
+  }),
+]);
+
+/** The newest modelled release: the simulator's default. */
+export const DEFAULT_RELEASE: Release = RELEASES[RELEASES.length - 1];
+
+/** The release named exactly `version`, or undefined. */
+export function findRelease(version: string): Release | undefined {
+  return RELEASES.find((r) => r.version === version);
+}

@@ -1,0 +1,170 @@
+/**
+ * Encode, decode and print any struct from its description in `structs.ts`. There is no
+ * per-struct code: a new struct is a new table entry.
+ *
+ * @module
+ */
+
+import { formatConstant } from "./constants.ts";
+import type { FieldDesc, StructDesc } from "./structs.ts";
+
+/** Field values by name. Numbers are accepted on input; decoding always gives bigints. */
+export type StructValues = Record<string, bigint | number>;
+
+/** The description of field `name` of `desc`; throws for a name the struct does not have. */
+export function fieldOf(desc: StructDesc, name: string): FieldDesc {
+  const f = desc.fields.find((x) => x.name === name);
+  if (!f) throw new RangeError(`struct ${desc.name} has no field '${name}'`);
+  return f;
+}
+
+/** Offsets by field name, for code that reads fields directly with a DataView. */
+export function offsetsOf(desc: StructDesc): Readonly<Record<string, number>> {
+  return Object.freeze(Object.fromEntries(desc.fields.map((f) => [f.name, f.offset])));
+}
+
+/** The name of the field holding the struct's own size (`argsz` or `size`). */
+export function sizeFieldOf(desc: StructDesc): FieldDesc | undefined {
+  return desc.fields.find((f) => f.kind === "size");
+}
+
+function mask(size: number): bigint {
+  return (1n << BigInt(size * 8)) - 1n;
+}
+
+/** Write one field (little-endian); the value is truncated to the field's width. */
+export function writeField(view: DataView, f: FieldDesc, value: bigint | number): void {
+  const v = BigInt(value) & mask(f.size);
+  switch (f.size) {
+    case 1:
+      view.setUint8(f.offset, Number(v));
+      break;
+    case 2:
+      view.setUint16(f.offset, Number(v), true);
+      break;
+    case 4:
+      view.setUint32(f.offset, Number(v), true);
+      break;
+    case 8:
+      view.setBigUint64(f.offset, v, true);
+      break;
+  }
+}
+
+/** Read one field (little-endian), sign-extended for `kind: "s"` and `"fd"`. */
+export function readField(view: DataView, f: FieldDesc): bigint {
+  let v: bigint;
+  switch (f.size) {
+    case 1:
+      v = BigInt(view.getUint8(f.offset));
+      break;
+    case 2:
+      v = BigInt(view.getUint16(f.offset, true));
+      break;
+    case 4:
+      v = BigInt(view.getUint32(f.offset, true));
+      break;
+    case 8:
+      v = view.getBigUint64(f.offset, true);
+      break;
+  }
+  if (f.kind === "s" || f.kind === "fd") v = BigInt.asIntN(f.size * 8, v);
+  return v;
+}
+
+/** Options of {@link encode}. */
+export interface EncodeOptions {
+  /**
+   * Length of the buffer to allocate. It is raised to at least `sizeof` and at least the
+   * value written in the size field, so the kernel can never be told to use more bytes than
+   * the buffer has.
+   */
+  bufferSize?: number;
+}
+
+/**
+ * Encode `values` into a fresh zeroed buffer laid out as `desc`. The size field (`argsz` /
+ * `size`) defaults to `sizeof(struct)`; pass it in `values` to override (e.g. to explore the
+ * kernel's size checks). Throws a RangeError for a field the struct does not have.
+ */
+export function encode(
+  desc: StructDesc,
+  values: StructValues = {},
+  options: EncodeOptions = {},
+): Uint8Array {
+  const sizeField = sizeFieldOf(desc);
+  const sizeValue = sizeField && values[sizeField.name] !== undefined
+    ? Number(BigInt(values[sizeField.name]) & 0xffff_ffffn)
+    : desc.size;
+  const length = Math.max(desc.size, sizeValue, options.bufferSize ?? 0);
+  const buf = new Uint8Array(length);
+  const view = new DataView(buf.buffer);
+  if (sizeField) writeField(view, sizeField, sizeValue);
+  for (const [name, value] of Object.entries(values)) {
+    if (sizeField && name === sizeField.name) continue;
+    writeField(view, fieldOf(desc, name), value);
+  }
+  return buf;
+}
+
+/**
+ * Decode every field of `desc` that lies wholly inside `bytes` (a short buffer decodes to
+ * fewer fields rather than failing).
+ */
+export function decode(desc: StructDesc, bytes: Uint8Array): Record<string, bigint> {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: Record<string, bigint> = {};
+  for (const f of desc.fields) {
+    if (f.offset + f.size <= bytes.byteLength) out[f.name] = readField(view, f);
+  }
+  return out;
+}
+
+/** Render one field value: flags and enums by name, ids/fds/sizes in decimal, else hex. */
+export function formatField(f: FieldDesc, value: bigint): string {
+  if (f.set) return formatConstant(f.set, value);
+  switch (f.kind) {
+    case "id":
+    case "fd":
+    case "s":
+    case "size":
+      return value.toString(10);
+    default:
+      return `0x${value.toString(16)}`;
+  }
+}
+
+/** `name=value …` for every decoded field, in offset order, skipping reserved fields. */
+export function formatStruct(desc: StructDesc, values: Record<string, bigint>): string {
+  const parts: string[] = [];
+  for (const f of desc.fields) {
+    const v = values[f.name];
+    if (v === undefined || f.kind === "reserved") continue;
+    parts.push(`${f.name}=${formatField(f, v)}`);
+  }
+  return parts.join(" ");
+}
+
+/** Field names of a struct, for completion (`--size`, `--flags` and the like). */
+export function fieldNames(desc: StructDesc): string[] {
+  return desc.fields.map((f) => f.name);
+}
+
+/** Bytes as lowercase hex, two digits each, no separators. */
+export function toHex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+/**
+ * Parse hex bytes (`"20000000 01000000"`, `"0x2000"`, `"de:ad"`): separators (space, `:`,
+ * `_`, `,`) are ignored. Returns undefined for an odd number of digits or a non-hex character.
+ */
+export function fromHex(text: string): Uint8Array | undefined {
+  const clean = text.replace(/^0x/i, "").replace(/[\s:_,]/g, "");
+  if (clean.length % 2 !== 0 || /[^0-9a-f]/i.test(clean)) return undefined;
+  const out = new Uint8Array(clean.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}

@@ -1,0 +1,105 @@
+/**
+ * The `Kernel` boundary: the one interface both backends implement and the only way a
+ * command reaches the kernel side. It is shaped like the system calls a C program makes.
+ *
+ * Conventions, chosen so the hot path allocates nothing:
+ * - calls that return an `int` in C return a `number`: the non-negative result on success,
+ *   or `-errno` on failure (the kernel's own convention). `open` returns the new fd.
+ * - `mmap` returns the address as a `bigint`, or `-errno` as a negative `bigint`.
+ * - none of these methods throw for anything the caller passes; a bad fd, a bad request
+ *   number, a short buffer: each is an errno, exactly as the real kernel would answer.
+ *
+ * @module
+ */
+
+/**
+ * The third argument of `ioctl`.
+ *
+ * - a `Uint8Array`: a pointer to that buffer. The kernel reads from it and writes back into
+ *   it in place, never past its end; the backend refuses (`-EFAULT` from the simulator, an
+ *   `FfiBufferError` thrown before the call from the FFI backend) if the `argsz`/`size`
+ *   written in its first `u32` is larger than the buffer.
+ * - a `bigint`: the raw `unsigned long` argument: a value for by-value ioctls
+ *   (`VFIO_CHECK_EXTENSION`, `VFIO_SET_IOMMU`), or an address in user memory (for example
+ *   one returned by `mmap`), `0n` being the NULL pointer.
+ */
+export type IoctlArg = Uint8Array | bigint;
+
+/** Which kind of backend answers: the in-process model or real system calls. */
+export type BackendName = "sim" | "kernel";
+
+/** One area of an IOAS as the simulator holds it (the `mappings` command). */
+export interface MappingRow {
+  /** First IOVA of the area. */
+  iova: bigint;
+  /** Last IOVA of the area (inclusive). */
+  last: bigint;
+  /** User virtual address backing the first byte. */
+  vaddr: bigint;
+  /** IOMMU_READ (1) | IOMMU_WRITE (2). */
+  prot: number;
+  /** Whether the pages behind the area are pinned now (a domain or an access needs them). */
+  pinned: boolean;
+}
+
+/**
+ * Controls that only the simulator has. A command that needs one checks
+ * `kernel.simulator` and, when it is absent, tells the user the command is simulator-only.
+ */
+export interface SimulatorControl {
+  /** Select the platform profile (page sizes, aperture, reserved regions, devices). */
+  setProfile(name: string): void;
+  /** Names of the known platform profiles. */
+  profiles(): string[];
+  /** Answer as this kernel release does, e.g. `"6.12"` or `"6.12.117"`. */
+  setKernelVersion(version: string): void;
+  /** The release being modelled, as a string. */
+  kernelVersion(): string;
+  /** Known releases, oldest first. */
+  kernelVersions(): string[];
+  /** Set RLIMIT_MEMLOCK in bytes (`2n ** 64n - 1n` for unlimited). */
+  setMemlockLimit(bytes: bigint): void;
+  /** Add a mock device (and its group) to the platform; returns the group number. */
+  addDevice(name: string, options?: { profile?: string }): number;
+  /** Attach a mock device to an IOAS of the iommufd context open as `fd`, as group attach does. */
+  attachDevice(fd: number, name: string, ioasId?: number): { errno: number; ioasId?: number };
+  /** The areas of IOAS `ioasId` (the compat IOAS when omitted) in the context open as `fd`. */
+  mappings(fd: number, ioasId?: number): MappingRow[] | number;
+  /** Total pinned pages (PAGE_SIZE units) across all user memory. */
+  pinnedPages(): bigint;
+  /** Drop every open file, object and mapping: a freshly booted simulated machine. */
+  reset(): void;
+}
+
+/** The system-call surface every backend implements. */
+export interface Kernel {
+  /** `"sim"` or `"kernel"`, for the prompt and for reports. */
+  readonly name: BackendName;
+  /** Present only on the simulator. */
+  readonly simulator?: SimulatorControl;
+
+  /** open(2) with O_RDWR | O_CLOEXEC. Returns the fd or `-errno` (ENOENT for unknown paths). */
+  open(path: string): number;
+  /** close(2). Returns 0 or `-errno` (EBADF). */
+  close(fd: number): number;
+  /**
+   * ioctl(2). Returns the non-negative return value or `-errno`. See {@link IoctlArg} for
+   * how the argument is passed.
+   */
+  ioctl(fd: number, request: number, arg: IoctlArg): number;
+  /**
+   * mmap(2) of fresh anonymous, private, read/write memory of `length` bytes.
+   * Returns the address or `-errno` as a negative bigint.
+   */
+  mmap(length: bigint): bigint;
+  /** munmap(2). Returns 0 or `-errno`. */
+  munmap(addr: bigint, length: bigint): number;
+  /**
+   * Copy user memory at `addr` into `into` (its whole length). Returns 0, or `-EFAULT` when
+   * any byte lies outside memory this backend mapped: the FFI backend never touches an
+   * address it did not map itself.
+   */
+  readMemory(addr: bigint, into: Uint8Array): number;
+  /** Copy `bytes` into user memory at `addr`. Returns 0 or `-EFAULT` as {@link readMemory}. */
+  writeMemory(addr: bigint, bytes: Uint8Array): number;
+}
