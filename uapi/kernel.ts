@@ -59,6 +59,12 @@ export interface SimulatorControl {
   kernelVersions(): string[];
   /** Set RLIMIT_MEMLOCK in bytes (`2n ** 64n - 1n` for unlimited). */
   setMemlockLimit(bytes: bigint): void;
+  /**
+   * Run as root (CAP_IPC_LOCK, CAP_SYS_RESOURCE, CAP_SYS_RAWIO: pins are not charged to
+   * RLIMIT_MEMLOCK, IOMMU_OPTION RLIMIT_MODE may be set), as the kernel lane's guest does
+   * (the default), or as an unprivileged user with access to the device nodes.
+   */
+  setPrivileged(privileged: boolean): void;
   /** Add a mock device (and its group) to the platform; returns the group number. */
   addDevice(name: string, options?: { profile?: string }): number;
   /** Attach a mock device to an IOAS of the iommufd context open as `fd`, as group attach does. */
