@@ -1,0 +1,208 @@
+/**
+ * The `Kernel` implemented with real system calls through libc. Private: `mod.ts` builds it
+ * after the permission check; tests build it over a libc they control.
+ *
+ * @module
+ */
+
+import { E } from "../uapi/errno.ts";
+import type { IoctlArg, Kernel } from "../uapi/kernel.ts";
+import { GuardedArena } from "./_arena.ts";
+import { planBuffer, policyOf, strayPointer } from "./_guard.ts";
+import type { ArgPolicy } from "./_guard.ts";
+import {
+  MAP_ANONYMOUS,
+  MAP_FAILED,
+  MAP_PRIVATE,
+  O_CLOEXEC,
+  O_RDWR,
+  PROT_READ,
+  PROT_WRITE,
+} from "./_libc.ts";
+import type { Libc, LibcSymbols } from "./_libc.ts";
+import { RangeSet } from "./_ranges.ts";
+
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+/** Longest view made over user memory to check an argument passed by address. */
+const MAX_ARG_VIEW = 0x1_0000_0000n;
+const EIO = 5;
+
+/** The FFI backend. Every public method follows the `Kernel` conventions. */
+export class FfiKernel implements Kernel {
+  /** Always `"kernel"`. */
+  readonly name = "kernel" as const;
+  readonly #sym: LibcSymbols;
+  readonly #errno: Int32Array;
+  readonly #page: bigint;
+  readonly #arena: GuardedArena;
+  /** User memory: what mmap() gave and munmap() has not taken back. */
+  readonly #mapped = new RangeSet();
+  /** Fds this backend opened or the kernel handed it; only these may be closed. */
+  readonly #fds = new Set<number>();
+  readonly #encoder = new TextEncoder();
+  readonly #covers = (addr: bigint, length: bigint) => this.#mapped.covers(addr, length);
+  #last: ArgPolicy = policyOf(0);
+
+  /** A backend over `libc` (the real one, or one a test controls). */
+  constructor(libc: Libc) {
+    this.#sym = libc.symbols;
+    this.#errno = libc.errno;
+    this.#page = BigInt(libc.pageSize);
+    this.#arena = new GuardedArena(libc);
+  }
+
+  /** -errno of the call that just failed (read before anything else runs). */
+  #fail(): number {
+    const e = this.#errno[0];
+    return e > 0 ? -e : -EIO;
+  }
+
+  open(path: string): number {
+    // A NUL would silently name a different (shorter) path.
+    if (typeof path !== "string" || path.includes("\0")) return -E.EINVAL;
+    const fd = this.#sym.open(this.#encoder.encode(path + "\0"), O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) return this.#fail();
+    this.#fds.add(fd);
+    return fd;
+  }
+
+  close(fd: number): number {
+    // Closing an fd Deno itself holds would let a later open reuse its number under it.
+    if (!this.#fds.delete(fd)) return -E.EBADF;
+    const r = this.#sym.close(fd);
+    return r < 0 ? this.#fail() : r;
+  }
+
+  ioctl(fd: number, request: number, arg: IoctlArg): number {
+    if ((fd | 0) !== fd) return -E.EBADF;
+    // The kernel takes the request as `unsigned int`: reduce it the way C's cast would.
+    const req = request >>> 0;
+    if (req !== request && !Number.isSafeInteger(request)) return -E.EINVAL;
+    // Scripts and benchmarks repeat one request: skip the table lookup for it.
+    let policy = this.#last;
+    if (policy.request !== req) this.#last = policy = policyOf(req);
+    if (typeof arg === "bigint") {
+      if (policy.byValue) {
+        const value = arg >= 0n && arg <= U64_MAX ? arg : BigInt.asUintN(64, arg);
+        const r = this.#sym.ioctl_val(fd, policy.requestBig, value);
+        return r < 0 ? this.#fail() : r;
+      }
+      return this.#ioctlAddress(fd, policy, BigInt.asUintN(64, arg));
+    }
+    if (arg instanceof Uint8Array) return this.#ioctlBuffer(fd, policy, arg);
+    return -E.EFAULT;
+  }
+
+  /** The argument is a caller's buffer: send a backend-owned copy that ends at a guard page. */
+  #ioctlBuffer(fd: number, policy: ArgPolicy, bytes: Uint8Array): number {
+    const len = bytes.length;
+    // At least one byte: Deno passes an empty view as the start of its buffer, not its end.
+    const n = Math.max(planBuffer(policy, bytes), 1);
+    const owned = this.#arena.take(n);
+    if (!owned) return -E.ENOMEM;
+    owned.set(bytes);
+    if (n > len) owned.fill(0, len);
+    if (policy.pointers.length && this.#stray(policy, owned)) return -E.EFAULT;
+    const r = this.#sym.ioctl_buf(fd, policy.requestBig, owned);
+    const e = r < 0 ? this.#errno[0] : 0;
+    // Only the caller's length comes back, whatever the kernel wrote past it.
+    bytes.set(owned.subarray(0, len));
+    if (r < 0) return e > 0 ? -e : -EIO;
+    this.#adoptFds(policy, owned, r);
+    return r;
+  }
+
+  /**
+   * The argument is an address. NULL and the first page are passed as they are (nothing is
+   * ever mapped there: the kernel answers EFAULT itself). Anything else must lie in memory
+   * this backend mapped, with room for what the request uses; else -EFAULT, as readMemory.
+   */
+  #ioctlAddress(fd: number, policy: ArgPolicy, addr: bigint): number {
+    if (addr >= this.#page) {
+      const remaining = this.#mapped.remainingAt(addr);
+      if (remaining === 0n) return -E.EFAULT;
+      const view = this.#view(addr, remaining < MAX_ARG_VIEW ? remaining : MAX_ARG_VIEW);
+      planBuffer(policy, view);
+      if (policy.pointers.length && this.#stray(policy, view)) return -E.EFAULT;
+      const r = this.#sym.ioctl_val(fd, policy.requestBig, addr);
+      if (r < 0) return this.#fail();
+      this.#adoptFds(policy, view, r);
+      return r;
+    }
+    const r = this.#sym.ioctl_val(fd, policy.requestBig, addr);
+    if (r < 0) return this.#fail();
+    if (policy.fdReturn) this.#fds.add(r);
+    return r;
+  }
+
+  #stray(policy: ArgPolicy, bytes: Uint8Array): boolean {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return strayPointer(policy, view, this.#covers) !== undefined;
+  }
+
+  /** Remember fds the kernel just created for us, so that close() accepts them. */
+  #adoptFds(policy: ArgPolicy, arg: Uint8Array, r: number): void {
+    if (policy.fdReturn) this.#fds.add(r);
+    if (!policy.fdOut.length || arg.length < 4) return;
+    const view = new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
+    const argsz = view.getUint32(0, true);
+    for (const at of policy.fdOut) {
+      if (at + 4 <= argsz && at + 4 <= arg.length) {
+        const fd = view.getInt32(at, true);
+        if (fd >= 0) this.#fds.add(fd);
+      }
+    }
+  }
+
+  /** A view of `length` bytes of user memory at `addr` (already checked to be ours). */
+  #view(addr: bigint, length: bigint): Uint8Array {
+    const ptr = Deno.UnsafePointer.create(addr)!;
+    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(ptr, Number(length)));
+  }
+
+  mmap(length: bigint): bigint {
+    if (typeof length !== "bigint" || length === 0n) return BigInt(-E.EINVAL);
+    // C would see a negative or oversized length as a huge size_t: no memory for that.
+    if (length < 0n || length > U64_MAX - this.#page) return BigInt(-E.ENOMEM);
+    const addr = BigInt(
+      this.#sym.mmap(0n, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n),
+    );
+    if (addr === MAP_FAILED) return BigInt(this.#fail());
+    this.#mapped.add(addr, addr + this.#roundUp(length));
+    return addr;
+  }
+
+  munmap(addr: bigint, length: bigint): number {
+    if (typeof addr !== "bigint" || typeof length !== "bigint") return -E.EINVAL;
+    if (length <= 0n || addr < 0n || addr % this.#page !== 0n) return -E.EINVAL;
+    const end = addr + this.#roundUp(length);
+    // Only our own mappings: anything else may be memory Deno is using.
+    if (!this.#mapped.covers(addr, end - addr)) return -E.EINVAL;
+    const r = this.#sym.munmap(addr, length);
+    if (r < 0) return this.#fail();
+    this.#mapped.remove(addr, end);
+    return 0;
+  }
+
+  readMemory(addr: bigint, into: Uint8Array): number {
+    if (into.length === 0) return 0;
+    if (typeof addr !== "bigint" || !this.#mapped.covers(addr, BigInt(into.length))) {
+      return -E.EFAULT;
+    }
+    into.set(this.#view(addr, BigInt(into.length)));
+    return 0;
+  }
+
+  writeMemory(addr: bigint, bytes: Uint8Array): number {
+    if (bytes.length === 0) return 0;
+    if (typeof addr !== "bigint" || !this.#mapped.covers(addr, BigInt(bytes.length))) {
+      return -E.EFAULT;
+    }
+    this.#view(addr, BigInt(bytes.length)).set(bytes);
+    return 0;
+  }
+
+  #roundUp(length: bigint): bigint {
+    return (length + this.#page - 1n) / this.#page * this.#page;
+  }
+}
