@@ -1,0 +1,317 @@
+/**
+ * Expectations: what follows `=>` (`ok`, an errno name, a number, `field=value …`, each
+ * optionally negated with `!`) and the `expect FIELD OP VALUE` statement, compiled once into
+ * checks that run against a result record.
+ *
+ * @module
+ */
+
+import { errnoNumber } from "../uapi/errno.ts";
+import type { Word } from "./lexer.ts";
+import {
+  type CompiledInt,
+  compileInt,
+  EvalError,
+  type NameResolver,
+  type NameSuggester,
+} from "./expr.ts";
+import type { ExpectStmt, ExpectWords } from "./parser.ts";
+import { ScriptError, type SourceText } from "./source.ts";
+import {
+  bytesToHex,
+  type Env,
+  type FieldValue,
+  formatRanges,
+  type Range,
+  recordField,
+  type ResultRecord,
+} from "./values.ts";
+
+/** How names in values are resolved and suggested. */
+export interface ValueContext {
+  readonly src: SourceText;
+  readonly resolve: NameResolver;
+  readonly suggest?: NameSuggester;
+}
+
+/** A compiled `=> …` expectation. */
+export interface CompiledExpectation {
+  /** The expectation as written after `=>`. */
+  readonly text: string;
+  /** Whether `result` satisfies it. Throws an {@link EvalError} for a bad variable. */
+  check(result: ResultRecord, env: Env): boolean;
+}
+
+type Check = (r: ResultRecord, env: Env) => boolean;
+
+/** A compiled range `START-END` (both inclusive), each side an integer expression. */
+export interface CompiledRange {
+  readonly start: CompiledInt;
+  readonly end: CompiledInt;
+}
+
+/** Evaluate a compiled integer. */
+export function evalInt(c: CompiledInt, env: Env): bigint {
+  return c.constant !== undefined ? c.constant : c.run(env);
+}
+
+/**
+ * Compile `START-END` (inclusive; `0x1000-0x1fffff`). The split is at the first `-` outside
+ * parentheses that follows a value, so `($a-1)-$b` works.
+ */
+export function compileRange(
+  text: string,
+  pos: { line: number; col: number },
+  vc: ValueContext,
+): CompiledRange {
+  let depth = 0;
+  let split = -1;
+  for (let i = 1; i < text.length; i++) {
+    const c = text[i];
+    if (c === "(") depth++;
+    else if (c === ")") depth--;
+    else if (c === "-" && depth === 0) {
+      split = i;
+      break;
+    }
+  }
+  if (split < 0) {
+    throw new ScriptError(
+      `bad range '${text}': expected START-END, e.g. 0x1000-0x1fffff (END inclusive)`,
+      vc.src.at(pos.line, pos.col),
+    );
+  }
+  const o = { resolve: vc.resolve, suggest: vc.suggest };
+  return {
+    start: compileInt(text.slice(0, split), { src: vc.src, ...pos }, o),
+    end: compileInt(text.slice(split + 1), {
+      src: vc.src,
+      line: pos.line,
+      col: pos.col + split + 1,
+    }, o),
+  };
+}
+
+/** Compile `[a-b,c-d]` (possibly `[]`). */
+function compileRangeList(
+  text: string,
+  pos: { line: number; col: number },
+  vc: ValueContext,
+): (env: Env) => Range[] {
+  if (!text.startsWith("[") || !text.endsWith("]")) {
+    throw new ScriptError(
+      `bad range list '${text}': expected [START-END,…]`,
+      vc.src.at(pos.line, pos.col),
+    );
+  }
+  const inner = text.slice(1, -1);
+  const parts: CompiledRange[] = [];
+  let off = 1;
+  if (inner.trim() !== "") {
+    for (const piece of inner.split(",")) {
+      parts.push(compileRange(piece.trim(), { line: pos.line, col: pos.col + off }, vc));
+      off += piece.length + 1;
+    }
+  }
+  return (env) => parts.map((p) => ({ start: evalInt(p.start, env), end: evalInt(p.end, env) }));
+}
+
+function normHex(s: string): string {
+  let out = "";
+  let t = s.toLowerCase();
+  if (t.startsWith("0x")) t = t.slice(2);
+  for (const ch of t) if (ch !== " " && ch !== ":" && ch !== "_") out += ch;
+  return out;
+}
+
+/** A matcher for one field value written in an expectation. */
+function compileFieldValue(
+  w: Word,
+  text: string,
+  col: number,
+  vc: ValueContext,
+): (actual: FieldValue, env: Env) => boolean {
+  if (w.quoted) return (a) => typeof a === "string" ? a === text : false;
+  if (text.startsWith("[")) {
+    const list = compileRangeList(text, { line: w.line, col }, vc);
+    return (a, env) => {
+      if (!Array.isArray(a)) return false;
+      const e = list(env);
+      if (e.length !== a.length) return false;
+      for (let i = 0; i < e.length; i++) {
+        const x = a[i] as Range;
+        if (x.start !== e[i].start || x.end !== e[i].end) return false;
+      }
+      return true;
+    };
+  }
+  let num: CompiledInt | undefined;
+  let numError: ScriptError | undefined;
+  try {
+    num = compileInt(text, { src: vc.src, line: w.line, col }, {
+      resolve: vc.resolve,
+      suggest: vc.suggest,
+      min: -(1n << 63n),
+    });
+  } catch (e) {
+    // Not a number: it may still be text or bytes. If the field turns out to be a number,
+    // the reason is reported then.
+    if (!(e instanceof ScriptError)) throw e;
+    numError = e;
+  }
+  const lower = text.toLowerCase();
+  return (a, env) => {
+    if (typeof a === "bigint") {
+      if (!num) throw new EvalError(numError?.message ?? "expected a number", col);
+      return a === evalInt(num, env);
+    }
+    if (typeof a === "boolean") {
+      if (lower === "true" || lower === "on" || lower === "yes") return a;
+      if (lower === "false" || lower === "off" || lower === "no") return !a;
+      return num ? a === (evalInt(num, env) !== 0n) : false;
+    }
+    if (a instanceof Uint8Array) return bytesToHex(a) === normHex(text);
+    if (typeof a === "string") return a === text;
+    if (Array.isArray(a)) return false;
+    return false;
+  };
+}
+
+/** Where `field=` ends in a word (`name="a b"` too), or -1. */
+function fieldSplit(w: Word): number {
+  const raw = w.raw.indexOf("=");
+  if (raw <= 0) return -1;
+  const q1 = w.raw.indexOf('"'), q2 = w.raw.indexOf("'");
+  const q = Math.min(q1 < 0 ? Infinity : q1, q2 < 0 ? Infinity : q2);
+  return raw > q ? -1 : raw;
+}
+
+/**
+ * Compile the words after `=>`. Every atom must hold: `ok`, an errno name, a number (the
+ * principal value), `field=value`. A leading `!` negates the whole expectation.
+ */
+export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledExpectation {
+  const words = [...ew.words];
+  let negate = false;
+  if (words.length > 0 && !words[0].quoted && words[0].text.startsWith("!")) {
+    negate = true;
+    const w = words[0];
+    if (w.text === "!") words.shift();
+    else words[0] = { ...w, text: w.text.slice(1), raw: w.raw.slice(1), col: w.col + 1 };
+  }
+  if (words.length === 0) {
+    throw new ScriptError(
+      "expected a result after '!' (ok, an errno name, a number or field=value)",
+      vc.src.at(ew.arrow.line, ew.arrow.col),
+    );
+  }
+  const checks: Check[] = [];
+  for (const w of words) {
+    const t = w.text;
+    const at = vc.src.at(w.line, w.col);
+    if (!w.quoted && t.toLowerCase() === "ok") {
+      checks.push((r) => r.errno === 0);
+      continue;
+    }
+    const eq = fieldSplit(w);
+    if (eq > 0) {
+      const field = t.slice(0, eq);
+      const valueQuoted = w.quoted && w.raw.indexOf("=") === eq;
+      const vw = { ...w, quoted: valueQuoted };
+      const m = compileFieldValue(vw, t.slice(eq + 1), w.col + eq + 1, vc);
+      checks.push((r, env) => {
+        if (r.errno !== 0) return false;
+        const a = recordField(r, field);
+        return a !== undefined && m(a, env);
+      });
+      continue;
+    }
+    if (!w.quoted && t.length > 1 && t[0] === "E" && t.toUpperCase() === t) {
+      const n = errnoNumber(t);
+      if (n === undefined) {
+        throw new ScriptError(`unknown errno name '${t}' (expected e.g. ENOENT, EINVAL)`, at);
+      }
+      checks.push((r) => r.errno === n);
+      continue;
+    }
+    const num = compileInt(t, { src: vc.src, line: w.line, col: w.col }, {
+      resolve: vc.resolve,
+      suggest: vc.suggest,
+    });
+    checks.push((r, env) => {
+      if (r.errno !== 0 || r.principal === undefined) return false;
+      const a = r.fields[r.principal];
+      if (typeof a === "bigint") return a === evalInt(num, env);
+      if (typeof a === "boolean") return a === (evalInt(num, env) !== 0n);
+      return false;
+    });
+  }
+  return {
+    text: ew.text,
+    check(r, env) {
+      let held = true;
+      for (const c of checks) {
+        if (!c(r, env)) {
+          held = false;
+          break;
+        }
+      }
+      return negate ? !held : held;
+    },
+  };
+}
+
+/** A compiled `expect FIELD OP VALUE`. */
+export interface CompiledExpect {
+  readonly text: string;
+  /** Check `$last`: whether it holds, and the actual value as text. */
+  check(last: ResultRecord | undefined, env: Env): { held: boolean; actual: string };
+}
+
+function show(v: FieldValue | undefined): string {
+  if (v === undefined) return "(no such field)";
+  if (typeof v === "bigint") return v < 0n ? v.toString() : "0x" + v.toString(16);
+  if (typeof v === "boolean" || typeof v === "string") return String(v);
+  if (v instanceof Uint8Array) return bytesToHex(v);
+  if (v.length > 0 && "start" in v[0]) return formatRanges(v as Range[]);
+  return `(${v.length} rows)`;
+}
+
+/** Compile an `expect` statement. */
+export function compileExpect(s: ExpectStmt, vc: ValueContext): CompiledExpect {
+  let field = s.field.text;
+  if (field.startsWith("$last.")) field = field.slice(6);
+  const vw = s.value;
+  const text = vw.map((w) => w.text).join(" ");
+  const first = vw[0];
+  let eqCheck: ((a: FieldValue, env: Env) => boolean) | undefined;
+  let num: CompiledInt | undefined;
+  if (s.op === "==" || s.op === "!=") {
+    eqCheck = compileFieldValue({ ...first, text }, text, first.col, vc);
+  } else {
+    num = compileInt(text, { src: vc.src, line: first.line, col: first.col }, {
+      resolve: vc.resolve,
+      suggest: vc.suggest,
+      min: -(1n << 63n),
+    });
+  }
+  const op = s.op;
+  return {
+    text: s.text,
+    check(last, env) {
+      if (!last) return { held: false, actual: "(no command has run yet)" };
+      const a = recordField(last, field);
+      if (a === undefined) return { held: false, actual: show(a) };
+      if (eqCheck) {
+        const eq = eqCheck(a, env);
+        return { held: op === "==" ? eq : !eq, actual: show(a) };
+      }
+      if (typeof a !== "bigint") return { held: false, actual: show(a) };
+      const b = evalInt(num!, env);
+      const held = op === "<" ? a < b : op === "<=" ? a <= b : op === ">" ? a > b : a >= b;
+      return { held, actual: show(a) };
+    },
+  };
+}
+
+export { EvalError };

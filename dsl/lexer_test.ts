@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { lex, type Statement } from "./lexer.ts";
+import { ScriptError, SourceText } from "./source.ts";
+
+function stmts(text: string): Statement[] {
+  return lex(new SourceText("t.vfs", text)).filter((i) => i.kind === "statement") as Statement[];
+}
+function words(text: string): string[][] {
+  return stmts(text).map((s) => s.words.map((w) => w.text));
+}
+
+Deno.test("lexer: words, ';', comments and blank lines", () => {
+  assert.deepEqual(words("map 0x1000 4K rw  # a comment\n\n  api-version ; info\n"), [
+    ["map", "0x1000", "4K", "rw"],
+    ["api-version"],
+    ["info"],
+  ]);
+});
+
+Deno.test("lexer: '#' and ';' inside quotes are text", () => {
+  assert.deepEqual(words(`echo "a # b; c" 'x;y'`), [["echo", "a # b; c", "x;y"]]);
+});
+
+Deno.test("lexer: a trailing backslash continues the line, columns stay physical", () => {
+  const s = stmts("map 0x1000 \\\n    4K rw => ok\n");
+  assert.equal(s.length, 1);
+  assert.deepEqual(s[0].words.map((w) => [w.text, w.line, w.col]), [
+    ["map", 1, 1],
+    ["0x1000", 1, 5],
+    ["4K", 2, 5],
+    ["rw", 2, 8],
+    ["=>", 2, 11],
+    ["ok", 2, 14],
+  ]);
+  assert.equal(s[0].text, "map 0x1000 4K rw => ok");
+});
+
+Deno.test("lexer: parentheses keep spaces inside one word", () => {
+  assert.deepEqual(words("map ($a + 0x1000) 4K rw"), [["map", "($a + 0x1000)", "4K", "rw"]]);
+});
+
+Deno.test("lexer: whole-line comments are kept, trailing ones are not", () => {
+  const items = lex(new SourceText("t", "# intro\napi-version # trailing\n"));
+  assert.deepEqual(items.map((i) => i.kind), ["comment", "statement"]);
+});
+
+Deno.test("lexer: string escapes", () => {
+  assert.deepEqual(words(String.raw`echo "a\"b\n\x41"`), [["echo", 'a"b\nA']]);
+});
+
+Deno.test("lexer: unterminated string is an error at the quote's column", () => {
+  assert.throws(() => lex(new SourceText("t.vfs", 'echo "abc\n')), (e: unknown) => {
+    assert.ok(e instanceof ScriptError);
+    assert.equal(e.location?.line, 1);
+    assert.equal(e.location?.col, 6);
+    assert.match(
+      e.render(),
+      /t\.vfs:1:6: unterminated string: expected a closing "\n {2}echo "abc\n {7}\^/,
+    );
+    return true;
+  });
+});
+
+Deno.test("lexer: unbalanced parentheses", () => {
+  const headline = (text: string) => {
+    try {
+      lex(new SourceText("t", text));
+    } catch (e) {
+      return (e as ScriptError).headline();
+    }
+    return "no error";
+  };
+  assert.match(headline("map ($a 4K\n"), /^t:1:5: unbalanced '\('/);
+  assert.match(headline("map $a) 4K\n"), /^t:1:7: unbalanced '\)'/);
+});
+
+Deno.test("lexer: CRLF line endings", () => {
+  assert.deepEqual(words("api-version\r\ninfo\r\n"), [["api-version"], ["info"]]);
+});

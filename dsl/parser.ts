@@ -1,0 +1,212 @@
+/**
+ * The parser: turns the lexer's statements into the language's statement forms.
+ *
+ * ```
+ * COMMAND WORD…            [=> EXPECTATION…]
+ * let NAME = COMMAND WORD… [=> EXPECTATION…]
+ * let NAME = EXPR
+ * expect FIELD OP VALUE          (OP: == != < <= > >=)
+ * ```
+ *
+ * Which words name a command, and what each argument means, is decided by the shell's
+ * command registry when the statement is compiled; the parser only finds the structure.
+ *
+ * @module
+ */
+
+import { lex, type Word } from "./lexer.ts";
+import { ScriptError, SourceText } from "./source.ts";
+
+/** A command with its argument words and an optional expectation. */
+export interface CommandStmt {
+  readonly kind: "command";
+  /** Command name and argument words. */
+  readonly words: Word[];
+  /** Words after `=>`, if the statement has an expectation. */
+  readonly expect?: ExpectWords;
+  /** The statement as written. */
+  readonly text: string;
+  readonly line: number;
+}
+
+/** `let NAME = …`: a command whose principal value is bound, or an expression. */
+export interface LetStmt {
+  readonly kind: "let";
+  readonly name: Word;
+  /** Words after `=` (before any `=>`). */
+  readonly words: Word[];
+  readonly expect?: ExpectWords;
+  readonly text: string;
+  readonly line: number;
+}
+
+/** `expect FIELD OP VALUE` against `$last`. */
+export interface ExpectStmt {
+  readonly kind: "expect";
+  readonly field: Word;
+  readonly op: "==" | "!=" | "<" | "<=" | ">" | ">=";
+  readonly opWord: Word;
+  readonly value: Word[];
+  readonly text: string;
+  readonly line: number;
+}
+
+/** A whole-line comment, kept for transcripts. */
+export interface CommentStmt {
+  readonly kind: "comment";
+  readonly text: string;
+  readonly line: number;
+}
+
+/** The words of an expectation: everything after `=>`. */
+export interface ExpectWords {
+  /** The `=>` word itself (for its column). */
+  readonly arrow: Word;
+  readonly words: Word[];
+  /** The expectation as written, after `=>`. */
+  readonly text: string;
+}
+
+/** One parsed statement. */
+export type Stmt = CommandStmt | LetStmt | ExpectStmt | CommentStmt;
+
+/** A parsed script: its source (for error display) and statements in order. */
+export interface Script {
+  readonly source: SourceText;
+  readonly statements: Stmt[];
+}
+
+const OPS = new Set(["==", "!=", "<", "<=", ">", ">="]);
+
+function isName(s: string): boolean {
+  if (s === "") return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+    if (!letter && !(i > 0 && c >= 48 && c <= 57)) return false;
+  }
+  return true;
+}
+
+/** A word made from part of another (for `=>0`, `let a=1`): same line, shifted column. */
+function sub(w: Word, from: number, text: string): Word {
+  return { text, raw: text, quoted: false, line: w.line, col: w.col + from };
+}
+
+/** Split the statement's words at the first unquoted `=>` (which may be glued: `=>0`). */
+function splitArrow(words: Word[]): [Word[], ExpectWords | undefined] {
+  for (let k = 0; k < words.length; k++) {
+    const w = words[k];
+    if (w.quoted || !w.text.startsWith("=>")) continue;
+    const arrow = sub(w, 0, "=>");
+    const rest = words.slice(k + 1);
+    if (w.text.length > 2) rest.unshift(sub(w, 2, w.text.slice(2)));
+    const text = rest.map((r) => r.raw).join(" ");
+    return [words.slice(0, k), { arrow, words: rest, text }];
+  }
+  return [words, undefined];
+}
+
+/**
+ * Parse `text` as a script named `file`. Throws a {@link ScriptError} (file:line:col, the
+ * line, a caret, what was expected) for the first syntax error.
+ */
+export function parse(text: string, file: string): Script {
+  const source = new SourceText(file, text);
+  const statements: Stmt[] = [];
+  for (const item of lex(source)) {
+    if (item.kind === "comment") {
+      statements.push({ kind: "comment", text: item.text, line: item.line });
+      continue;
+    }
+    const at = (w: Word) => source.at(w.line, w.col);
+    const first = item.words[0];
+    if (!first.quoted && first.text === "let") {
+      let words = item.words.slice(1);
+      if (words.length === 0) {
+        throw new ScriptError("expected a name after 'let' (let NAME = …)", at(first));
+      }
+      // Accept `let a = x`, `let a=x`, `let a =x`, `let a= x`.
+      const nw = words[0];
+      const eq = nw.text.indexOf("=");
+      let name = nw;
+      if (eq >= 0) {
+        name = sub(nw, 0, nw.text.slice(0, eq));
+        const rest = nw.text.slice(eq + 1);
+        words = [sub(nw, eq, "="), ...(rest ? [sub(nw, eq + 1, rest)] : []), ...words.slice(1)];
+      } else {
+        words = words.slice(1);
+      }
+      if (!isName(name.text)) {
+        throw new ScriptError(
+          `bad variable name '${name.text}': expected letters, digits and '_'`,
+          at(name),
+        );
+      }
+      if (name.text === "last") {
+        throw new ScriptError("$last is set by every command; choose another name", at(name));
+      }
+      const eqw = words[0];
+      if (!eqw || eqw.quoted || !eqw.text.startsWith("=") || eqw.text.startsWith("=>")) {
+        throw new ScriptError(
+          `expected '=' after 'let ${name.text}'`,
+          eqw ? at(eqw) : source.at(name.line, name.col + name.text.length),
+        );
+      }
+      const rhs = words.slice(1);
+      if (eqw.text.length > 1) rhs.unshift(sub(eqw, 1, eqw.text.slice(1)));
+      const [cmd, expect] = splitArrow(rhs);
+      if (cmd.length === 0) {
+        throw new ScriptError(
+          `expected a command or a value after 'let ${name.text} ='`,
+          source.at(eqw.line, eqw.col + 1),
+        );
+      }
+      statements.push({
+        kind: "let",
+        name,
+        words: cmd,
+        expect,
+        text: item.text,
+        line: item.line,
+      });
+      continue;
+    }
+    if (!first.quoted && first.text === "expect") {
+      const [field, opWord, ...value] = item.words.slice(1);
+      const usage = "expected: expect FIELD OP VALUE (OP is == != < <= > >=)";
+      if (!field) throw new ScriptError(usage, source.at(first.line, first.col + 6));
+      if (!opWord || !OPS.has(opWord.text)) {
+        throw new ScriptError(
+          opWord ? `unknown operator '${opWord.text}': ${usage}` : usage,
+          opWord ? at(opWord) : source.at(field.line, field.col + field.raw.length),
+        );
+      }
+      if (value.length === 0) {
+        throw new ScriptError(usage, source.at(opWord.line, opWord.col + opWord.raw.length));
+      }
+      statements.push({
+        kind: "expect",
+        field,
+        op: opWord.text as ExpectStmt["op"],
+        opWord,
+        value,
+        text: item.text,
+        line: item.line,
+      });
+      continue;
+    }
+    const [cmd, expect] = splitArrow(item.words);
+    if (cmd.length === 0) {
+      throw new ScriptError("expected a command before '=>'", at(item.words[0]));
+    }
+    if (expect && expect.words.length === 0) {
+      throw new ScriptError(
+        "expected a result after '=>' (ok, an errno name, a number or field=value)",
+        source.at(expect.arrow.line, expect.arrow.col + 2),
+      );
+    }
+    statements.push({ kind: "command", words: cmd, expect, text: item.text, line: item.line });
+  }
+  return { source, statements };
+}

@@ -1,0 +1,180 @@
+/**
+ * Helpers the core commands share: sending a struct with the user's `--argsz`/`--size`/
+ * `--flags` overrides, DMA permission bits, and the bookkeeping of what this shell mapped
+ * (what `mappings` shows on the kernel backend).
+ *
+ * @module
+ */
+
+import { decode, encode, sizeFieldOf, type StructValues } from "../../uapi/codec.ts";
+import type { StructDesc } from "../../uapi/structs.ts";
+import { t } from "../plugin_api.ts";
+import type { CommandContext, ShellArea, ShellState } from "../plugin_api.ts";
+
+/** The largest buffer the shell hands the kernel (an `--argsz`/`--size` beyond is refused). */
+export const MAX_BUFFER = 16 * 1024 * 1024;
+
+/** `--argsz` and `--flags` for commands that send a VFIO struct. */
+export const vfioOverrides = {
+  argsz: t.int("send this argsz instead of the struct's size (the buffer grows to match)", {
+    bits: 32,
+    label: "N",
+  }).optional(),
+  flags: t.int("send these flags instead of the ones the shell computes", {
+    bits: 32,
+    label: "N",
+  }).optional(),
+};
+
+/** `--size` and `--flags` for commands that send an iommufd struct. */
+export const iommufdOverrides = {
+  size: t.int("send this size instead of the struct's size (the buffer grows to match)", {
+    bits: 32,
+    label: "N",
+  }).optional(),
+  flags: t.int("send these flags instead of the ones the shell computes", {
+    bits: 32,
+    label: "N",
+  }).optional(),
+};
+
+/** `--size` alone, for iommufd structs without flags. */
+export const sizeOverride = { size: iommufdOverrides.size };
+
+/** Overrides as parsed. */
+export interface Overrides {
+  argsz?: bigint;
+  size?: bigint;
+  flags?: bigint;
+}
+
+/** What {@link sendStruct} returns. */
+export interface Sent {
+  /** The ioctl's return value (`-errno` on failure). */
+  ret: number;
+  /** The buffer after the call. */
+  buf: Uint8Array;
+  /** Every field decoded from the buffer after the call. */
+  out: Record<string, bigint>;
+}
+
+/**
+ * Encode `values` as `desc`, apply the overrides, and issue `request` on `fd`. The buffer is
+ * at least as large as the size written in it.
+ */
+export function sendStruct(
+  ctx: CommandContext,
+  fd: number,
+  request: number,
+  desc: StructDesc,
+  values: StructValues,
+  o: Overrides = {},
+  bufferSize?: number,
+): Sent {
+  const v: StructValues = { ...values };
+  const sf = sizeFieldOf(desc);
+  const size = o.argsz ?? o.size;
+  if (size !== undefined && sf) {
+    if (size > BigInt(MAX_BUFFER)) {
+      ctx.fail(
+        `--${sf.name} ${size} is larger than the ${
+          MAX_BUFFER >> 20
+        } MiB buffer the shell will hand the kernel`,
+      );
+    }
+    v[sf.name] = size;
+  }
+  if (o.flags !== undefined) {
+    if (!desc.fields.some((f) => f.name === "flags")) ctx.fail(`struct ${desc.name} has no flags`);
+    v.flags = o.flags;
+  }
+  const buf = encode(desc, v, { bufferSize });
+  const ret = ctx.kernel.ioctl(fd, request, buf);
+  return { ret, buf, out: ret < 0 ? {} : decode(desc, buf) };
+}
+
+/** VFIO_DMA_MAP_FLAG_READ/WRITE for a permission word. */
+export function vfioPerm(perm: string): number {
+  return (perm.includes("r") ? 1 : 0) | (perm.includes("w") ? 2 : 0);
+}
+
+/** IOMMU_IOAS_MAP_READABLE (4) / WRITEABLE (2) for a permission word. */
+export function iommufdPerm(perm: string): number {
+  return (perm.includes("r") ? 4 : 0) | (perm.includes("w") ? 2 : 0);
+}
+
+/** `rw`, `r`, `w` or `-` from IOMMU_READ (1) | IOMMU_WRITE (2). */
+export function permText(prot: number): string {
+  const s = (prot & 1 ? "r" : "") + (prot & 2 ? "w" : "");
+  return s || "-";
+}
+
+/** The bookkeeping key of an IOAS on a container fd (`compat` for the VFIO view). */
+export function areaKey(state: ShellState, fd: number, ioas?: number | bigint): string {
+  if (ioas === undefined) {
+    const c = state.compatIoas.get(fd);
+    return c === undefined ? `${fd}:compat` : `${fd}:${c}`;
+  }
+  return `${fd}:${ioas}`;
+}
+
+/** Note an area this shell mapped. */
+export function addArea(state: ShellState, key: string, area: ShellArea): void {
+  let list = state.areas.get(key);
+  if (!list) state.areas.set(key, list = []);
+  let i = list.length;
+  while (i > 0 && list[i - 1].iova > area.iova) i--;
+  list.splice(i, 0, area);
+}
+
+/** Forget what this shell mapped in [iova, last] (splitting areas at the edges). */
+export function removeAreas(state: ShellState, key: string, iova: bigint, last: bigint): void {
+  const list = state.areas.get(key);
+  if (!list) return;
+  const out: ShellArea[] = [];
+  for (const a of list) {
+    if (a.last < iova || a.iova > last) {
+      out.push(a);
+      continue;
+    }
+    if (a.iova < iova) out.push({ ...a, last: iova - 1n });
+    if (a.last > last) out.push({ ...a, iova: last + 1n, vaddr: a.vaddr + (last + 1n - a.iova) });
+  }
+  state.areas.set(key, out);
+}
+
+/** Get fresh anonymous memory for a map without `--vaddr`; freed when the session closes. */
+export function freshMemory(ctx: CommandContext, size: bigint): bigint {
+  const len = size === 0n ? 4096n : size;
+  const addr = ctx.kernel.mmap(len);
+  if (addr < 0n) {
+    ctx.fail(
+      `cannot allocate 0x${
+        len.toString(16)
+      } bytes to map (mmap: errno ${-addr}); pass --vaddr ADDR`,
+    );
+  }
+  ctx.state.anon.push({ addr, size: len });
+  return addr;
+}
+
+/** Give back memory from {@link freshMemory} when the map failed. */
+export function releaseMemory(ctx: CommandContext, addr: bigint): void {
+  const i = ctx.state.anon.findIndex((m) => m.addr === addr);
+  if (i < 0) return;
+  const [m] = ctx.state.anon.splice(i, 1);
+  ctx.kernel.munmap(m.addr, m.size);
+}
+
+/** The fd of the current container. */
+export function container(ctx: CommandContext): number {
+  return ctx.state.container;
+}
+
+/** Read `n` bytes of user memory (throws a one-line error on failure). */
+export function readUser(ctx: CommandContext, addr: bigint, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  const r = ctx.kernel.readMemory(addr, out);
+  if (r < 0) ctx.fail(`cannot read user memory at 0x${addr.toString(16)} (errno ${-r})`);
+  return out;
+}

@@ -1,0 +1,379 @@
+/**
+ * The command registry: plugins register their commands here; statements are resolved to
+ * a command by their longest matching name. Each command's zod declaration is analysed once,
+ * at registration, into {@link ParamSpec}s that the compiler, `help` and completion share.
+ *
+ * @module
+ */
+
+import type { z } from "zod";
+import {
+  type ArgKind,
+  type Command,
+  type FieldFormat,
+  metaOf,
+  type Plugin,
+  ShellError,
+} from "./plugin_api.ts";
+
+/** One positional argument or option, as analysed from its zod schema. */
+export interface ParamSpec {
+  /** Key in the args/options object. */
+  readonly key: string;
+  readonly kind: ArgKind;
+  /** Not required (optional, or has a default). */
+  readonly optional: boolean;
+  /** Takes the rest of the positional words (a `z.array`). */
+  readonly variadic: boolean;
+  /** The schema of one value (the array's element for variadic ones). */
+  readonly schema: z.ZodType;
+  /** The whole schema (for validation of the final value). */
+  readonly fullSchema: z.ZodType;
+  readonly description?: string;
+  /** Integer width. */
+  readonly bits: number;
+  /** Constant set for completion. */
+  readonly set?: string;
+  /** Allowed words, for choice/perm. */
+  readonly choices?: readonly string[];
+  /** `IOVA`, `SIZE`, … */
+  readonly label: string;
+  /** Whether an integer option should be handed over as a JS number (`z.number()`). */
+  readonly asNumber: boolean;
+}
+
+/** One result field, as analysed from the `result` schema. */
+export interface FieldSpec {
+  readonly key: string;
+  readonly format: FieldFormat;
+  readonly volatile: boolean;
+  readonly description?: string;
+}
+
+/** A command with its analysis and owning plugin. */
+export interface RegisteredCommand {
+  readonly spec: Command;
+  readonly plugin: string;
+  readonly words: readonly string[];
+  readonly params: readonly ParamSpec[];
+  readonly options: ReadonlyMap<string, ParamSpec>;
+  readonly fields: readonly FieldSpec[];
+  readonly fieldFormats: ReadonlyMap<string, FieldSpec>;
+  readonly principal?: string;
+}
+
+interface Node {
+  cmd?: RegisteredCommand;
+  children: Map<string, Node>;
+}
+
+type Def = {
+  type: string;
+  innerType?: z.ZodType;
+  element?: z.ZodType;
+  entries?: Record<string, string>;
+  options?: z.ZodType[];
+  values?: unknown[];
+};
+
+function defOf(s: z.ZodType): Def {
+  return (s as unknown as { _zod: { def: Def } })._zod.def;
+}
+
+function unwrap(s: z.ZodType): { inner: z.ZodType; optional: boolean } {
+  let optional = false;
+  let cur = s;
+  for (;;) {
+    const d = defOf(cur);
+    if (d.type === "optional" || d.type === "default" || d.type === "nullable") {
+      optional = true;
+      cur = d.innerType!;
+    } else return { inner: cur, optional };
+  }
+}
+
+/** Analyse one schema of an args/options object. Throws a TypeError for an unsupported one. */
+export function analyseParam(key: string, schema: z.ZodType, where: string): ParamSpec {
+  const { inner, optional } = unwrap(schema);
+  let one = inner;
+  let variadic = false;
+  if (defOf(inner).type === "array") {
+    variadic = true;
+    one = defOf(inner).element!;
+  }
+  const meta = metaOf(schema);
+  const innerMeta = metaOf(one).vfsh;
+  const vm = { ...innerMeta, ...meta.vfsh };
+  const type = defOf(unwrap(one).inner).type;
+  let kind: ArgKind | undefined = vm.kind;
+  let choices: string[] | undefined;
+  let asNumber = false;
+  if (type === "enum") {
+    const entries = defOf(unwrap(one).inner).entries ?? {};
+    choices = Object.values(entries).map(String);
+    kind ??= "choice";
+  }
+  if (!kind) {
+    switch (type) {
+      case "bigint":
+        kind = "int";
+        break;
+      case "number":
+        kind = "int";
+        asNumber = true;
+        break;
+      case "string":
+        kind = "string";
+        break;
+      case "boolean":
+        kind = "flag";
+        break;
+      case "literal":
+        kind = "choice";
+        choices = (defOf(one).values ?? []).map(String);
+        break;
+      default:
+        throw new TypeError(
+          `${where}: '${key}' has a zod type (${type}) the shell cannot read from words; ` +
+            "use z.bigint(), z.number(), z.string(), z.enum(), z.boolean() or a t.* helper",
+        );
+    }
+  }
+  if (kind === "perm") choices = ["r", "w", "rw", "-"];
+  return {
+    key,
+    kind,
+    optional: optional || variadic,
+    variadic,
+    schema: one,
+    fullSchema: schema,
+    description: meta.description ?? metaOf(one).description,
+    bits: vm.bits ?? 64,
+    set: vm.set,
+    choices,
+    label: vm.label ?? key.toUpperCase().replaceAll("-", "_"),
+    asNumber,
+  };
+}
+
+function shapeOf(o: z.ZodObject | undefined): Record<string, z.ZodType> {
+  return (o?.shape ?? {}) as Record<string, z.ZodType>;
+}
+
+const NAME_WORD = /^[a-z][a-z0-9-]*$/;
+/** Words that are syntax, not commands. */
+export const RESERVED = new Set(["let", "expect"]);
+
+/** Analyse a command declaration. Throws a TypeError naming the problem. */
+export function analyseCommand(spec: Command, plugin: string): RegisteredCommand {
+  const where = `plugin ${plugin}: command '${spec.name}'`;
+  const words = spec.name.split(" ");
+  if (words.length > 3) throw new TypeError(`${where}: a name has at most three words`);
+  for (const w of words) {
+    if (!NAME_WORD.test(w)) {
+      throw new TypeError(`${where}: '${w}' is not a valid command word (a-z, 0-9, -)`);
+    }
+  }
+  if (RESERVED.has(words[0])) throw new TypeError(`${where}: '${words[0]}' is reserved`);
+  const params: ParamSpec[] = [];
+  let sawOptional = false;
+  const argShape = shapeOf(spec.args);
+  const keys = Object.keys(argShape);
+  keys.forEach((key, i) => {
+    const p = analyseParam(key, argShape[key], where);
+    if (p.kind === "flag") throw new TypeError(`${where}: positional '${key}' cannot be a flag`);
+    if (p.variadic && i !== keys.length - 1) {
+      throw new TypeError(`${where}: only the last argument may take the rest of the words`);
+    }
+    if (!p.optional && sawOptional) {
+      throw new TypeError(`${where}: required argument '${key}' after an optional one`);
+    }
+    sawOptional ||= p.optional;
+    params.push(p);
+  });
+  const options = new Map<string, ParamSpec>();
+  const optShape = shapeOf(spec.options);
+  for (const key of Object.keys(optShape)) {
+    if (!NAME_WORD.test(key)) throw new TypeError(`${where}: option '${key}' is not a valid name`);
+    const p = analyseParam(key, optShape[key], where);
+    options.set(key, { ...p, optional: true });
+  }
+  const fields: FieldSpec[] = [];
+  const resShape = shapeOf(spec.result);
+  for (const key of Object.keys(resShape)) {
+    const m = metaOf(resShape[key]);
+    const { inner } = unwrap(resShape[key]);
+    const ty = defOf(inner).type;
+    const format: FieldFormat = m.vfsh.format ??
+      (ty === "string" ? "text" : ty === "boolean" ? "bool" : ty === "array" ? "ranges" : "hex");
+    fields.push({ key, format, volatile: m.vfsh.volatile ?? false, description: m.description });
+  }
+  const fieldFormats = new Map(fields.map((f) => [f.key, f]));
+  let principal = spec.principal;
+  if (principal === undefined) {
+    for (const k of ["value", "fd", "id", "iova"]) {
+      if (fieldFormats.has(k)) {
+        principal = k;
+        break;
+      }
+    }
+  }
+  return { spec, plugin, words, params, options, fields, fieldFormats, principal };
+}
+
+/** Edit distance, for "did you mean". */
+export function distance(a: string, b: string): number {
+  const m = a.length, n = b.length;
+  let prev = new Array<number>(n + 1);
+  for (let j = 0; j <= n; j++) prev[j] = j;
+  for (let i = 1; i <= m; i++) {
+    const cur = [i];
+    for (let j = 1; j <= n; j++) {
+      cur[j] = Math.min(
+        prev[j] + 1,
+        cur[j - 1] + 1,
+        prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = cur;
+  }
+  return prev[n];
+}
+
+/** Up to three of `names` closest to `word` (within a distance that scales with length). */
+export function closest(word: string, names: Iterable<string>): string[] {
+  const w = word.toLowerCase();
+  const limit = Math.max(1, Math.min(3, Math.floor(w.length / 3)));
+  const scored: [number, string][] = [];
+  for (const n of names) {
+    const d = distance(w, n.toLowerCase());
+    const prefix = n.toLowerCase().startsWith(w) && w.length >= 2;
+    if (d <= limit || prefix) scored.push([prefix ? Math.min(d, 1) : d, n]);
+  }
+  scored.sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1]));
+  return [...new Set(scored.map((s) => s[1]))].slice(0, 3);
+}
+
+/** Result of {@link Registry.resolve}. */
+export type Resolution =
+  | { ok: true; cmd: RegisteredCommand; consumed: number }
+  | { ok: false; at: number; message: string };
+
+/** Every registered command, by name and by plugin. */
+export class Registry {
+  readonly #root: Node = { children: new Map() };
+  readonly #byName = new Map<string, RegisteredCommand>();
+  readonly #plugins = new Map<string, Plugin>();
+
+  /** Plugins in load order. */
+  plugins(): Plugin[] {
+    return [...this.#plugins.values()];
+  }
+
+  /** Every command, in registration order. */
+  commands(): RegisteredCommand[] {
+    return [...this.#byName.values()];
+  }
+
+  /** The command named exactly `name` (words separated by one space). */
+  get(name: string): RegisteredCommand | undefined {
+    return this.#byName.get(name);
+  }
+
+  /**
+   * Register every command of `plugin`, or none: a clash with a loaded command or plugin,
+   * or a declaration the shell cannot read, throws a {@link ShellError} naming the plugin.
+   */
+  register(plugin: Plugin): RegisteredCommand[] {
+    if (this.#plugins.has(plugin.name)) {
+      throw new ShellError(`plugin ${plugin.name}: a plugin with this name is already loaded`);
+    }
+    const added: RegisteredCommand[] = [];
+    const names = new Set<string>();
+    for (const spec of plugin.commands) {
+      let rc: RegisteredCommand;
+      try {
+        rc = analyseCommand(spec, plugin.name);
+      } catch (e) {
+        throw new ShellError((e as Error).message);
+      }
+      const owner = this.#byName.get(rc.spec.name);
+      if (owner) {
+        throw new ShellError(
+          `plugin ${plugin.name}: command '${rc.spec.name}' is already defined by plugin ${owner.plugin}`,
+        );
+      }
+      if (names.has(rc.spec.name)) {
+        throw new ShellError(`plugin ${plugin.name}: command '${rc.spec.name}' is declared twice`);
+      }
+      names.add(rc.spec.name);
+      added.push(rc);
+    }
+    this.#plugins.set(plugin.name, plugin);
+    for (const rc of added) {
+      this.#byName.set(rc.spec.name, rc);
+      let node = this.#root;
+      for (const w of rc.words) {
+        let next = node.children.get(w);
+        if (!next) {
+          next = { children: new Map() };
+          node.children.set(w, next);
+        }
+        node = next;
+      }
+      node.cmd = rc;
+    }
+    return added;
+  }
+
+  /**
+   * Find the command named by the first words of `words` (longest match). On failure, says
+   * what was expected at which word, with "did you mean".
+   */
+  resolve(words: readonly string[]): Resolution {
+    let node = this.#root;
+    let best: { cmd: RegisteredCommand; consumed: number } | undefined;
+    let i = 0;
+    for (; i < words.length && i < 3; i++) {
+      const next = node.children.get(words[i]);
+      if (!next) break;
+      node = next;
+      if (node.cmd) best = { cmd: node.cmd, consumed: i + 1 };
+    }
+    // The longest name that matched; the words after it are its arguments.
+    if (best) return { ok: true, ...best };
+    if (i === 0) {
+      const s = closest(words[0] ?? "", this.#root.children.keys());
+      return {
+        ok: false,
+        at: 0,
+        message: `unknown command '${words[0]}'` +
+          (s.length ? ` (did you mean ${s.join(", ")}?)` : "; type 'help' for the list"),
+      };
+    }
+    const prefix = words.slice(0, i).join(" ");
+    const subs = [...node.children.keys()];
+    if (i >= words.length) {
+      return { ok: false, at: i, message: `'${prefix}' needs a sub-command: ${subs.join(", ")}` };
+    }
+    const s = closest(words[i], subs);
+    return {
+      ok: false,
+      at: i,
+      message: `unknown sub-command '${prefix} ${words[i]}'` +
+        (s.length
+          ? ` (did you mean ${s.map((x) => `${prefix} ${x}`).join(", ")}?)`
+          : ` (expected one of: ${subs.join(", ")})`),
+    };
+  }
+
+  /** Names of the sub-commands that follow `prefix` words (for completion and help). */
+  children(prefix: readonly string[]): string[] {
+    let node: Node | undefined = this.#root;
+    for (const w of prefix) {
+      node = node?.children.get(w);
+      if (!node) return [];
+    }
+    return [...node.children.keys()];
+  }
+}

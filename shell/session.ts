@@ -1,0 +1,792 @@
+/**
+ * A session: one shell with its state (current container, groups, memory, variables,
+ * `$last`), its command registry and its backend. The REPL drives it line by line through
+ * {@link Session.runLine}; `vfsh run` hands it whole scripts through
+ * {@link Session.runScript}. Nothing a user types ends a session or loses its state: every
+ * problem is reported on one line (with file:line:col in scripts) and the session goes on.
+ *
+ * @module
+ */
+
+import type { Kernel } from "../uapi/kernel.ts";
+import { errnoName } from "../uapi/errno.ts";
+import { EvalError } from "../dsl/expr.ts";
+import { parse, type Script } from "../dsl/parser.ts";
+import { ScriptError, type SourceText } from "../dsl/source.ts";
+import type { Env, FieldValue, ResultRecord, Row, Value } from "../dsl/values.ts";
+import { type Compiled, compileStatement } from "./compile.ts";
+import { completeLine } from "./complete.ts";
+import {
+  ANSI,
+  formatResult,
+  formatTable,
+  formatValue,
+  jsonFields,
+  type Palette,
+  PLAIN,
+} from "./format.ts";
+import { helpCommand, helpList } from "./help.ts";
+import { loadPluginFile } from "./plugin_loader.ts";
+import {
+  type CommandContext,
+  type CommandResult,
+  type Plugin,
+  type ShellControl,
+  ShellError,
+  type ShellState,
+} from "./plugin_api.ts";
+import { Recorder } from "./record.ts";
+import { type RegisteredCommand, Registry } from "./registry.ts";
+import corePlugin from "./commands/mod.ts";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+
+/** Options of {@link createSession}. */
+export interface SessionOptions {
+  /** The backend every command goes through. */
+  kernel: Kernel;
+  /** Print one JSON object per command instead of the human form. */
+  json?: boolean;
+  /** ANSI colour in the human form. */
+  color?: boolean;
+  /** Where output goes (default: stdout). Called once per line or block of lines. */
+  write?: (text: string) => void;
+  /** Plugin modules to load at start (a failure is reported, the session still starts). */
+  plugins?: string[];
+  /** Scripts: print only failures, errors and summaries (not every command and result). */
+  quiet?: boolean;
+  /** Start recording to this file at once (`vfsh --record FILE`). */
+  record?: string;
+}
+
+/** What running one script gave. */
+export interface ScriptReport {
+  /** The script's name as given. */
+  readonly file: string;
+  /** Expectations that held. */
+  readonly passed: number;
+  /** Expectations that failed. */
+  readonly failed: number;
+  /** 0 all held, 1 one failed, 2 the script could not run (parse error, unknown command…). */
+  readonly status: 0 | 1 | 2;
+}
+
+/** One shell. The REPL is written against this interface. */
+export interface Session {
+  /** Plain-text prompt, e.g. `"vfsh sim fd=3> "` or `"vfsh sim> "`. */
+  prompt(): string;
+  /** Run one typed line (may hold several `;`-separated commands). Never throws. */
+  runLine(line: string): Promise<{ exit: boolean }>;
+  /** node:readline completer: candidates and the substring being completed. */
+  complete(line: string): [string[], string];
+  /** Every command name (multi-word names included) and the shell's keywords. */
+  commandNames(): string[];
+  /** Stop recording and close every fd and mapping this session opened. */
+  close(): void;
+  /**
+   * Run a whole script (text) named `file`; includes resolve relative to `file`. Never
+   * throws. With `echo: false` only results are printed (as at the prompt), with no header
+   * and no summary line (`vfsh -c`).
+   */
+  runScript(text: string, file: string, options?: { echo?: boolean }): Promise<ScriptReport>;
+  /** Read and run a script file (`-` reads stdin). Never throws. */
+  runFile(path: string): Promise<ScriptReport>;
+  /** Load a plugin module (a failure is reported on one line and returns false). */
+  loadPlugin(path: string): Promise<boolean>;
+  /** The command registry (for help and tools). */
+  readonly registry: Registry;
+  /** The session's state. */
+  readonly state: ShellState;
+  /** The backend. */
+  readonly kernel: Kernel;
+}
+
+/** Counters of one run. */
+interface Stats {
+  passed: number;
+  failed: number;
+  errors: number;
+}
+
+/** Where a statement being run comes from. */
+interface Frame {
+  /** The name shown in messages. */
+  file: string;
+  /** Absolute path when it is a file (for include cycles and relative includes). */
+  path?: string;
+  src: SourceText;
+  /** Print each command before its result (scripts) rather than only results (typed lines). */
+  transcript: boolean;
+  /** Typed at the prompt (or the top level of a script): recorded. */
+  top: boolean;
+}
+
+class StopScript extends Error {}
+
+const encoder = new TextEncoder();
+function stdoutWrite(text: string): void {
+  const bytes = encoder.encode(text);
+  let off = 0;
+  while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
+}
+
+const NOT_RECORDED = new Set(["help", "history", "vars", "record", "record stop", "quit"]);
+
+/** Create a session with the core commands and any plugins given. */
+export async function createSession(options: SessionOptions): Promise<Session> {
+  const s = new ShellSession(options);
+  s.registry.register(corePlugin);
+  for (const p of options.plugins ?? []) await s.loadPlugin(p);
+  if (options.record) {
+    try {
+      s.startRecording(options.record);
+    } catch (e) {
+      s.out(`warning: ${(e as Error).message}; not recording`);
+    }
+  }
+  return s;
+}
+
+class ShellSession implements Session, Env {
+  readonly registry = new Registry();
+  readonly kernel: Kernel;
+  readonly state: ShellState;
+  readonly #json: boolean;
+  readonly #quiet: boolean;
+  readonly #p: Palette;
+  readonly #write: (text: string) => void;
+  #errexit = false;
+  #last: ResultRecord | undefined;
+  #history: string[] = [];
+  #recorder: Recorder | undefined;
+  #stack: Frame[] = [];
+  #exit = false;
+  #stats: Stats = { passed: 0, failed: 0, errors: 0 };
+  #scratch: { addr: bigint; size: bigint } | undefined;
+  #contexts = new Map<string, CommandContext>();
+  #pluginCommands = new Set<string>();
+
+  constructor(o: SessionOptions) {
+    this.kernel = o.kernel;
+    this.#json = o.json ?? false;
+    this.#quiet = o.quiet ?? false;
+    this.#p = o.color ? ANSI : PLAIN;
+    this.#write = o.write ?? stdoutWrite;
+    this.state = {
+      container: -1,
+      containers: new Set(),
+      compatIoas: new Map(),
+      group: -1,
+      groups: new Map(),
+      devices: new Set(),
+      mem: new Map(),
+      anon: [],
+      vars: new Map(),
+      areas: new Map(),
+    };
+  }
+
+  // ---- Env ----
+  lookup(name: string): Value | undefined {
+    return name === "last" ? this.#last : this.state.vars.get(name);
+  }
+
+  // ---- output ----
+  out(line: string): void {
+    this.#write(line + "\n");
+  }
+  json(obj: Record<string, unknown>): void {
+    this.#write(JSON.stringify(obj) + "\n");
+  }
+  /** A one-line error (with its caret display for script errors). */
+  error(message: string, e?: ScriptError): void {
+    this.#stats.errors++;
+    if (this.#json) {
+      const l = e?.location;
+      this.json({
+        error: e ? e.message : message,
+        ...(l ? { file: l.file, line: l.line, col: l.col } : {}),
+      });
+      return;
+    }
+    // At the prompt the line is right there: show the caret, not "<line>:1:5".
+    const text = e
+      ? (e.location?.file === "<line>" ? e.render().replace(e.headline(), e.message) : e.render())
+      : message;
+    const [first, ...rest] = text.split("\n");
+    this.out(this.#p.err("error: ") + first);
+    for (const r of rest) this.out(r);
+  }
+
+  // ---- Session ----
+  prompt(): string {
+    const c = this.state.container;
+    return `vfsh ${this.kernel.name}${c >= 0 ? ` fd=${c}` : ""}> `;
+  }
+
+  commandNames(): string[] {
+    return [...this.registry.commands().map((c) => c.spec.name), "let", "expect"];
+  }
+
+  complete(line: string): [string[], string] {
+    try {
+      return completeLine(line, {
+        registry: this.registry,
+        vars: () => [...this.state.vars.keys(), "last"],
+        mem: () => [...this.state.mem.keys()],
+        lastFields: () => Object.keys(this.#last?.fields ?? {}),
+      });
+    } catch {
+      return [[], ""];
+    }
+  }
+
+  async runLine(line: string): Promise<{ exit: boolean }> {
+    try {
+      if (line.trim() !== "") this.#history.push(line);
+      let script: Script;
+      try {
+        script = parse(line, "<line>");
+      } catch (e) {
+        if (e instanceof ScriptError) this.error(e.message, e);
+        else this.error(String(e));
+        return { exit: false };
+      }
+      const frame: Frame = { file: "<line>", src: script.source, transcript: false, top: true };
+      const compiled: Compiled[] = [];
+      for (const st of script.statements) {
+        if (st.kind === "comment") continue;
+        try {
+          compiled.push(compileStatement(st, this.registry, script.source));
+        } catch (e) {
+          this.#reportCompileError(e);
+          return { exit: false };
+        }
+      }
+      this.#stack.push(frame);
+      try {
+        for (const c of compiled) {
+          await this.#exec(c, frame);
+          if (this.#exit) break;
+        }
+      } catch (e) {
+        if (!(e instanceof StopScript)) this.error(`internal error: ${(e as Error).message}`);
+      } finally {
+        this.#stack.pop();
+      }
+      return { exit: this.#exit };
+    } catch (e) {
+      this.error(`internal error: ${(e as Error)?.message ?? e}`);
+      return { exit: false };
+    }
+  }
+
+  async runFile(path: string): Promise<ScriptReport> {
+    let text: string;
+    try {
+      text = path === "-" ? await readStdin() : Deno.readTextFileSync(path);
+    } catch (e) {
+      this.error(`${path}: ${describeFsError(e, "read")}`);
+      this.#summary(path, 0, 0, 2);
+      return { file: path, passed: 0, failed: 0, status: 2 };
+    }
+    return this.runScript(text, path);
+  }
+
+  async runScript(
+    text: string,
+    file: string,
+    options: { echo?: boolean } = {},
+  ): Promise<ScriptReport> {
+    const echo = options.echo ?? true;
+    const before = { ...this.#stats };
+    let status: 0 | 1 | 2 = 0;
+    if (echo && !this.#json && !this.#quiet) this.out(this.#p.bold(`== ${file}`));
+    try {
+      const path = file === "-" || !echo ? undefined : resolve(file);
+      await this.#runText(text, file, path, true, echo);
+    } catch (e) {
+      if (!(e instanceof StopScript)) this.error(`internal error: ${(e as Error).message}`);
+    }
+    const passed = this.#stats.passed - before.passed;
+    const failed = this.#stats.failed - before.failed;
+    if (this.#stats.errors > before.errors) status = 2;
+    else if (failed > 0) status = 1;
+    if (echo) this.#summary(file, passed, failed, status);
+    return { file, passed, failed, status };
+  }
+
+  #summary(file: string, passed: number, failed: number, status: number): void {
+    if (this.#json) {
+      this.json({ file, passed, failed, status });
+      return;
+    }
+    const word = status === 0
+      ? this.#p.ok("PASS")
+      : status === 1
+      ? this.#p.err("FAIL")
+      : this.#p.err("ERROR");
+    const why = status === 2 ? ", could not run to the end" : "";
+    this.out(`${word} ${file}: ${passed} passed, ${failed} failed${why}`);
+  }
+
+  /** Parse, compile and run a script in this session (used by runScript and include). */
+  async #runText(
+    text: string,
+    file: string,
+    path: string | undefined,
+    top: boolean,
+    echo = true,
+  ) {
+    let script: Script;
+    try {
+      script = parse(text, file);
+    } catch (e) {
+      this.#reportCompileError(e);
+      throw new StopScript();
+    }
+    const frame: Frame = {
+      file,
+      path,
+      src: script.source,
+      transcript: echo && !this.#quiet,
+      top,
+    };
+    // Compile everything first, so a typo on line 900 stops the script before line 1 runs.
+    // After a `plugin load`, unknown commands may come from the plugin: compile those later.
+    const compiled: (Compiled | undefined)[] = [];
+    let pluginLoadSeen = false;
+    for (const st of script.statements) {
+      try {
+        const c = compileStatement(st, this.registry, script.source);
+        compiled.push(c);
+        if (c.kind === "command" && c.call.cmd.spec.name === "plugin load") pluginLoadSeen = true;
+      } catch (e) {
+        if (pluginLoadSeen && e instanceof ScriptError) {
+          compiled.push(undefined);
+          continue;
+        }
+        this.#reportCompileError(e);
+        throw new StopScript();
+      }
+    }
+    this.#stack.push(frame);
+    try {
+      for (let i = 0; i < compiled.length; i++) {
+        let c = compiled[i];
+        if (!c) {
+          try {
+            c = compileStatement(script.statements[i], this.registry, script.source);
+          } catch (e) {
+            this.#reportCompileError(e);
+            throw new StopScript();
+          }
+        }
+        await this.#exec(c, frame);
+        if (this.#exit) break;
+      }
+    } finally {
+      this.#stack.pop();
+    }
+  }
+
+  #reportCompileError(e: unknown): void {
+    if (e instanceof ScriptError) this.error(e.message, e);
+    else this.error(`internal error: ${(e as Error)?.message ?? e}`);
+  }
+
+  #where(frame: Frame, line: number, col?: number): string {
+    return col === undefined ? `${frame.file}:${line}` : `${frame.file}:${line}:${col}`;
+  }
+
+  /** A script error at a place: reported, and a script stops (a typed line just ends). */
+  #scriptError(frame: Frame, message: string, line: number, col: number): never {
+    this.error(message, new ScriptError(message, frame.src.at(line, col)));
+    throw new StopScript();
+  }
+
+  async #exec(c: Compiled, frame: Frame): Promise<void> {
+    const p = this.#p;
+    switch (c.kind) {
+      case "comment":
+        if (frame.transcript && !this.#json) this.out(p.dim(c.text));
+        return;
+      case "let": {
+        let v: unknown;
+        try {
+          v = c.value.run ? c.value.run(this) : c.value.constant;
+        } catch (e) {
+          this.#evalError(e, frame, c.line);
+        }
+        if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, c.line)}${c.text}`);
+        this.state.vars.set(c.name, v as Value);
+        this.#record(frame, c.text);
+        return;
+      }
+      case "expect": {
+        let r: { held: boolean; actual: string };
+        try {
+          r = c.check.check(this.#last, this);
+        } catch (e) {
+          this.#evalError(e, frame, c.line);
+        }
+        if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, c.line)}${c.text}`);
+        this.#count(r.held, frame, c.line, c.text, `actual ${r.actual}`, c.text);
+        this.#record(frame, c.text);
+        return;
+      }
+      case "command":
+        return await this.#execCommand(c, frame);
+    }
+  }
+
+  #prefix(frame: Frame, line: number): string {
+    return this.#p.dim(frame.top ? `${line}> ` : `${frame.file}:${line}> `);
+  }
+
+  #evalError(e: unknown, frame: Frame, line: number): never {
+    if (e instanceof EvalError) this.#scriptError(frame, e.message, line, e.col);
+    throw e;
+  }
+
+  #count(
+    held: boolean,
+    frame: Frame,
+    line: number,
+    expected: string,
+    actual: string,
+    command: string,
+  ): void {
+    if (held) {
+      this.#stats.passed++;
+      return;
+    }
+    this.#stats.failed++;
+    if (this.#json) return;
+    const where = frame.file === "<line>" ? "" : `${this.#where(frame, line)}: `;
+    const cmd = this.#quiet && frame.file !== "<line>" ? ` (${command})` : "";
+    this.out(`${this.#p.err("FAIL")} ${where}expected ${expected}, got ${actual}${cmd}`);
+    if (this.#errexit) {
+      if (!this.#json) this.out("set -e: stopping at the first failed expectation");
+      throw new StopScript();
+    }
+  }
+
+  async #execCommand(c: Extract<Compiled, { kind: "command" }>, frame: Frame): Promise<void> {
+    const cmd = c.call.cmd;
+    let built: { args: Record<string, unknown>; options: Record<string, unknown> };
+    try {
+      built = c.call.build(this);
+    } catch (e) {
+      this.#evalError(e, frame, c.line);
+    }
+    if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, c.line)}${c.text}`);
+    let result: CommandResult;
+    try {
+      const r = cmd.spec.run(this.#context(cmd), built.args, built.options);
+      result = r instanceof Promise ? await r : r;
+      if (!result || typeof result.errno !== "number" || typeof result.fields !== "object") {
+        throw new Error("it returned no result (use ctx.ok(), ctx.errno() or ctx.fromRet())");
+      }
+    } catch (e) {
+      if (e instanceof StopScript) throw e;
+      const msg = e instanceof ShellError || e instanceof ScriptError
+        ? `${cmd.spec.name}: ${(e as Error).message}`
+        : cmd.plugin === "core"
+        ? `${cmd.spec.name}: internal error: ${(e as Error)?.message ?? e}`
+        : `plugin ${cmd.plugin}: command '${cmd.spec.name}' threw: ${(e as Error)?.message ?? e}`;
+      if (e instanceof ScriptError && e.location) this.error(msg, e);
+      else {
+        // A one-line error: where (in a script) and what.
+        this.error(frame.file === "<line>" ? msg : `${this.#where(frame, c.line, c.col)}: ${msg}`);
+      }
+      throw new StopScript();
+    }
+    const record: ResultRecord = {
+      errno: result.errno,
+      fields: result.fields,
+      principal: cmd.principal,
+    };
+    if (!result.silent) this.#last = record;
+    // Print.
+    let held: boolean | undefined;
+    if (c.expect) {
+      try {
+        held = c.expect.check(record, this);
+      } catch (e) {
+        this.#evalError(e, frame, c.line);
+      }
+    }
+    if (this.#json) {
+      this.json({
+        command: c.text,
+        file: frame.file,
+        line: c.line,
+        ok: result.errno === 0,
+        errno: result.errno === 0 ? null : { name: errnoName(result.errno), number: result.errno },
+        fields: jsonFields(result.fields, cmd.fieldFormats),
+        ...(result.lines && result.silent ? { output: result.lines } : {}),
+        ...(c.expect ? { expectation: { expected: c.expect.text, held } } : {}),
+      });
+    } else {
+      const show = !this.#quiet;
+      if (show && !result.silent) {
+        const stable = frame.transcript;
+        this.out(formatResult(result.errno, result.fields, cmd.fieldFormats, this.#p, stable));
+      }
+      if (show || result.silent) {
+        for (const l of result.lines ?? []) this.out(l);
+        for (const f of cmd.fields) {
+          if (f.format === "rows" && Array.isArray(result.fields[f.key]) && show) {
+            for (const l of formatTable(result.fields[f.key] as Row[])) this.out(l);
+          }
+        }
+      }
+    }
+    if (c.expect) {
+      this.#count(
+        held!,
+        frame,
+        c.line,
+        c.expect.text,
+        formatResult(result.errno, result.fields, cmd.fieldFormats),
+        c.text,
+      );
+    }
+    if (c.bind !== undefined) {
+      if (result.errno !== 0) {
+        this.#scriptError(
+          frame,
+          `let ${c.bind}: '${cmd.spec.name}' failed with ${
+            errnoName(result.errno)
+          }, nothing to bind`,
+          c.line,
+          c.col,
+        );
+      }
+      const pv = cmd.principal ? result.fields[cmd.principal] : undefined;
+      if (pv === undefined) {
+        this.#scriptError(
+          frame,
+          `let ${c.bind}: '${cmd.spec.name}' has no principal value to bind`,
+          c.line,
+          c.col,
+        );
+      }
+      this.state.vars.set(c.bind, pv);
+    }
+    if (!NOT_RECORDED.has(cmd.spec.name)) {
+      const bare = c.expect ? c.text.slice(0, c.text.lastIndexOf("=>")).trimEnd() : c.text;
+      this.#record(frame, result.silent ? bare : `${bare} => ${this.#asExpectation(record, cmd)}`);
+    }
+  }
+
+  /** The result as an expectation that replays: errno, or the stable fields, or ok. */
+  #asExpectation(r: ResultRecord, cmd: RegisteredCommand): string {
+    if (r.errno !== 0) return errnoName(r.errno);
+    const parts: string[] = [];
+    for (const [k, v] of Object.entries(r.fields)) {
+      const f = cmd.fieldFormats.get(k);
+      if (f?.volatile || f?.format === "rows" || v === undefined) continue;
+      if (Array.isArray(v) && v.length > 0 && !("start" in (v[0] as object))) continue;
+      parts.push(`${k}=${formatValue(v as FieldValue, f?.format)}`);
+    }
+    return parts.length ? parts.join(" ") : "ok";
+  }
+
+  #record(frame: Frame, text: string): void {
+    if (!this.#recorder || !frame.top) return;
+    try {
+      this.#recorder.write(text);
+    } catch (e) {
+      this.error(`record: ${(e as Error).message}; recording stopped`);
+      this.#recorder = undefined;
+    }
+  }
+
+  startRecording(path: string): void {
+    this.#recorder?.close();
+    this.#recorder = undefined;
+    this.#recorder = new Recorder(path, this.kernel, this.#history.slice(0, -1));
+  }
+
+  // ---- command context ----
+  #context(cmd: RegisteredCommand): CommandContext {
+    let ctx = this.#contexts.get(cmd.plugin);
+    if (ctx) return ctx;
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    const clean = (f?: Record<string, FieldValue | undefined>) => {
+      const out: Record<string, FieldValue> = {};
+      if (f) { for (const k in f) if (f[k] !== undefined) out[k] = f[k] as FieldValue; }
+      return out;
+    };
+    const shell: ShellControl = {
+      include: (path) => self.#include(path),
+      loadPlugin: async (path) => {
+        const p = await self.#loadPlugin(path);
+        return { name: p.name, commands: p.commands.map((c) => c.name) };
+      },
+      setErrexit: (on) => {
+        self.#errexit = on;
+      },
+      help: (name) => self.#help(name),
+      history: () => [...self.#history],
+      startRecording: (path) => self.startRecording(path),
+      stopRecording: () => {
+        const r = self.#recorder;
+        self.#recorder = undefined;
+        return r?.close();
+      },
+      quit: () => {
+        self.#exit = true;
+      },
+      get file() {
+        return self.#stack[self.#stack.length - 1]?.file ?? "<line>";
+      },
+    };
+    ctx = {
+      kernel: this.kernel,
+      state: this.state,
+      shell,
+      plugin: cmd.plugin,
+      ok: (fields) => ({ errno: 0, fields: clean(fields) }),
+      errno: (n, fields) => ({ errno: n, fields: clean(fields) }),
+      fromRet: (ret, fields) => {
+        const r = Number(ret);
+        if (r < 0) return { errno: -r, fields: {} };
+        return { errno: 0, fields: clean(typeof fields === "function" ? fields() : fields) };
+      },
+      fail: (message) => {
+        throw new ShellError(message);
+      },
+      userBytes: (bytes) => self.#userBytes(bytes),
+    };
+    this.#contexts.set(cmd.plugin, ctx);
+    return ctx;
+  }
+
+  #userBytes(bytes: Uint8Array): bigint {
+    const need = BigInt(Math.max(4096, Math.ceil(bytes.length / 4096) * 4096));
+    if (!this.#scratch || this.#scratch.size < need) {
+      if (this.#scratch) this.kernel.munmap(this.#scratch.addr, this.#scratch.size);
+      const addr = this.kernel.mmap(need);
+      if (addr < 0n) {
+        throw new ShellError(`cannot allocate scratch memory: ${errnoName(Number(-addr))}`);
+      }
+      this.#scratch = { addr, size: need };
+    }
+    const r = this.kernel.writeMemory(this.#scratch.addr, bytes);
+    if (r < 0) throw new ShellError(`cannot write scratch memory: ${errnoName(-r)}`);
+    return this.#scratch.addr;
+  }
+
+  #help(name?: string): string[] {
+    if (!name) return helpList(this.registry);
+    const words = name.trim().split(/\s+/);
+    const cmd = this.registry.get(words.join(" "));
+    if (cmd) return helpCommand(cmd);
+    if (words[0] === "let" || words[0] === "expect") {
+      return [
+        "let NAME = COMMAND …   run COMMAND, bind its principal value to $NAME (a failure stops a script)",
+        "let NAME = EXPR        bind a number: let base = 0x100000 + 2M",
+        "expect FIELD OP VALUE  check a field of $last: expect unmapped == 2M (OP: == != < <= > >=)",
+      ];
+    }
+    const subs = this.registry.children(words);
+    if (subs.length) {
+      const out = [`'${words.join(" ")}' sub-commands:`];
+      for (const sub of subs) {
+        const c = this.registry.get([...words, sub].join(" "));
+        out.push(`  ${[...words, sub].join(" ").padEnd(24)}  ${c?.spec.summary ?? "…"}`);
+      }
+      return out;
+    }
+    const r = this.registry.resolve(words);
+    throw new ShellError(r.ok ? `no help for '${name}'` : r.message);
+  }
+
+  async #include(path: string): Promise<void> {
+    const frame = this.#stack[this.#stack.length - 1];
+    const base = frame?.path ? dirname(frame.path) : Deno.cwd();
+    const full = isAbsolute(path) ? path : join(base, path);
+    const abs = resolve(full);
+    const chain = this.#stack.filter((f) => f.path).map((f) => f.path!);
+    if (chain.includes(abs)) {
+      const names = [...this.#stack.filter((f) => f.path).map((f) => f.file), path];
+      throw new ShellError(`include cycle: ${names.join(" -> ")}`);
+    }
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(abs);
+    } catch (e) {
+      throw new ShellError(`cannot include ${path}: ${describeFsError(e, "read")}`);
+    }
+    const shown = frame?.path ? full : path;
+    await this.#runText(text, shown, abs, false, frame?.transcript ?? true);
+  }
+
+  async loadPlugin(path: string): Promise<boolean> {
+    try {
+      await this.#loadPlugin(path);
+      return true;
+    } catch (e) {
+      this.error((e as Error).message);
+      return false;
+    }
+  }
+
+  async #loadPlugin(path: string): Promise<Plugin> {
+    const frame = this.#stack[this.#stack.length - 1];
+    const base = frame?.path ? dirname(frame.path) : Deno.cwd();
+    const plugin = await loadPluginFile(isAbsolute(path) ? path : join(base, path), path);
+    this.registry.register(plugin);
+    for (const c of plugin.commands) this.#pluginCommands.add(c.name);
+    return plugin;
+  }
+
+  close(): void {
+    try {
+      this.#recorder?.close();
+    } catch { /* already reported */ }
+    this.#recorder = undefined;
+    const k = this.kernel;
+    for (const fd of this.state.devices) k.close(fd);
+    for (const fd of this.state.groups.keys()) k.close(fd);
+    for (const fd of this.state.containers) k.close(fd);
+    for (const m of this.state.mem.values()) k.munmap(m.addr, m.size);
+    for (const m of this.state.anon) k.munmap(m.addr, m.size);
+    if (this.#scratch) k.munmap(this.#scratch.addr, this.#scratch.size);
+    this.state.devices.clear();
+    this.state.groups.clear();
+    this.state.containers.clear();
+    this.state.mem.clear();
+    this.state.anon.length = 0;
+    this.#scratch = undefined;
+    this.state.container = -1;
+    this.state.group = -1;
+  }
+}
+
+/** A one-line reason for a file-system error, naming a missing permission plainly. */
+export function describeFsError(e: unknown, what: "read" | "write"): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file";
+  if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
+    return `${what} permission denied (run with --allow-${what})`;
+  }
+  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+  return (e as Error)?.message ?? String(e);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const c of Deno.stdin.readable) chunks.push(c);
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const all = new Uint8Array(n);
+  n = 0;
+  for (const c of chunks) {
+    all.set(c, n);
+    n += c.length;
+  }
+  return new TextDecoder().decode(all);
+}

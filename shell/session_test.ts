@@ -1,0 +1,379 @@
+import assert from "node:assert/strict";
+import { createSimKernel } from "../sim/mod.ts";
+import { createSession, type Session } from "./session.ts";
+
+const PLUGINS = new URL("./testdata/plugins/", import.meta.url).pathname;
+
+async function shell(opts: { json?: boolean } = {}) {
+  let out = "";
+  const s = await createSession({
+    kernel: createSimKernel(),
+    json: opts.json,
+    write: (t) => {
+      out += t;
+    },
+  });
+  return {
+    s,
+    /** Run lines; return what they printed. */
+    async run(...lines: string[]): Promise<string> {
+      out = "";
+      for (const l of lines) await s.runLine(l);
+      return out;
+    },
+    async script(text: string, file = "t.vfs") {
+      out = "";
+      const r = await s.runScript(text, file);
+      return { ...r, out };
+    },
+  };
+}
+
+Deno.test("session: results print on one stable line; the prompt shows the container", async () => {
+  const { s, run } = await shell();
+  assert.equal(s.prompt(), "vfsh sim> ");
+  assert.equal(await run("container open"), "ok  fd=3\n");
+  assert.equal(s.prompt(), "vfsh sim fd=3> ");
+  assert.equal(await run("api-version"), "ok  value=0\n");
+  assert.equal(await run("info"), "ENODEV (No such device)\n");
+  assert.equal(await run("ioas alloc; ioas set 1; set-iommu TYPE1v2"), "ok  id=1\nok\nok\n");
+  assert.equal(
+    await run("map 0x100000 2M rw --vaddr 0x7f0000000000"),
+    "ok  iova=0x100000 vaddr=0x7f0000000000\n",
+  );
+  assert.equal(await run("unmap --all"), "ok  unmapped=0x200000\n");
+  s.close();
+});
+
+Deno.test("session: bad input is one line and loses no state", async () => {
+  const { s, run } = await shell();
+  await run("container open", "let ioas = ioas alloc", "ioas set $ioas");
+  const cases: [string, RegExp][] = [
+    [
+      "unmapp 0 4K",
+      /^error: unknown command 'unmapp' \(did you mean unmap\?\)\n {2}unmapp 0 4K\n {2}\^\n$/,
+    ],
+    ["ioas mapp 1 0 4K rw", /unknown sub-command 'ioas mapp' \(did you mean ioas map/],
+    ["map 0x1000 4K", /error: map: missing PERM \(usage: map IOVA SIZE r\|w\|rw\|- /],
+    ["map 0x1000 4K rw extra", /error: map: unexpected argument 'extra'/],
+    ["map 0x10000000000000000 4K rw", /does not fit 64 bits[^\n]*\n {2}map 0x1\d+ 4K rw\n {6}\^/],
+    ["map 0x1000 4K rw --vadr 1", /unknown option --vadr \(did you mean --vaddr\?\)/],
+    [
+      "include /no/such/file.vfs",
+      /error: include: cannot include \/no\/such\/file.vfs: no such file/,
+    ],
+    [
+      "plugin load /no/such/plugin.ts",
+      /error: plugin load: plugin \/no\/such\/plugin.ts: no such file/,
+    ],
+    ["map $nope 4K rw", /error: variable \$nope is not set\n {2}map \$nope 4K rw\n {6}\^/],
+    ['echo "unterminated', /error: unterminated string: expected a closing "/],
+    ["container use 42", /error: container use: fd 42 is not an open container \(open: 3\)/],
+    ["mem read nothing 0 4", /no memory region 'nothing'/],
+  ];
+  for (const [line, re] of cases) {
+    const out = await run(line);
+    assert.match(out, re, `for: ${line}`);
+    assert.equal(out.split("\n").filter((l) => l.startsWith("error:")).length, 1, line);
+  }
+  // The state is intact: same container, same variable, same compat IOAS.
+  assert.equal(s.prompt(), "vfsh sim fd=3> ");
+  assert.equal(await run("ioas get => $ioas"), "ok  id=1\n");
+  assert.equal(await run("echo $ioas"), "1\n");
+  s.close();
+});
+
+Deno.test("session: expectations hold, fail with expected and actual, and negate", async () => {
+  const { s, script } = await shell();
+  const r = await script(
+    [
+      "container open",
+      "api-version => 0",
+      "api-version => ok",
+      "api-version => !ENOENT",
+      "check-extension TYPE1v2 => value=1",
+      "info => ENODEV",
+      "info => 0x1000", // fails: it is an errno
+      "api-version => !0", // fails
+    ].join("\n"),
+  );
+  assert.equal(r.passed, 5);
+  assert.equal(r.failed, 2);
+  assert.equal(r.status, 1);
+  assert.match(r.out, /FAIL t\.vfs:7: expected 0x1000, got ENODEV \(No such device\)\n/);
+  assert.match(r.out, /FAIL t\.vfs:8: expected !0, got ok {2}value=0\n/);
+  assert.match(r.out, /FAIL t\.vfs: 5 passed, 2 failed\n$/);
+  s.close();
+});
+
+Deno.test("session: let binds principal values and numbers; expect checks $last", async () => {
+  const { s, script } = await shell();
+  const r = await script(
+    [
+      "container open",
+      "let a = ioas alloc => 1",
+      "let b = ioas alloc",
+      "let sum = $a + $b * 2",
+      "ioas set $b",
+      "ioas get => $sum-3",
+      "expect id == 2",
+      "expect id != 3",
+      "expect id >= $a+1",
+      "expect errno == 0",
+      "map 0x100000 2M rw",
+      "let iova = map 0x400000 2M rw",
+      "unmap $iova 2M",
+      "expect unmapped == 2M",
+      "expect unmapped < 1M", // fails
+    ].join("\n"),
+  );
+  assert.equal(r.failed, 1, r.out);
+  assert.equal(r.passed, 7, r.out);
+  assert.match(r.out, /FAIL t\.vfs:15: expected expect unmapped < 1M, got actual 0x200000/);
+  s.close();
+});
+
+Deno.test("session: a let whose command fails stops the script (status 2)", async () => {
+  const { s, script } = await shell();
+  const r = await script("container open\nlet x = info\napi-version => 0\n");
+  assert.equal(r.status, 2);
+  assert.match(r.out, /error: t\.vfs:2:5: let x: 'info' failed with ENODEV, nothing to bind/);
+  assert.doesNotMatch(r.out, /3> api-version/);
+  s.close();
+});
+
+Deno.test("session: set -e stops at the first failed expectation; set +e goes on", async () => {
+  const { s, script } = await shell();
+  const r = await script("container open\nset -e\napi-version => 1\napi-version => 0\n");
+  assert.equal(r.failed, 1);
+  assert.equal(r.passed, 0);
+  assert.match(r.out, /set -e: stopping/);
+  const r2 = await script("set +e\napi-version => 1\napi-version => 0\n");
+  assert.equal(r2.passed, 1);
+  assert.equal(r2.failed, 1);
+  s.close();
+});
+
+Deno.test("session: an unknown command anywhere stops the script before it runs", async () => {
+  const { s, script } = await shell();
+  const r = await script("container open\napi-version => 0\nbogus 1 2\n", "x.vfs");
+  assert.equal(r.status, 2);
+  assert.equal(r.passed, 0);
+  assert.match(r.out, /error: x\.vfs:3:1: unknown command 'bogus'/);
+  assert.doesNotMatch(r.out, /1> container open/);
+  s.close();
+});
+
+Deno.test("session: a parse error names file:line:col, shows the line and a caret", async () => {
+  const { s, script } = await shell();
+  const r = await script("container open\nmap 0x1000 0x1ffffffffffffffffff rw\n", "p.vfs");
+  assert.equal(r.status, 2);
+  assert.match(
+    r.out,
+    /error: p\.vfs:2:12: number '0x1ffffffffffffffffff' does not fit 64 bits.*\n {2}map 0x1000 0x1f+ rw\n {13}\^\n/,
+  );
+  s.close();
+});
+
+Deno.test("session: include is relative to the including file and detects cycles", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.mkdirSync(`${dir}/sub`);
+    Deno.writeTextFileSync(
+      `${dir}/main.vfs`,
+      "container open\ninclude sub/part.vfs\napi-version => 0\n",
+    );
+    Deno.writeTextFileSync(`${dir}/sub/part.vfs`, "let ioas = ioas alloc => 1\n");
+    const { s, script } = await shell();
+    const r = await script(Deno.readTextFileSync(`${dir}/main.vfs`), `${dir}/main.vfs`);
+    assert.equal(r.status, 0, r.out);
+    assert.equal(r.passed, 2);
+    assert.match(r.out, /sub\/part\.vfs:1> let ioas = ioas alloc => 1/);
+
+    Deno.writeTextFileSync(`${dir}/a.vfs`, "include b.vfs\n");
+    Deno.writeTextFileSync(`${dir}/b.vfs`, "include a.vfs\n");
+    const c = await s.runFile(`${dir}/a.vfs`);
+    assert.equal(c.status, 2);
+    s.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("session: --json prints one object per command", async () => {
+  const { s, script } = await shell({ json: true });
+  const r = await script(
+    "container open\ninfo => ENODEV\nlet a = ioas alloc\nioas iova-ranges $a\n",
+  );
+  const objs = r.out.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(objs[1], {
+    command: "info => ENODEV",
+    file: "t.vfs",
+    line: 2,
+    ok: false,
+    errno: { name: "ENODEV", number: 19 },
+    fields: {},
+    expectation: { expected: "ENODEV", held: true },
+  });
+  assert.deepEqual(objs[2].fields, { id: 1 });
+  assert.deepEqual(objs[3].fields, {
+    num_iovas: 1,
+    iova_ranges: [["0x0", "0xffffffffffffffff"]],
+    alignment: "0x1",
+  });
+  assert.deepEqual(objs[4], { file: "t.vfs", passed: 1, failed: 0, status: 0 });
+  s.close();
+});
+
+Deno.test("session: plugins load, and broken ones are one line naming the plugin", async () => {
+  const { s, run } = await shell();
+  await run("container open", "let keep = 7");
+  assert.match(await run(`plugin load ${PLUGINS}good.ts`), /plugin good loaded: twice, calls/);
+  assert.equal(await run("twice 21 => 42"), "ok  value=42\n");
+  const dir = Deno.makeTempDirSync();
+  Deno.writeTextFileSync(`${dir}/broken.ts`, "this is not ( typescript\n");
+  const bad: [string, RegExp][] = [
+    [`${dir}/broken.ts`, /^error: plugin load: plugin \S+broken\.ts failed to load: /],
+    [`${PLUGINS}throws_on_import.ts`, /plugin \S+throws_on_import\.ts failed to load: .*exploded/],
+    [`${PLUGINS}not_a_plugin.ts`, /its default export is not a plugin/],
+    [`${PLUGINS}clash.ts`, /plugin clash: command 'map' is already defined by plugin core/],
+    [
+      `${PLUGINS}bad_schema.ts`,
+      /plugin bad-schema: command 'weird': 'when' has a zod type \(date\)/,
+    ],
+    [`${PLUGINS}good.ts`, /plugin good: a plugin with this name is already loaded/],
+  ];
+  for (const [path, re] of bad) {
+    const out = await run(`plugin load ${path}`);
+    assert.match(out, re);
+    assert.equal(out.trim().split("\n").length, 1, out);
+  }
+  // A clash registers nothing of that plugin.
+  assert.match(await run("fine-one"), /unknown command 'fine-one'/);
+  await run(`plugin load ${PLUGINS}throws.ts`);
+  assert.match(await run("boom"), /^error: plugin thrower: command 'boom' threw: kaboom\n/);
+  assert.equal(await run("echo $keep"), "7\n");
+  assert.equal(s.prompt(), "vfsh sim fd=3> ");
+  Deno.removeSync(dir, { recursive: true });
+  s.close();
+});
+
+Deno.test("session: a recording replays green on the same backend", async () => {
+  const dir = Deno.makeTempDirSync();
+  const file = `${dir}/rec.vfs`;
+  try {
+    const { s, run } = await shell();
+    await run(`record ${file}`);
+    await run(
+      "container open",
+      "let ioas = ioas alloc",
+      "ioas set $ioas; set-iommu TYPE1v2",
+      "info",
+      "map 0x100000 2M rw => ENOENT", // a wrong expectation is replaced by the result
+      "unmap 0x100000 1M",
+      "mem alloc buf 4K",
+      "mem write buf 0 0badcafe",
+      "mem read buf 0 4",
+      "ioas iova-ranges $ioas",
+      "echo done",
+      "vars",
+      "record stop",
+      "api-version",
+    );
+    s.close();
+    const text = Deno.readTextFileSync(file);
+    assert.match(text, /^# recorded by vfsh on sim/);
+    assert.match(text, /\ncontainer open => ok\n/);
+    assert.match(text, /\nlet ioas = ioas alloc => id=1\n/);
+    assert.match(text, /\nmap 0x100000 2M rw => iova=0x100000\n/);
+    assert.match(text, /\nunmap 0x100000 1M => ENOENT\n/);
+    assert.match(text, /\nmem read buf 0 4 => bytes=0badcafe\n/);
+    assert.match(
+      text,
+      /\ninfo => argsz=72 flags=0x3 pgsizes=0xfffffffffffff000 cap_offset=24 dma_avail=4294967295 iova_ranges=\[0x0-0xffffffffffffffff\]\n/,
+    );
+    const body = text.split("\n").filter((l) => !l.startsWith("#")).join("\n");
+    assert.doesNotMatch(body, /vaddr=|vars|record|api-version/);
+    const replay = await shell();
+    const r = await replay.s.runFile(file);
+    assert.equal(r.status, 0);
+    assert.ok(r.passed >= 10, String(r.passed));
+    replay.s.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("session: completion of commands, options, choices, constants, paths", async () => {
+  const { s } = await shell();
+  const c = (l: string) => s.complete(l);
+  assert.deepEqual(c("io"), [["ioas", "ioctl"], "io"]);
+  assert.deepEqual(c("ioas m"), [["map"], "m"]);
+  assert.deepEqual(c("map 0 4K r"), [["r", "rw"], "r"]);
+  assert.deepEqual(c("map 0 4K rw --va"), [["--vaddr"], "--va"]);
+  assert.deepEqual(c("check-extension type1"), [["TYPE1", "TYPE1_NESTING", "TYPE1v2"], "type1"]);
+  assert.deepEqual(c("option huge-pages 1 o"), [["off", "on"], "o"]);
+  assert.deepEqual(c("api-version => ENOE"), [["ENOENT", "ENOEXEC"], "ENOE"]);
+  assert.ok(c("unmap 0 4K => unm")[0].includes("unmapped="));
+  assert.ok(c("unmap 0 4K => !EINV")[0].includes("!EINVAL"));
+  assert.deepEqual(c("set-iommu TYPE1; api-v"), [["api-version"], "api-v"]);
+  const dir = new URL("./testdata/plugins/", import.meta.url).pathname;
+  assert.ok(c(`plugin load ${dir}go`)[0].includes(`${dir}good.ts`));
+  await s.runLine("let base = 1");
+  assert.deepEqual(c("map $ba"), [["$base"], "$ba"]);
+  assert.ok(s.commandNames().includes("ioas map"));
+  s.close();
+});
+
+Deno.test("session: help lists every command and explains one", async () => {
+  const { s, run } = await shell();
+  const all = await run("help");
+  for (const name of s.commandNames().filter((n) => n !== "let" && n !== "expect")) {
+    assert.ok(all.includes(`  ${name} `), `help lists ${name}`);
+  }
+  const one = await run("help ioas map");
+  assert.match(
+    one,
+    /^usage: ioas map ID IOVA\|- SIZE r\|w\|rw\|- \[--vaddr ADDR\] \[--size N\] \[--flags N\]\n/,
+  );
+  assert.match(one, /iova +the IOVA mapped \(principal value\)/);
+  assert.match(await run("help ioas"), /ioas alloc +IOMMU_IOAS_ALLOC/);
+  assert.match(await run("help nosuch"), /error: help: unknown command 'nosuch'/);
+  s.close();
+});
+
+Deno.test("session: the kernel backend path: sim commands say simulator-only", async () => {
+  const sim = createSimKernel();
+  const kernelLike = { ...bind(sim), name: "kernel" as const, simulator: undefined };
+  let out = "";
+  const s: Session = await createSession({ kernel: kernelLike, write: (t) => void (out += t) });
+  await s.runLine("sim reset");
+  assert.match(
+    out,
+    /^error: sim reset: 'sim reset' is simulator-only \(this session runs on the kernel backend\)/,
+  );
+  out = "";
+  await s.runLine(
+    "container open; let a = ioas alloc; ioas set $a; set-iommu TYPE1; map 0x100000 2M rw",
+  );
+  await s.runLine("map 0x400000 4K r; unmap 0x100000 1M => unmapped=1M");
+  out = "";
+  await s.runLine("mappings");
+  assert.match(
+    out,
+    /^ok {2}count=2\n {2}iova +last +vaddr +perm\n {2}0x200000 +0x2fffff +0x\w+ +rw\n {2}0x400000 +0x400fff +0x\w+ +r\n$/,
+  );
+  s.close();
+});
+
+function bind(k: ReturnType<typeof createSimKernel>) {
+  return {
+    open: k.open.bind(k),
+    close: k.close.bind(k),
+    ioctl: k.ioctl.bind(k),
+    mmap: k.mmap.bind(k),
+    munmap: k.munmap.bind(k),
+    readMemory: k.readMemory.bind(k),
+    writeMemory: k.writeMemory.bind(k),
+  };
+}

@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+async function vfsh(
+  args: string[],
+  opts: { perms?: string[]; stdin?: string } = {},
+): Promise<{ code: number; out: string; err: string }> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...(opts.perms ?? ["--allow-read"]), "shell/main.ts", ...args],
+    cwd: ROOT,
+    stdin: opts.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+  const child = cmd.spawn();
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const r = await child.output();
+  const dec = new TextDecoder();
+  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
+}
+
+Deno.test("cli: the quickstart runs green with --allow-read only", async () => {
+  const r = await vfsh(["run", "examples/quickstart.vfs"]);
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /^== examples\/quickstart\.vfs\n/);
+  assert.match(r.out, /PASS examples\/quickstart\.vfs: 9 passed, 0 failed\n9 passed, 0 failed\n$/);
+  assert.doesNotMatch(r.err, /[Pp]ermission|NotCapable/);
+});
+
+Deno.test("cli: exit 1 when an expectation fails, 2 when a script cannot run", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/fail.vfs`, "container open\napi-version => 1\n");
+    Deno.writeTextFileSync(`${dir}/bad.vfs`, "container open\nfrobnicate\n");
+    const one = await vfsh(["run", `${dir}/fail.vfs`]);
+    assert.equal(one.code, 1);
+    assert.match(one.out, /FAIL .*fail\.vfs:2: expected 1, got ok {2}value=0\n/);
+    assert.match(one.out, /\n0 passed, 1 failed\n$/);
+    const two = await vfsh(["run", `${dir}/fail.vfs`, `${dir}/bad.vfs`, "examples/quickstart.vfs"]);
+    assert.equal(two.code, 2);
+    assert.match(two.out, /error: .*bad\.vfs:2:1: unknown command 'frobnicate'/);
+    assert.match(two.out, /\n9 passed, 1 failed\n$/);
+    const missing = await vfsh(["run", `${dir}/nope.vfs`]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.out, /error: .*nope\.vfs: no such file/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: run - reads stdin; -c runs commands; --json", async () => {
+  const r = await vfsh(["run", "-"], { stdin: "container open\ncheck-extension TYPE1v2 => 1\n" });
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /PASS -: 1 passed, 0 failed/);
+  const c = await vfsh(["-c", "container open; api-version => 0; ioas alloc"]);
+  assert.equal(c.code, 0);
+  assert.equal(c.out, "ok  fd=3\nok  value=0\nok  id=1\n");
+  const j = await vfsh(["--json", "-c", "container open; info => ENODEV"]);
+  const lines = j.out.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines[1].errno.name, "ENODEV");
+  assert.equal(lines[1].expectation.held, true);
+});
+
+Deno.test("cli: --help, --version, bad options, --kernel-version", async () => {
+  const h = await vfsh(["--help"]);
+  assert.equal(h.code, 0);
+  assert.match(h.out, /vfsh run \[OPTIONS\] FILE… \| -/);
+  const v = await vfsh(["--version"]);
+  assert.match(v.out, /^vfsh \d+\.\d+\.\d+\n$/);
+  const bad = await vfsh(["--frob"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /^vfsh: .*frob/);
+  const k = await vfsh(["--kernel-version", "6.2", "-c", "sim kernel"]);
+  assert.match(k.out, /^ok {2}version=6\.2\n/);
+  const unknown = await vfsh(["--kernel-version", "9.9", "-c", "api-version"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.err, /^vfsh: simulator: /);
+});
+
+Deno.test("cli: the kernel backend without --allow-ffi is one clear line", async () => {
+  const r = await vfsh(["--backend", "kernel", "-c", "container open"]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /^vfsh: kernel backend: .*--allow-ffi/);
+  assert.equal(r.err.trim().split("\n").length, 1);
+});
+
+Deno.test("cli: record without write permission says so and keeps going", async () => {
+  const r = await vfsh([
+    "--record",
+    "/tmp/vfsh-denied.vfs",
+    "-c",
+    "container open; api-version => 0",
+  ]);
+  assert.equal(r.code, 0, r.out);
+  assert.match(
+    r.out,
+    /^warning: cannot record to \/tmp\/vfsh-denied\.vfs: write permission denied/,
+  );
+  assert.match(r.out, /ok {2}value=0\n$/);
+});
+
+Deno.test("cli: --plugin loads a plugin; a broken one does not stop the shell", async () => {
+  const r = await vfsh([
+    "--plugin",
+    "examples/plugins/qemu_probe.ts",
+    "--plugin",
+    "shell/testdata/plugins/not_a_plugin.ts",
+    "-c",
+    "container open; let a = ioas alloc; ioas set $a; qemu-probe => iommu_type=TYPE1v2",
+  ]);
+  assert.match(
+    r.out,
+    /^error: plugin shell\/testdata\/plugins\/not_a_plugin\.ts: its default export/,
+  );
+  assert.match(r.out, /QEMU concludes: VFIO_TYPE1v2_IOMMU/);
+  assert.equal(r.code, 0); // reported, and the shell went on
+});
