@@ -1,0 +1,194 @@
+/**
+ * The simulated process address space: anonymous read/write mappings made by `mmap`, their
+ * contents, and `munmap`. Addresses are deterministic so that transcripts are stable: the
+ * first mapping lands at 0x7f0000000000 and each next one lands above the previous one,
+ * after a one-page guard gap; addresses are never reused.
+ *
+ * Contents are sparse: only pages that were written hold a buffer, so mapping 1 GiB costs
+ * nothing until it is touched, and unwritten bytes read as 0.
+ *
+ * Pinning is not tracked here: pages pinned by an iopt_pages (sim/pages.ts) stay pinned
+ * after munmap, as in Linux where the pin keeps the page alive; only new pins need the range
+ * to be mapped.
+ *
+ * @module
+ */
+
+import { E, PAGE_SIZE, U64_MAX } from "../uapi/mod.ts";
+
+/** Where the first mapping goes. */
+export const MMAP_BASE = 0x7f00_0000_0000n;
+/** x86_64 TASK_SIZE with 4-level paging: user addresses stay below it. */
+export const TASK_SIZE = 0x7fff_ffff_f000n;
+
+const PAGE_MASK = PAGE_SIZE - 1n;
+const PAGE = Number(PAGE_SIZE);
+
+function pageAlignUp(x: bigint): bigint {
+  return (x + PAGE_MASK) & ~PAGE_MASK;
+}
+
+/** Simulated user memory of one process. */
+export class UserMemory {
+  /** Mapped ranges [start, end), ascending, disjoint. */
+  private starts: bigint[] = [];
+  private ends: bigint[] = [];
+  /** The same ranges in page numbers (exact doubles), for allocation-free lookups. */
+  private startPages: number[] = [];
+  private endPages: number[] = [];
+  /** Page number → contents, only for pages that were written. */
+  private pages = new Map<number, Uint8Array>();
+  private nextAddr = MMAP_BASE;
+
+  /**
+   * mmap(2) of fresh anonymous memory. Returns the address, or -errno as a negative bigint:
+   * EINVAL for length 0 (or not a size_t), ENOMEM when it does not fit below TASK_SIZE
+   * (Linux answers ENOMEM, not EINVAL, for a length that is too large).
+   */
+  mmap(length: bigint): bigint {
+    if (length === 0n || length < 0n || length > U64_MAX) return -BigInt(E.EINVAL);
+    const len = pageAlignUp(length);
+    if (len > TASK_SIZE) return -BigInt(E.ENOMEM);
+    const addr = this.nextAddr;
+    if (addr + len > TASK_SIZE) return -BigInt(E.ENOMEM);
+    this.starts.push(addr);
+    this.ends.push(addr + len);
+    this.startPages.push(Number(addr / PAGE_SIZE));
+    this.endPages.push(Number((addr + len) / PAGE_SIZE));
+    this.nextAddr = addr + len + PAGE_SIZE;
+    return addr;
+  }
+
+  /**
+   * munmap(2): 0, or -EINVAL for an unaligned address, a length of 0 or a range beyond
+   * TASK_SIZE. Unmapping memory that is not mapped succeeds, as in Linux.
+   */
+  munmap(addr: bigint, length: bigint): number {
+    if ((addr & PAGE_MASK) !== 0n || addr < 0n || addr > TASK_SIZE) return -E.EINVAL;
+    if (length <= 0n || length > TASK_SIZE - addr) return -E.EINVAL;
+    const end = addr + pageAlignUp(length);
+    this.cutOut(addr, end);
+    this.dropContents(addr, end);
+    return 0;
+  }
+
+  /** Is every byte of [addr, addr + length) mapped? (A zero length is trivially mapped.) */
+  isMapped(addr: bigint, length: bigint): boolean {
+    if (length <= 0n) return length === 0n;
+    const i = this.vmaIndex(addr);
+    return i >= 0 && addr + length <= this.ends[i];
+  }
+
+  /** Are pages [firstPage, firstPage + count) (page numbers: address / PAGE_SIZE) mapped? */
+  isMappedPages(firstPage: number, count: number): boolean {
+    const s = this.startPages;
+    let l = 0;
+    let h = s.length;
+    while (l < h) {
+      const m = (l + h) >> 1;
+      if (s[m] <= firstPage) l = m + 1;
+      else h = m;
+    }
+    const i = l - 1;
+    return i >= 0 && firstPage + count <= this.endPages[i];
+  }
+
+  /** Copy memory at addr into `into`. 0, or -EFAULT if any byte is unmapped. */
+  read(addr: bigint, into: Uint8Array): number {
+    if (!this.isMapped(addr, BigInt(into.length))) return -E.EFAULT;
+    this.copy(addr, into, false);
+    return 0;
+  }
+
+  /** Copy `bytes` into memory at addr. 0, or -EFAULT if any byte is unmapped. */
+  write(addr: bigint, bytes: Uint8Array): number {
+    if (!this.isMapped(addr, BigInt(bytes.length))) return -E.EFAULT;
+    this.copy(addr, bytes, true);
+    return 0;
+  }
+
+  /** The mapped ranges, ascending (for display and tests). */
+  mappings(): { start: bigint; end: bigint }[] {
+    return this.starts.map((start, i) => ({ start, end: this.ends[i] }));
+  }
+
+  /** Number of pages that hold written contents (sparse storage, for tests). */
+  residentPages(): number {
+    return this.pages.size;
+  }
+
+  /** Index of the mapping containing addr, or -1. */
+  private vmaIndex(addr: bigint): number {
+    const s = this.starts;
+    let l = 0;
+    let h = s.length;
+    while (l < h) {
+      const m = (l + h) >> 1;
+      if (s[m] <= addr) l = m + 1;
+      else h = m;
+    }
+    const i = l - 1;
+    return i >= 0 && addr < this.ends[i] ? i : -1;
+  }
+
+  /** Remove [addr, end) from the mapped ranges, splitting a mapping if needed. */
+  private cutOut(addr: bigint, end: bigint): void {
+    const starts: bigint[] = [];
+    const ends: bigint[] = [];
+    for (let i = 0; i < this.starts.length; i++) {
+      const s = this.starts[i];
+      const e = this.ends[i];
+      if (e <= addr || s >= end) {
+        starts.push(s);
+        ends.push(e);
+        continue;
+      }
+      if (s < addr) {
+        starts.push(s);
+        ends.push(addr);
+      }
+      if (e > end) {
+        starts.push(end);
+        ends.push(e);
+      }
+    }
+    this.starts = starts;
+    this.ends = ends;
+    this.startPages = starts.map((x) => Number(x / PAGE_SIZE));
+    this.endPages = ends.map((x) => Number(x / PAGE_SIZE));
+  }
+
+  private dropContents(addr: bigint, end: bigint): void {
+    const first = Number(addr / PAGE_SIZE);
+    const last = Number((end - 1n) / PAGE_SIZE);
+    if (last - first + 1 > this.pages.size) {
+      for (const k of [...this.pages.keys()]) if (k >= first && k <= last) this.pages.delete(k);
+      return;
+    }
+    for (let p = first; p <= last; p++) this.pages.delete(p);
+  }
+
+  private copy(addr: bigint, buf: Uint8Array, toMemory: boolean): void {
+    let page = Number(addr / PAGE_SIZE);
+    let off = Number(addr % PAGE_SIZE);
+    let done = 0;
+    while (done < buf.length) {
+      const n = Math.min(PAGE - off, buf.length - done);
+      let data = this.pages.get(page);
+      if (toMemory) {
+        if (!data) {
+          data = new Uint8Array(PAGE);
+          this.pages.set(page, data);
+        }
+        data.set(buf.subarray(done, done + n), off);
+      } else if (data) {
+        buf.set(data.subarray(off, off + n), done);
+      } else {
+        buf.fill(0, done, done + n);
+      }
+      done += n;
+      off = 0;
+      page++;
+    }
+  }
+}

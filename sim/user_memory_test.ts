@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { E, PAGE_SIZE } from "../uapi/mod.ts";
+import { MMAP_BASE, TASK_SIZE, UserMemory } from "./user_memory.ts";
+
+Deno.test("mmap: deterministic addresses, ascending, with a guard page between mappings", () => {
+  const m = new UserMemory();
+  const a = m.mmap(0x200000n);
+  const b = m.mmap(0x1001n);
+  const c = m.mmap(4096n);
+  assert.equal(a, MMAP_BASE);
+  assert.equal(b, a + 0x200000n + PAGE_SIZE);
+  // 0x1001 is rounded up to two pages.
+  assert.equal(c, b + 0x2000n + PAGE_SIZE);
+  assert.ok(m.isMapped(b, 0x2000n));
+  assert.ok(!m.isMapped(b + 0x2000n, 1n));
+});
+
+Deno.test("mmap: length 0 -> EINVAL (do_mmap)", () => {
+  assert.equal(new UserMemory().mmap(0n), -BigInt(E.EINVAL));
+});
+
+Deno.test("mmap: length beyond TASK_SIZE -> ENOMEM (get_unmapped_area)", () => {
+  const m = new UserMemory();
+  assert.equal(m.mmap(TASK_SIZE + 1n), -BigInt(E.ENOMEM));
+  assert.equal(m.mmap(2n ** 64n - 1n), -BigInt(E.ENOMEM));
+  // Address space exhausted.
+  assert.equal(m.mmap(TASK_SIZE - MMAP_BASE + PAGE_SIZE), -BigInt(E.ENOMEM));
+});
+
+Deno.test("munmap: unaligned address -> EINVAL", () => {
+  const m = new UserMemory();
+  const a = m.mmap(0x4000n);
+  assert.equal(m.munmap(a + 1n, 0x1000n), -E.EINVAL);
+});
+
+Deno.test("munmap: length 0 -> EINVAL", () => {
+  const m = new UserMemory();
+  const a = m.mmap(0x4000n);
+  assert.equal(m.munmap(a, 0n), -E.EINVAL);
+});
+
+Deno.test("munmap: range beyond TASK_SIZE -> EINVAL", () => {
+  const m = new UserMemory();
+  assert.equal(m.munmap(TASK_SIZE - PAGE_SIZE, 2n * PAGE_SIZE), -E.EINVAL);
+});
+
+Deno.test("munmap: a hole in the middle splits the mapping; unmapped memory succeeds too", () => {
+  const m = new UserMemory();
+  const a = m.mmap(0x4000n);
+  assert.equal(m.munmap(a + 0x1000n, 0x1000n), 0);
+  assert.deepEqual(m.mappings(), [
+    { start: a, end: a + 0x1000n },
+    { start: a + 0x2000n, end: a + 0x4000n },
+  ]);
+  assert.ok(!m.isMapped(a, 0x2000n));
+  assert.ok(m.isMapped(a + 0x2000n, 0x2000n));
+  assert.equal(m.munmap(a + 0x1000n, 0x1000n), 0);
+  assert.equal(m.munmap(0x1000n, 0x1000n), 0);
+});
+
+Deno.test("read/write: sparse contents, unwritten bytes read 0, writes cross pages", () => {
+  const m = new UserMemory();
+  const a = m.mmap(1n << 30n); // 1 GiB costs nothing until written
+  assert.equal(m.residentPages(), 0);
+  const bytes = new Uint8Array(5000).map((_, i) => (i * 7) & 0xff);
+  assert.equal(m.write(a + 4090n, bytes), 0);
+  assert.equal(m.residentPages(), 3);
+  const back = new Uint8Array(5010);
+  assert.equal(m.read(a + 4085n, back), 0);
+  assert.deepEqual(back.subarray(0, 5), new Uint8Array(5));
+  assert.deepEqual(back.subarray(5, 5005), bytes);
+  const far = new Uint8Array(16).fill(9);
+  assert.equal(m.read(a + (1n << 29n), far), 0);
+  assert.deepEqual(far, new Uint8Array(16));
+});
+
+Deno.test("read/write: any unmapped byte -> EFAULT, nothing copied", () => {
+  const m = new UserMemory();
+  const a = m.mmap(0x1000n);
+  assert.equal(m.write(a + 0xff0n, new Uint8Array(32)), -E.EFAULT);
+  assert.equal(m.residentPages(), 0);
+  assert.equal(m.read(0n, new Uint8Array(1)), -E.EFAULT);
+  assert.equal(m.read(a, new Uint8Array(0)), 0);
+});
+
+Deno.test("munmap drops contents: a later read of the range faults", () => {
+  const m = new UserMemory();
+  const a = m.mmap(0x3000n);
+  m.write(a, new Uint8Array([1, 2, 3]));
+  m.write(a + 0x2000n, new Uint8Array([4]));
+  assert.equal(m.munmap(a, 0x1000n), 0);
+  assert.equal(m.residentPages(), 1);
+  assert.equal(m.read(a, new Uint8Array(1)), -E.EFAULT);
+  const b = new Uint8Array(1);
+  assert.equal(m.read(a + 0x2000n, b), 0);
+  assert.equal(b[0], 4);
+});
