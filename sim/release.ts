@@ -28,6 +28,17 @@ export interface Release {
   readonly noIommuExtension: boolean;
   /** IOMMU_TEST_CMD struct size known to this kernel (its union grew with the dirty op in 6.7). */
   readonly testCmdSize: number;
+  /**
+   * Binding a VFIO device to iommufd creates the compat IOAS when none exists (6.2,
+   * `iommufd_vfio_compat_ioas_id` in vfio_iommufd_bind). From 6.3 the bind path only looks the
+   * compat IOAS up and the open fails with ENODEV without one.
+   */
+  readonly bindCreatesCompatIoas: boolean;
+  /**
+   * IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS exists (6.7, with MOCK_FLAGS_DEVICE_NO_DIRTY) and accepts
+   * MOCK_FLAGS_DEVICE_HUGE_IOVA (6.8). Older releases answer the op with EOPNOTSUPP.
+   */
+  readonly mockDomainFlags: boolean;
 }
 
 function release(version: string, r: Omit<Release, "version">): Release {
@@ -44,6 +55,8 @@ export const RELEASES: readonly Release[] = Object.freeze([
     ids31Bit: false,
     noIommuExtension: false,
     testCmdSize: 56,
+    bindCreatesCompatIoas: true,
+    mockDomainFlags: false,
   }),
   release("6.6", {
     capAlign8: true,
@@ -53,6 +66,8 @@ export const RELEASES: readonly Release[] = Object.freeze([
     ids31Bit: true,
     noIommuExtension: true,
     testCmdSize: 56,
+    bindCreatesCompatIoas: false,
+    mockDomainFlags: false,
   }),
   release("6.12", {
     capAlign8: true,
@@ -62,6 +77,8 @@ export const RELEASES: readonly Release[] = Object.freeze([
     ids31Bit: true,
     noIommuExtension: true,
     testCmdSize: 72,
+    bindCreatesCompatIoas: false,
+    mockDomainFlags: true,
   }),
   // The rig's kernel: a 6.12 stable release that carries the empty-unmap fix.
   release("6.12.117", {
@@ -72,6 +89,8 @@ export const RELEASES: readonly Release[] = Object.freeze([
     ids31Bit: true,
     noIommuExtension: true,
     testCmdSize: 72,
+    bindCreatesCompatIoas: false,
+    mockDomainFlags: true,
   }),
   release("6.18", {
     capAlign8: true,
@@ -81,6 +100,8 @@ export const RELEASES: readonly Release[] = Object.freeze([
     ids31Bit: true,
     noIommuExtension: true,
     testCmdSize: 72,
+    bindCreatesCompatIoas: false,
+    mockDomainFlags: true,
   }),
 ]);
 

@@ -1,0 +1,219 @@
+/**
+ * The iommufd context (`struct iommufd_ctx`, drivers/iommu/iommufd/main.c): what one open
+ * /dev/iommu (or iommufd-provided /dev/vfio/vfio) file holds, and its ioctl entry with the
+ * kernel's order of checks:
+ *
+ * 1. nr below IOMMUFD_CMD_BASE or past the table → the VFIO compatibility handler;
+ * 2. get_user of the leading u32 `size` → EFAULT;
+ * 3. the table slot's full request number differs (a hole, or dir/size bits) → ENOTTY;
+ * 4. size below the struct's minimum → EINVAL;
+ * 5. copy_struct_from_user: non-zero bytes past the kernel's struct → E2BIG, fault → EFAULT;
+ * 6. the handler.
+ *
+ * @module
+ */
+
+import { E } from "../uapi/errno.ts";
+import type { IoctlArg } from "../uapi/kernel.ts";
+import * as S from "../uapi/structs.ts";
+import * as R from "../uapi/ioctl.ts";
+import type { Release } from "./release.ts";
+import { type IommufdObject, ObjectTable } from "./object_table.ts";
+import { UserArg, type UserMemoryAccess } from "./uaccess.ts";
+import type { AccountMode, PinAccounting } from "./pages.ts";
+import type { UserMemory } from "./user_memory.ts";
+import type { Platform } from "./platform.ts";
+import {
+  type Ioas,
+  iommufdDestroy,
+  iommufdIoasAlloc,
+  iommufdIoasAllowIovas,
+  iommufdIoasCopy,
+  iommufdIoasIovaRanges,
+  iommufdIoasMap,
+  iommufdIoasUnmap,
+} from "./ioas.ts";
+import { iommufdOption } from "./option.ts";
+import { iommufdVfioIoas, vfioCompatIoctl } from "./vfio_compat.ts";
+import { iommufdTest } from "./selftest.ts";
+import { type HwPagetable, hwptDestroy } from "./hw_pagetable.ts";
+import { deviceDestroy, type IommufdDevice } from "./device.ts";
+import { selftestDestroy, type SelftestObject } from "./selftest.ts";
+import { ioasDestroy } from "./ioas.ts";
+
+/** Machine-wide state every context shares: the simulated host. */
+export interface Machine {
+  /** The release being modelled (may change at run time). */
+  release(): Release;
+  /** The process's user memory. */
+  readonly memory: UserMemory & UserMemoryAccess;
+  /** RLIMIT_MEMLOCK and privilege, as the pinning code charges them. */
+  readonly accounting: PinAccounting;
+  /** CAP_SYS_RESOURCE / CAP_IPC_LOCK / CAP_SYS_RAWIO. */
+  privileged(): boolean;
+  /** Groups and devices of the platform. */
+  readonly platform: Platform;
+}
+
+/** One ioctl handler: returns the ioctl result (≥ 0) or -errno. */
+export type IoctlHandler = (ctx: IommufdCtx, u: UserArg, usize: number) => number;
+
+interface IoctlOp {
+  readonly cmd: number;
+  /** sizeof the struct the release knows. */
+  readonly size: (r: Release) => number;
+  /** offsetofend of the last mandatory member. */
+  readonly min: (r: Release) => number;
+  readonly handler: IoctlHandler;
+}
+
+function op(
+  cmd: number,
+  desc: S.StructDesc,
+  handler: IoctlHandler,
+): IoctlOp {
+  return { cmd, size: () => desc.size, min: () => desc.minSize, handler };
+}
+
+/** IOMMUFD_CMD_BASE. */
+const CMD_BASE = 0x80;
+/** Table length with CONFIG_IOMMUFD_TEST: the last entry is IOMMU_TEST_CMD (0xA0). */
+const TABLE_LEN = 0x21;
+
+/** `iommufd_ioctl_ops[]`, indexed by nr − IOMMUFD_CMD_BASE; holes are undefined. */
+const OPS: (IoctlOp | undefined)[] = (() => {
+  const t: (IoctlOp | undefined)[] = new Array(TABLE_LEN).fill(undefined);
+  const put = (o: IoctlOp) => t[(o.cmd & 0xff) - CMD_BASE] = o;
+  put(op(R.IOMMU_DESTROY, S.iommu_destroy, iommufdDestroy));
+  put(op(R.IOMMU_IOAS_ALLOC, S.iommu_ioas_alloc, iommufdIoasAlloc));
+  put(op(R.IOMMU_IOAS_ALLOW_IOVAS, S.iommu_ioas_allow_iovas, iommufdIoasAllowIovas));
+  put(op(R.IOMMU_IOAS_COPY, S.iommu_ioas_copy, iommufdIoasCopy));
+  put(op(R.IOMMU_IOAS_IOVA_RANGES, S.iommu_ioas_iova_ranges, iommufdIoasIovaRanges));
+  put(op(R.IOMMU_IOAS_MAP, S.iommu_ioas_map, iommufdIoasMap));
+  put(op(R.IOMMU_IOAS_UNMAP, S.iommu_ioas_unmap, iommufdIoasUnmap));
+  put(op(R.IOMMU_OPTION, S.iommu_option, iommufdOption));
+  put(op(R.IOMMU_VFIO_IOAS, S.iommu_vfio_ioas, iommufdVfioIoas));
+  // The selftest command's union grew over releases; `last` is its final mandatory member
+  // and 4 bytes of padding follow it.
+  put({
+    cmd: R.IOMMU_TEST_CMD,
+    size: (r) => r.testCmdSize,
+    min: (r) => r.testCmdSize - 4,
+    handler: iommufdTest,
+  });
+  return t;
+})();
+
+/** How the pages of new maps are charged (`enum iopt_pages_account`). */
+export type CtxAccountMode = AccountMode;
+
+/** One iommufd file's context. */
+export class IommufdCtx {
+  /** Every object of this context. */
+  readonly objects: ObjectTable;
+  /** The IOAS the VFIO compatibility ioctls operate on; holds no reference. */
+  vfioIoas: Ioas | undefined;
+  /** USER for /dev/iommu, MM when opened as iommufd's /dev/vfio/vfio. */
+  accountMode: CtxAccountMode;
+  /** Set once the context has been released (file closed and no one holds it). */
+  released = false;
+  /** The reusable argument accessor. */
+  readonly uarg: UserArg;
+
+  constructor(readonly machine: Machine, opts: { vfioContainer: boolean }) {
+    this.objects = new ObjectTable(() => machine.release().ids31Bit ? 0x7fffffff : 0xffffffff);
+    this.vfioIoas = undefined;
+    this.accountMode = opts.vfioContainer ? "mm" : "user";
+    this.uarg = new UserArg(machine.memory);
+  }
+
+  /** The release being modelled. */
+  get release(): Release {
+    return this.machine.release();
+  }
+
+  /** `iommufd_fops_ioctl`. */
+  ioctl(cmd: number, arg: IoctlArg): number {
+    cmd = cmd >>> 0;
+    const nr = cmd & 0xff;
+    if (nr < CMD_BASE || nr - CMD_BASE >= TABLE_LEN) return vfioCompatIoctl(this, cmd, arg);
+    const u = this.uarg;
+    u.set(arg);
+    if (!u.copyIn(4)) return -E.EFAULT;
+    const o = OPS[nr - CMD_BASE];
+    if (o === undefined || o.cmd !== cmd) return -E.ENOTTY;
+    const usize = u.kv.getUint32(0, true);
+    const rel = this.release;
+    if (usize < o.min(rel)) return -E.EINVAL;
+    const ksize = o.size(rel);
+    if (usize > ksize) {
+      const z = u.checkZeroed(ksize, usize);
+      if (z !== 0) return -z;
+    }
+    if (!u.copyIn(usize < ksize ? usize : ksize)) return -E.EFAULT;
+    return o.handler(this, u, usize);
+  }
+
+  /** `iommufd_ucmd_respond`: copy min(usize, sizeof) bytes of the struct back. */
+  respond(u: UserArg, usize: number, ksize: number): number {
+    return u.respond(usize < ksize ? usize : ksize) ? 0 : -E.EFAULT;
+  }
+
+  /** The finalised IOAS `id` (`iommufd_get_ioas`), or undefined for ENOENT. */
+  getIoas(id: number): Ioas | undefined {
+    return this.objects.get(id, "ioas") as Ioas | undefined;
+  }
+
+  /** The compat IOAS if set and alive (`get_compat_ioas`), else undefined for ENODEV. */
+  compatIoas(): Ioas | undefined {
+    const ioas = this.vfioIoas;
+    if (ioas === undefined || !ioas.finalized || ioas.users === 0) return undefined;
+    return ioas;
+  }
+
+  /**
+   * `iommufd_fops_release`: destroy every object, dependants first, so that every pin is
+   * dropped. Objects other objects still hold are retried after their holders are gone.
+   */
+  releaseAll(): void {
+    if (this.released) return;
+    this.released = true;
+    this.vfioIoas = undefined;
+    for (let progress = true; progress && this.objects.count > 0;) {
+      progress = false;
+      for (const obj of [...this.objects.objects()]) {
+        if (obj.users > 1 || !this.objects.has(obj)) continue;
+        this.objects.forget(obj);
+        destroyObject(this, obj as IommufdObject);
+        progress = true;
+      }
+    }
+    // Anything left was held in a cycle the kernel would WARN about; drop it anyway.
+    for (const obj of [...this.objects.objects()]) {
+      if (this.objects.has(obj)) destroyObject(this, obj);
+    }
+    this.objects.clear();
+  }
+}
+
+/**
+ * Run the type's destroy (`iommufd_object_ops[type].destroy`) for an object that has
+ * already left the table.
+ */
+export function destroyObject(ctx: IommufdCtx, obj: IommufdObject): void {
+  obj.users = 0;
+  switch (obj.type) {
+    case "ioas":
+      ioasDestroy(ctx, obj as Ioas);
+      break;
+    case "hwpt_paging":
+      hwptDestroy(ctx, obj as HwPagetable);
+      break;
+    case "device":
+      deviceDestroy(ctx, obj as IommufdDevice);
+      break;
+    case "selftest":
+      selftestDestroy(ctx, obj as SelftestObject);
+      break;
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * iommufd device objects (drivers/iommu/iommufd/device.c): binding a physical device to a
+ * context, attaching it to an IOAS (through an automatic hw_pagetable) or to a hw_pagetable,
+ * detaching and unbinding. Also the VFIO device file (`/dev/vfio/N` → GET_DEVICE_FD), whose
+ * ioctls the device driver answers.
+ *
+ * @module
+ */
+
+import { E } from "../uapi/errno.ts";
+import type { IommufdObject } from "./object_table.ts";
+import type { IommufdCtx } from "./context.ts";
+import type { Ioas } from "./ioas.ts";
+import type { PhysicalDevice, PlatformDevice } from "./platform.ts";
+import {
+  type HwPagetable,
+  hwptEnforceCc,
+  hwptPagingAbort,
+  hwptPagingAlloc,
+} from "./hw_pagetable.ts";
+import type { UserArg } from "./uaccess.ts";
+import type { StructDesc } from "../uapi/structs.ts";
+
+/** `struct iommufd_device`. */
+export class IommufdDevice implements IommufdObject {
+  id = 0;
+  readonly type = "device" as const;
+  users = 1;
+  finalized = false;
+  /** The paging hw_pagetable the device is attached to. */
+  hwpt: HwPagetable | undefined;
+  /** IOMMU_CAP_ENFORCE_CACHE_COHERENCY of the device's IOMMU. */
+  readonly enforceCacheCoherency: boolean;
+
+  constructor(readonly ctx: IommufdCtx, readonly dev: PhysicalDevice) {
+    this.enforceCacheCoherency = dev.iommu.enforceCacheCoherency;
+  }
+}
+
+/**
+ * `iommufd_device_bind`, in the kernel's order: cache coherency (EINVAL), MSI isolation
+ * (EPERM; the selftest's mock devices are exempt), DMA ownership of the group (EBUSY), the
+ * object's id. The binding driver holds a reference, so IOMMU_DESTROY of the device object
+ * answers EBUSY until unbind.
+ */
+export function deviceBind(ctx: IommufdCtx, dev: PhysicalDevice): IommufdDevice | number {
+  if (!dev.iommu.cacheCoherency) return -E.EINVAL;
+  if (!dev.isMock && !dev.iommu.msiIsolated) return -E.EPERM;
+  const claim = dev.igroup.claim(ctx);
+  if (claim !== 0) return -claim;
+  const idev = new IommufdDevice(ctx, dev);
+  const rc = ctx.objects.allocate(idev);
+  if (rc !== 0) {
+    dev.igroup.release(ctx);
+    return -rc;
+  }
+  idev.users++;
+  ctx.objects.finalize(idev);
+  return idev;
+}
+
+/**
+ * `iommufd_hw_pagetable_attach`: coherency upgrade (EINVAL), the device's reserved regions
+ * into the IOAS (EADDRINUSE), then the group attach (a domain of another driver: EINVAL).
+ */
+export function hwptAttach(hwpt: HwPagetable, idev: IommufdDevice): number {
+  if (idev.enforceCacheCoherency) {
+    const rc = hwptEnforceCc(hwpt);
+    if (rc !== 0) return rc;
+  }
+  const iopt = hwpt.ioas.iopt;
+  for (const r of idev.dev.resvRegions) {
+    if (r.type === "direct_relaxable") continue;
+    const err = iopt.reserveIova(r.start, r.start + r.length - 1n, idev);
+    if (err !== 0) {
+      iopt.removeReservedIova(idev);
+      return -err;
+    }
+  }
+  if (hwpt.iommu.driver !== idev.dev.iommu.driver) {
+    iopt.removeReservedIova(idev);
+    return -E.EINVAL;
+  }
+  hwpt.users++;
+  hwpt.devices.add(idev);
+  idev.hwpt = hwpt;
+  return 0;
+}
+
+/**
+ * `iommufd_device_auto_get_domain`: reuse an automatic hwpt of the IOAS the device can
+ * attach to (EINVAL from one means "try the next"), else allocate a new one. Returns the
+ * hwpt id or -errno.
+ */
+function autoGetDomain(idev: IommufdDevice, ioas: Ioas): number {
+  for (const hwpt of ioas.hwpts) {
+    if (!hwpt.autoDomain || !hwpt.finalized) continue;
+    const rc = hwptAttach(hwpt, idev);
+    if (rc === -E.EINVAL) continue;
+    if (rc !== 0) return rc;
+    return hwpt.id;
+  }
+  const ctx = idev.ctx;
+  const hwpt = hwptPagingAlloc(ctx, ioas, idev);
+  if (typeof hwpt === "number") return hwpt;
+  const rc = hwptAttach(hwpt, idev);
+  if (rc !== 0) {
+    hwptPagingAbort(ctx, hwpt);
+    return rc;
+  }
+  hwpt.autoDomain = true;
+  ctx.objects.finalize(hwpt);
+  return hwpt.id;
+}
+
+/**
+ * `iommufd_device_attach`: `ptId` names an IOAS (automatic domain) or a paging hwpt;
+ * ENOENT if nothing has that id, EINVAL for any other object type or when already attached.
+ * Returns the hwpt id or -errno.
+ */
+export function deviceAttach(idev: IommufdDevice, ptId: number): number {
+  const obj = idev.ctx.objects.get(ptId);
+  if (obj === undefined) return -E.ENOENT;
+  if (idev.hwpt !== undefined) return -E.EINVAL;
+  switch (obj.type) {
+    case "hwpt_paging": {
+      const rc = hwptAttach(obj as HwPagetable, idev);
+      return rc !== 0 ? rc : obj.id;
+    }
+    case "ioas":
+      return autoGetDomain(idev, obj as Ioas);
+    default:
+      return -E.EINVAL;
+  }
+}
+
+/**
+ * `iommufd_device_detach`: drop the reserved regions and the hwpt reference; an automatic
+ * hwpt goes away with its last device (its domain leaves the IOAS).
+ */
+export function deviceDetach(idev: IommufdDevice): void {
+  const hwpt = idev.hwpt;
+  if (hwpt === undefined) return;
+  hwpt.ioas.iopt.removeReservedIova(idev);
+  hwpt.devices.delete(idev);
+  hwpt.users--;
+  idev.hwpt = undefined;
+  if (hwpt.autoDomain && hwpt.users === 1) {
+    const ctx = idev.ctx;
+    ctx.objects.forget(hwpt);
+    hwpt.users = 0;
+    hwptPagingAbort(ctx, hwpt);
+  }
+}
+
+/** `iommufd_device_unbind`: detach, give up DMA ownership, destroy the object. */
+export function deviceUnbind(idev: IommufdDevice): void {
+  const ctx = idev.ctx;
+  deviceDetach(idev);
+  if (ctx.objects.has(idev)) ctx.objects.forget(idev);
+  idev.users = 0;
+  idev.dev.igroup.release(ctx);
+}
+
+/** The object's destroy op: only reached when the context goes away. */
+export function deviceDestroy(_ctx: IommufdCtx, idev: IommufdDevice): void {
+  deviceDetach(idev);
+  idev.dev.igroup.release(idev.ctx);
+  // A platform device bound by SimulatorControl.attachDevice becomes free again.
+  const dev = idev.dev as Partial<PlatformDevice>;
+  if (dev.idev === idev) dev.idev = undefined;
+}
+
+/** `struct vfio_device_info` (linux/vfio.h): argsz, flags, num_regions, num_irqs, cap_offset. */
+export const vfio_device_info: StructDesc = Object.freeze({
+  name: "vfio_device_info",
+  size: 24,
+  align: 4,
+  minSize: 16,
+  fields: Object.freeze(
+    [
+      { name: "argsz", offset: 0, size: 4, dir: "in", kind: "size" },
+      { name: "flags", offset: 4, size: 4, dir: "out", kind: "u" },
+      { name: "num_regions", offset: 8, size: 4, dir: "out", kind: "u" },
+      { name: "num_irqs", offset: 12, size: 4, dir: "out", kind: "u" },
+      { name: "cap_offset", offset: 16, size: 4, dir: "out", kind: "u" },
+      { name: "pad", offset: 20, size: 4, dir: "out", kind: "reserved" },
+    ] as const,
+  ),
+});
+
+const DI = Object.fromEntries(vfio_device_info.fields.map((f) => [f.name, f.offset]));
+
+/** VFIO_DEVICE_GET_INFO (vfio_pci_core_ioctl_get_info). */
+export function vfioDeviceGetInfo(dev: PlatformDevice, u: UserArg): number {
+  const minsz = vfio_device_info.minSize;
+  if (!u.copyIn(minsz)) return -E.EFAULT;
+  const argsz = u.kv.getUint32(DI.argsz, true);
+  if (argsz < minsz) return -E.EINVAL;
+  const w = Math.min(argsz, vfio_device_info.size);
+  const out = new Uint8Array(vfio_device_info.size);
+  const v = new DataView(out.buffer);
+  out.set(u.k.subarray(0, minsz));
+  v.setUint32(DI.flags, dev.desc.info.flags, true);
+  v.setUint32(DI.num_regions, dev.desc.info.numRegions, true);
+  v.setUint32(DI.num_irqs, dev.desc.info.numIrqs, true);
+  return u.writeAt(0, out.subarray(0, w)) ? 0 : -E.EFAULT;
+}

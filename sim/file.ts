@@ -1,0 +1,36 @@
+/**
+ * Open files of the simulated process (`struct file`): what an fd refers to. A file is
+ * reference counted; closing its last fd drops one reference, and other kernel objects may
+ * hold more (a group holds the iommufd it was attached to, a device fd holds its group, a
+ * device bound through VFIO holds its iommufd), so release can come later than close.
+ *
+ * @module
+ */
+
+import type { IoctlArg } from "../uapi/kernel.ts";
+
+/** What kind of file an fd refers to; ioctls are dispatched by it. */
+export type FileKind = "iommufd" | "group" | "device";
+
+/** A reference-counted open file. */
+export abstract class SimFile {
+  abstract readonly kind: FileKind;
+  /** References: one per fd plus one per kernel holder. */
+  refs = 1;
+
+  /** Take a reference (`get_file`). */
+  get(): void {
+    this.refs++;
+  }
+
+  /** Drop a reference (`fput`); the last one releases the file. */
+  put(): void {
+    if (--this.refs === 0) this.release();
+  }
+
+  /** The file's release op. */
+  protected abstract release(): void;
+
+  /** The file's unlocked_ioctl. */
+  abstract ioctl(cmd: number, arg: IoctlArg): number;
+}

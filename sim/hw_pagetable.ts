@@ -1,0 +1,116 @@
+/**
+ * Paging hw_pagetables (drivers/iommu/iommufd/hw_pagetable.c): an iommu_domain allocated by
+ * the device's IOMMU driver and linked to an IOAS, whose io_pagetable fills it with every
+ * area. Automatic ones are created by attaching a device to an IOAS and destroyed with their
+ * last device.
+ *
+ * @module
+ */
+
+import { E } from "../uapi/errno.ts";
+import type { IommufdObject } from "./object_table.ts";
+import type { IommufdCtx } from "./context.ts";
+import type { Ioas } from "./ioas.ts";
+import type { Iommu } from "./profiles.ts";
+import type { IommufdDevice } from "./device.ts";
+
+/** The domain as the io_pagetable sees it. */
+export interface Domain {
+  readonly pgsizeBitmap: bigint;
+  readonly apertureStart: bigint;
+  readonly apertureLast: bigint;
+  enforceCacheCoherency: boolean;
+  readonly rejectsNoAccessProt: boolean;
+}
+
+/** `struct iommufd_hwpt_paging`. */
+export class HwPagetable implements IommufdObject {
+  id = 0;
+  readonly type = "hwpt_paging" as const;
+  users = 1;
+  finalized = false;
+  /** Created by attach to an IOAS (not by IOMMU_HWPT_ALLOC). */
+  autoDomain = false;
+  /** Devices attached (the igroup device lists, flattened). */
+  readonly devices = new Set<IommufdDevice>();
+  /** Whether the domain was added to the IOAS's io_pagetable. */
+  inIopt = false;
+  readonly domain: Domain;
+
+  constructor(readonly ioas: Ioas, readonly iommu: Iommu) {
+    this.domain = {
+      pgsizeBitmap: iommu.pgsizeBitmap,
+      apertureStart: iommu.apertureStart,
+      apertureLast: iommu.apertureLast,
+      enforceCacheCoherency: false,
+      rejectsNoAccessProt: iommu.rejectsNoAccessProt,
+    };
+  }
+
+  /** `hwpt->enforce_cache_coherency`. */
+  get enforceCacheCoherency(): boolean {
+    return this.domain.enforceCacheCoherency;
+  }
+}
+
+/**
+ * `iommufd_hwpt_paging_enforce_cc`: make the domain force snooping, EINVAL when its driver
+ * cannot.
+ */
+export function hwptEnforceCc(hwpt: HwPagetable): number {
+  if (hwpt.domain.enforceCacheCoherency) return 0;
+  if (hwpt.iommu.enforceCacheCoherency) hwpt.domain.enforceCacheCoherency = true;
+  return hwpt.domain.enforceCacheCoherency ? 0 : -E.EINVAL;
+}
+
+/**
+ * `iommufd_hwpt_paging_alloc` for an automatic domain: the object takes its id first (so a
+ * failure later frees it again), holds its IOAS, enforces coherency if the device asks for
+ * it, and adds the domain to the io_pagetable (alignment, aperture reservations, filling every
+ * existing area: where pins happen). Returns the hwpt or -errno.
+ */
+export function hwptPagingAlloc(
+  ctx: IommufdCtx,
+  ioas: Ioas,
+  idev: IommufdDevice,
+): HwPagetable | number {
+  const hwpt = new HwPagetable(ioas, idev.dev.iommu);
+  const rc = ctx.objects.allocate(hwpt);
+  if (rc !== 0) return -rc;
+  ioas.users++;
+  if (idev.enforceCacheCoherency) {
+    // A driver reporting ENFORCE_CACHE_COHERENCY cannot fail here (WARN_ON in the kernel).
+    hwptEnforceCc(hwpt);
+  }
+  const err = ioas.iopt.addDomain(hwpt.domain, []);
+  if (err !== 0) {
+    ioas.users--;
+    ctx.objects.abort(hwpt);
+    return -err;
+  }
+  hwpt.inIopt = true;
+  ioas.hwpts.push(hwpt);
+  return hwpt;
+}
+
+/** Undo {@link hwptPagingAlloc} before the hwpt was finalised. */
+export function hwptPagingAbort(ctx: IommufdCtx, hwpt: HwPagetable): void {
+  hwptUnlink(hwpt);
+  ctx.objects.abort(hwpt);
+}
+
+function hwptUnlink(hwpt: HwPagetable): void {
+  const ioas = hwpt.ioas;
+  if (hwpt.inIopt) {
+    ioas.iopt.removeDomain(hwpt.domain);
+    hwpt.inIopt = false;
+    const i = ioas.hwpts.indexOf(hwpt);
+    if (i >= 0) ioas.hwpts.splice(i, 1);
+    ioas.users--;
+  }
+}
+
+/** `iommufd_hwpt_paging_destroy`: remove the domain from the IOAS and drop the IOAS. */
+export function hwptDestroy(_ctx: IommufdCtx, hwpt: HwPagetable): void {
+  hwptUnlink(hwpt);
+}

@@ -1,0 +1,101 @@
+/** The file table and the simulator controls. */
+
+import { deepStrictEqual, strictEqual, throws } from "node:assert";
+import { E } from "../uapi/errno.ts";
+import * as S from "../uapi/structs.ts";
+import * as R from "../uapi/ioctl.ts";
+import { SimKernel } from "./kernel.ts";
+import { createSimKernel } from "./mod.ts";
+import { call, ioasAlloc, mapFixed, mockDomain, openIommufd } from "../tests/_sim_helpers.ts";
+
+Deno.test("open: fds are the lowest free from 3; unknown paths ENOENT", () => {
+  const k = createSimKernel();
+  strictEqual(k.name, "sim");
+  strictEqual(k.open("/dev/iommu"), 3);
+  strictEqual(k.open("/dev/vfio/vfio"), 4);
+  strictEqual(k.open("/dev/null"), -E.ENOENT);
+  strictEqual(k.open("/dev/vfio/007"), -E.ENOENT);
+  strictEqual(k.close(3), 0);
+  strictEqual(k.open("/dev/iommu"), 3);
+});
+
+Deno.test("close/ioctl on bad fds: EBADF", () => {
+  const k = createSimKernel();
+  for (const fd of [-1, 0, 1, 2, 3, 1.5, NaN, 2 ** 40]) {
+    strictEqual(k.close(fd), -E.EBADF);
+    strictEqual(k.ioctl(fd, R.VFIO_GET_API_VERSION, 0n), -E.EBADF);
+  }
+  const fd = k.open("/dev/iommu");
+  strictEqual(k.close(fd), 0);
+  strictEqual(k.close(fd), -E.EBADF);
+});
+
+Deno.test("closing the iommufd releases every object and drops every pin", () => {
+  const { k, fd } = openIommufd();
+  const buf = k.mmap(0x100000n);
+  const ioas = ioasAlloc(k, fd);
+  mockDomain(k, fd, ioas);
+  strictEqual(mapFixed(k, fd, ioas, buf, 0x100000n, 0x1000000n), 0);
+  strictEqual(k.pinnedPages(), 0x100n);
+  strictEqual(k.close(fd), 0);
+  strictEqual(k.pinnedPages(), 0n);
+});
+
+Deno.test("memlock: unprivileged pins past RLIMIT_MEMLOCK fail ENOMEM, privileged ones do not", () => {
+  const { k, fd } = openIommufd();
+  const buf = k.mmap(0x200000n);
+  const ioas = ioasAlloc(k, fd);
+  mockDomain(k, fd, ioas);
+  k.setMemlockLimit(0x100000n);
+  strictEqual(mapFixed(k, fd, ioas, buf, 0x200000n, 0x1000000n), 0);
+  k.setPrivileged(false);
+  strictEqual(mapFixed(k, fd, ioas, buf, 0x200000n, 0x2000000n), -E.ENOMEM);
+  strictEqual(mapFixed(k, fd, ioas, buf, 0x100000n, 0x2000000n), 0);
+});
+
+Deno.test("controls: profiles, releases, reset, mappings, addDevice, attachDevice", () => {
+  const k = new SimKernel();
+  deepStrictEqual(k.kernelVersions(), ["6.2", "6.6", "6.12", "6.12.117", "6.18"]);
+  strictEqual(k.kernelVersion(), "6.18");
+  k.setKernelVersion("6.12.117");
+  strictEqual(k.kernelVersion(), "6.12.117");
+  throws(() => k.setKernelVersion("5.10"));
+  throws(() => k.setProfile("nope"));
+  strictEqual(k.profiles().includes("arm-smmuv3"), true);
+  const fd = k.open("/dev/iommu");
+  strictEqual(k.mappings(fd), -E.ENODEV);
+  strictEqual(k.mappings(99), -E.EBADF);
+  const group = k.addDevice("extra0", { profile: "amd-vi" });
+  strictEqual(group, 1);
+  throws(() => k.addDevice("extra0"));
+  const r = k.attachDevice(fd, "extra0");
+  deepStrictEqual(r, { errno: 0, ioasId: 1 });
+  const buf = k.mmap(0x1000n);
+  strictEqual(
+    call(k, fd, R.VFIO_IOMMU_MAP_DMA, S.vfio_iommu_type1_dma_map, {
+      flags: 3,
+      vaddr: buf,
+      iova: 0x1000n,
+      size: 0x1000n,
+    }).ret,
+    0,
+  );
+  deepStrictEqual(k.mappings(fd), [{
+    iova: 0x1000n,
+    last: 0x1fffn,
+    vaddr: buf,
+    prot: 3,
+    pinned: true,
+  }]);
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 4n), 1, "AMD-Vi enforces cache coherency");
+  strictEqual(k.pinnedPages(), 1n);
+  strictEqual(k.close(fd), 0);
+  strictEqual(k.pinnedPages(), 0n);
+  const fd2 = k.open("/dev/iommu");
+  deepStrictEqual(k.attachDevice(fd2, "extra0"), { errno: 0, ioasId: 1 }, "free again after close");
+  k.reset();
+  strictEqual(k.pinnedPages(), 0n);
+  strictEqual(k.open("/dev/iommu"), 3);
+  k.setProfile("arm-smmuv3");
+  strictEqual(k.open("/dev/vfio/5"), 3, "setProfile reboots: fd 3 is free again");
+});

@@ -1,0 +1,109 @@
+/**
+ * The simulated machine's devices as the IOMMU core sees them: iommu groups with their DMA
+ * ownership (`iommu_group_claim_dma_owner`), and physical devices with the IOMMU behind them
+ * and their reserved regions. VFIO's view of a group (/dev/vfio/N) lives in `group.ts`.
+ *
+ * @module
+ */
+
+import { E } from "../uapi/errno.ts";
+import type { Device, Iommu, Profile, ResvRegion } from "./profiles.ts";
+import { VfioGroup } from "./group.ts";
+
+/** An iommu_group: DMA ownership is claimed per group. */
+export class IommuGroup {
+  #owner: unknown = undefined;
+  #count = 0;
+
+  /** `iommu_group_claim_dma_owner` / `iommu_device_claim_dma_owner`: EBUSY if owned by another. */
+  claim(owner: unknown): number {
+    if (this.#count > 0 && this.#owner !== owner) return E.EBUSY;
+    this.#owner = owner;
+    this.#count++;
+    return 0;
+  }
+
+  /** Drop one claim made by `owner`. */
+  release(owner: unknown): void {
+    if (this.#count === 0 || this.#owner !== owner) return;
+    if (--this.#count === 0) this.#owner = undefined;
+  }
+
+  /** `iommu_group_dma_owner_claimed`. */
+  get claimed(): boolean {
+    return this.#count > 0;
+  }
+}
+
+/** A device behind an IOMMU (a PCI function of the profile, or a selftest mock device). */
+export interface PhysicalDevice {
+  readonly name: string;
+  /** The IOMMU: geometry of the paging domains it allocates, and its capabilities. */
+  readonly iommu: Iommu;
+  /** Every region the device reports (the IOMMU's and its own). */
+  readonly resvRegions: readonly ResvRegion[];
+  /** Selftest mock devices skip the MSI-isolation requirement of bind. */
+  readonly isMock: boolean;
+  readonly igroup: IommuGroup;
+}
+
+/** A device of the platform, reachable through its VFIO group. */
+export class PlatformDevice implements PhysicalDevice {
+  readonly isMock = false;
+  readonly resvRegions: readonly ResvRegion[];
+  /** `vfio_device.open_count`. */
+  openCount = 0;
+  /** The iommufd device object while bound (group path). */
+  idev: import("./device.ts").IommufdDevice | undefined;
+
+  constructor(
+    readonly desc: Device,
+    readonly iommu: Iommu,
+    readonly group: VfioGroup,
+  ) {
+    this.resvRegions = [...iommu.reservedRegions, ...desc.reservedRegions];
+  }
+
+  get name(): string {
+    return this.desc.name;
+  }
+
+  get igroup(): IommuGroup {
+    return this.group.igroup;
+  }
+}
+
+/** The groups and devices of the machine. */
+export class Platform {
+  readonly groups = new Map<number, VfioGroup>();
+  readonly devices = new Map<string, PlatformDevice>();
+
+  constructor(readonly profile: Profile) {
+    for (const g of profile.groups) {
+      const group = this.addGroup(g.id, profile.iommu);
+      for (const d of g.devices) this.addDevice(group, d);
+    }
+  }
+
+  /** Create an empty group `id` behind `iommu`. */
+  addGroup(id: number, iommu: Iommu): VfioGroup {
+    const group = new VfioGroup(id, iommu);
+    this.groups.set(id, group);
+    return group;
+  }
+
+  /** Add device `desc` to `group`. */
+  addDevice(group: VfioGroup, desc: Device): PlatformDevice {
+    const dev = new PlatformDevice(desc, group.iommu, group);
+    group.devices.push(dev);
+    this.devices.set(dev.name, dev);
+    return dev;
+  }
+
+  /** The lowest group number not in use. */
+  freeGroupId(): number {
+    let id = 0;
+    while (this.groups.has(id)) id++;
+    return id;
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * IOMMU_TEST_CMD (drivers/iommu/iommufd/selftest.c, CONFIG_IOMMUFD_TEST): the mock IOMMU
+ * driver and its test operations. Modelled: ADD_RESERVED, MOCK_DOMAIN, MOCK_DOMAIN_FLAGS,
+ * SET_TEMP_MEMORY_LIMIT; any other op answers EOPNOTSUPP, as the kernel's default case does.
+ *
+ * MOCK_DOMAIN consumes three ids in this order: the selftest object (stdev), the device
+ * object (idev, from bind) and, when the IOAS has no automatic hwpt to reuse, the hwpt.
+ *
+ * @module
+ */
+
+import { E } from "../uapi/errno.ts";
+import { MOCK } from "../uapi/constants.ts";
+import { offsetsOf } from "../uapi/codec.ts";
+import * as S from "../uapi/structs.ts";
+import type { IommufdObject } from "./object_table.ts";
+import type { IommufdCtx } from "./context.ts";
+import type { UserArg } from "./uaccess.ts";
+import { deviceAttach, deviceBind, deviceUnbind, type IommufdDevice } from "./device.ts";
+import { IommuGroup, type PhysicalDevice } from "./platform.ts";
+import { type Iommu, MOCK_DOMAIN } from "./profiles.ts";
+
+const T = offsetsOf(S.iommu_test_cmd);
+/** Start of the command's union, where `memory_limit.limit` lives. */
+const UNION = T["add_reserved.start"];
+
+const OP_ADD_RESERVED = 1;
+const OP_MOCK_DOMAIN = 2;
+const OP_SET_TEMP_MEMORY_LIMIT = 9;
+const OP_MOCK_DOMAIN_FLAGS = 12;
+
+const FLAG_NO_DIRTY = 1;
+const FLAG_HUGE_IOVA = 2;
+
+const MOCK_HUGE: Iommu = Object.freeze({
+  ...MOCK_DOMAIN,
+  pgsizeBitmap: MOCK.IO_PAGE_SIZE | MOCK.HUGE_IO_PAGE_SIZE,
+});
+
+/** A device on the selftest's mock bus; each sits in its own iommu group. */
+export class MockDevice implements PhysicalDevice {
+  readonly isMock = true;
+  readonly resvRegions = [];
+  readonly igroup = new IommuGroup();
+  readonly iommu: Iommu;
+
+  constructor(readonly name: string, readonly flags: number) {
+    this.iommu = (flags & FLAG_HUGE_IOVA) ? MOCK_HUGE : MOCK_DOMAIN;
+  }
+}
+
+/** `struct selftest_obj` of type TYPE_IDEV: owns a mock device bound to the context. */
+export class SelftestObject implements IommufdObject {
+  id = 0;
+  readonly type = "selftest" as const;
+  users = 1;
+  finalized = false;
+  idev: IommufdDevice | undefined;
+}
+
+/** Destroying the selftest object detaches and unbinds its device. */
+export function selftestDestroy(_ctx: IommufdCtx, sobj: SelftestObject): void {
+  const idev = sobj.idev;
+  sobj.idev = undefined;
+  if (idev !== undefined) deviceUnbind(idev);
+}
+
+let mockDevNum = 0;
+
+/** Owner of ADD_RESERVED ranges: the kernel passes NULL, so no detach ever removes them. */
+const SELFTEST_OWNER = Object.freeze({ owner: "selftest" });
+
+/** `iommufd_test_mock_domain`. */
+function mockDomain(ctx: IommufdCtx, u: UserArg, usize: number, op: number): number {
+  const kv = u.kv;
+  const sobj = new SelftestObject();
+  const rc = ctx.objects.allocate(sobj);
+  if (rc !== 0) return -rc;
+  const devFlags = op === OP_MOCK_DOMAIN_FLAGS
+    ? kv.getUint32(T["mock_domain_flags.dev_flags"], true)
+    : 0;
+  if ((devFlags & ~(FLAG_NO_DIRTY | FLAG_HUGE_IOVA)) !== 0) {
+    ctx.objects.abort(sobj);
+    return -E.EINVAL;
+  }
+  const dev = new MockDevice(`iommufd_mock${++mockDevNum}`, devFlags);
+  const idev = deviceBind(ctx, dev);
+  if (typeof idev === "number") {
+    ctx.objects.abort(sobj);
+    return idev;
+  }
+  const ptId = deviceAttach(idev, kv.getUint32(T.id, true));
+  if (ptId < 0) {
+    deviceUnbind(idev);
+    ctx.objects.abort(sobj);
+    return ptId;
+  }
+  sobj.idev = idev;
+  kv.setUint32(T["mock_domain.out_hwpt_id"], ptId, true);
+  kv.setUint32(T["mock_domain.out_stdev_id"], sobj.id, true);
+  kv.setUint32(T["mock_domain.out_idev_id"], idev.id, true);
+  const w = ctx.respond(u, usize, ctx.release.testCmdSize);
+  if (w !== 0) {
+    sobj.idev = undefined;
+    deviceUnbind(idev);
+    ctx.objects.abort(sobj);
+    return w;
+  }
+  ctx.objects.finalize(sobj);
+  return 0;
+}
+
+/** `iommufd_test_add_reserved`: reserve [start, start + length − 1] in an IOAS. */
+function addReserved(ctx: IommufdCtx, u: UserArg): number {
+  const kv = u.kv;
+  const ioas = ctx.getIoas(kv.getUint32(T.id, true));
+  if (ioas === undefined) return -E.ENOENT;
+  const start = kv.getBigUint64(T["add_reserved.start"], true);
+  const length = kv.getBigUint64(T["add_reserved.length"], true);
+  const err = ioas.iopt.reserveIova(start, BigInt.asUintN(64, start + length - 1n), SELFTEST_OWNER);
+  return err !== 0 ? -err : 0;
+}
+
+/** IOMMU_TEST_CMD, dispatched by op. */
+export function iommufdTest(ctx: IommufdCtx, u: UserArg, usize: number): number {
+  const op = u.kv.getUint32(T.op, true);
+  switch (op) {
+    case OP_ADD_RESERVED:
+      return addReserved(ctx, u);
+    case OP_MOCK_DOMAIN:
+      return mockDomain(ctx, u, usize, op);
+    case OP_MOCK_DOMAIN_FLAGS:
+      if (!ctx.release.mockDomainFlags) return -E.EOPNOTSUPP;
+      return mockDomain(ctx, u, usize, op);
+    case OP_SET_TEMP_MEMORY_LIMIT:
+      // Must hold at least one batch element (unsigned long + u32); otherwise only tunes
+      // the kernel's internal batching, which the simulator does not model.
+      return u.kv.getUint32(UNION, true) < 12 ? -E.EINVAL : 0;
+    default:
+      return -E.EOPNOTSUPP;
+  }
+}

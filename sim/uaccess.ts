@@ -1,0 +1,157 @@
+/**
+ * User-space access for ioctl handlers: the simulator's copy_from_user / copy_to_user /
+ * get_user / check_zeroed_user. An ioctl argument is either a `Uint8Array` (a pointer to that
+ * buffer; bytes past its end are unmapped memory) or a `bigint` address in simulated user
+ * memory. Handlers see one interface for both.
+ *
+ * For a buffer argument the handler's kernel-side view of the struct IS the caller's buffer:
+ * inputs are read from it, and outputs are stored into it only at the point the kernel copies
+ * its struct back. For an address the struct is copied into a scratch buffer and copied back
+ * on respond. One `UserArg` is reused for every call, so the hot path allocates nothing but
+ * the bigints it reads.
+ *
+ * @module
+ */
+
+import type { IoctlArg } from "../uapi/kernel.ts";
+import { E } from "../uapi/errno.ts";
+
+/** What the simulator needs from user memory. Errnos are positive, 0 for success. */
+export interface UserMemoryAccess {
+  read(addr: bigint, into: Uint8Array): number;
+  write(addr: bigint, bytes: Uint8Array): number;
+}
+
+const U64_LIMIT = 1n << 64n;
+
+/** Read `into.length` bytes at `addr` + `off` of user memory; false when any byte faults. */
+export function userRead(mem: UserMemoryAccess, addr: bigint, into: Uint8Array): boolean {
+  if (addr <= 0n || addr + BigInt(into.length) > U64_LIMIT) return into.length === 0;
+  return mem.read(addr, into) === 0;
+}
+
+/** Write `bytes` at `addr` of user memory; false when any byte faults. */
+export function userWrite(mem: UserMemoryAccess, addr: bigint, bytes: Uint8Array): boolean {
+  if (addr <= 0n || addr + BigInt(bytes.length) > U64_LIMIT) return bytes.length === 0;
+  return mem.write(addr, bytes) === 0;
+}
+
+/** The reusable argument accessor. */
+export class UserArg {
+  /** Kernel view of the struct (valid after a successful {@link copyIn}). */
+  k: Uint8Array = new Uint8Array(0);
+  /** DataView over {@link k}. */
+  kv: DataView = new DataView(new ArrayBuffer(0));
+  /** True when the argument is a buffer, false when it is a user-memory address. */
+  direct = true;
+  /** The address in pointer mode. */
+  addr = 0n;
+
+  #scratch = new Uint8Array(256);
+  #scratchView = new DataView(this.#scratch.buffer);
+  #lastBuf: Uint8Array | undefined;
+  #lastView: DataView | undefined;
+  #chunk = new Uint8Array(4096);
+
+  constructor(readonly memory: UserMemoryAccess) {}
+
+  /** Point at the ioctl's argument. */
+  set(arg: IoctlArg): void {
+    if (typeof arg === "bigint") {
+      this.direct = false;
+      this.addr = BigInt.asUintN(64, arg);
+      this.k = this.#scratch;
+      this.kv = this.#scratchView;
+      return;
+    }
+    this.direct = true;
+    this.addr = 0n;
+    if (arg !== this.#lastBuf) {
+      this.#lastBuf = arg;
+      this.#lastView = new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
+    }
+    this.k = arg;
+    this.kv = this.#lastView!;
+  }
+
+  /**
+   * copy_from_user of the first `len` bytes into the kernel view. False on a fault (the buffer
+   * is shorter, or the address range is not mapped).
+   */
+  copyIn(len: number): boolean {
+    if (this.direct) return this.k.length >= len;
+    if (len > this.#scratch.length) this.#grow(len);
+    return userRead(this.memory, this.addr, this.#scratch.subarray(0, len));
+  }
+
+  /**
+   * check_zeroed_user over bytes [from, to): 0 when all are zero, E2BIG when a non-zero byte
+   * comes before any unreadable one, EFAULT when the range runs into unreadable memory first.
+   */
+  checkZeroed(from: number, to: number): number {
+    if (this.direct) {
+      const b = this.k;
+      const end = Math.min(to, b.length);
+      for (let i = from; i < end; i++) if (b[i] !== 0) return E.E2BIG;
+      return end < to ? E.EFAULT : 0;
+    }
+    for (let off = from; off < to;) {
+      const n = Math.min(this.#chunk.length, to - off);
+      const piece = this.#chunk.subarray(0, n);
+      if (!userRead(this.memory, this.addr + BigInt(off), piece)) {
+        // Bytes before the fault still count: look at them one by one.
+        for (let i = 0; i < n; i++) {
+          const one = this.#chunk.subarray(0, 1);
+          if (!userRead(this.memory, this.addr + BigInt(off + i), one)) return E.EFAULT;
+          if (one[0] !== 0) return E.E2BIG;
+        }
+        return E.EFAULT;
+      }
+      for (let i = 0; i < n; i++) if (piece[i] !== 0) return E.E2BIG;
+      off += n;
+    }
+    return 0;
+  }
+
+  /**
+   * copy_to_user of the kernel view's first `len` bytes back to the argument (the kernel's
+   * respond). In buffer mode the view is the caller's buffer, so only the bounds are checked.
+   */
+  respond(len: number): boolean {
+    if (this.direct) return this.k.length >= len;
+    return userWrite(this.memory, this.addr, this.#scratch.subarray(0, len));
+  }
+
+  /**
+   * copy_to_user of `src` at byte offset `off` of the argument. As the kernel's copy does,
+   * bytes before the first unwritable one are written; the result is false when not all were.
+   */
+  writeAt(off: number, src: Uint8Array): boolean {
+    if (this.direct) {
+      const b = this.k;
+      const room = b.length - off;
+      if (room >= src.length) {
+        b.set(src, off);
+        return true;
+      }
+      if (room > 0) b.set(src.subarray(0, room), off);
+      return false;
+    }
+    if (userWrite(this.memory, this.addr + BigInt(off), src)) return true;
+    for (let i = 0; i < src.length; i++) {
+      if (!userWrite(this.memory, this.addr + BigInt(off + i), src.subarray(i, i + 1))) break;
+    }
+    return false;
+  }
+
+  #grow(len: number): void {
+    let n = this.#scratch.length;
+    while (n < len) n *= 2;
+    this.#scratch = new Uint8Array(n);
+    this.#scratchView = new DataView(this.#scratch.buffer);
+    if (!this.direct) {
+      this.k = this.#scratch;
+      this.kv = this.#scratchView;
+    }
+  }
+}

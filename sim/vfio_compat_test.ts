@@ -1,0 +1,293 @@
+/** VFIO compat ioctls: one test per errno path and write-back rule of vfio_compat.c. */
+
+import { deepStrictEqual, strictEqual } from "node:assert";
+import { E } from "../uapi/errno.ts";
+import { decodeInfoCaps } from "../uapi/caps.ts";
+import { encode } from "../uapi/codec.ts";
+import * as S from "../uapi/structs.ts";
+import * as R from "../uapi/ioctl.ts";
+import {
+  call,
+  ioasAlloc,
+  iovaRanges,
+  mapDma,
+  mockDomain,
+  openIommufd,
+  setCompat,
+  unmapDma,
+} from "../tests/_sim_helpers.ts";
+
+function compatWithIoas(release?: string) {
+  const { k, fd } = openIommufd({ release });
+  const ioas = ioasAlloc(k, fd);
+  setCompat(k, fd, ioas);
+  const buf = k.mmap(0x400000n);
+  return { k, fd, ioas, buf };
+}
+
+Deno.test("compat: unknown container requests and DIRTY_PAGES are ENOTTY", () => {
+  const { k, fd } = openIommufd();
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, new Uint8Array(64)), -E.ENOTTY);
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_ENABLE, 0n), -E.ENOTTY);
+  strictEqual(k.ioctl(fd, R.VFIO_GROUP_GET_STATUS, new Uint8Array(8)), -E.ENOTTY);
+  // The _IOW encoding vfio.h's comments suggest is not the real number.
+  strictEqual(k.ioctl(fd, 0x40043b65, 3n), -E.ENOTTY);
+  // nr beyond the iommufd table goes to compat too.
+  strictEqual(k.ioctl(fd, 0x3ba1, new Uint8Array(64)), -E.ENOTTY);
+});
+
+Deno.test("compat: GET_API_VERSION is 0, CHECK_EXTENSION answers without an IOAS", () => {
+  const { k, fd } = openIommufd();
+  strictEqual(k.ioctl(fd, R.VFIO_GET_API_VERSION, 0n), 0);
+  const want: Record<number, number> = { 1: 1, 2: 0, 3: 1, 5: 0, 6: 0, 7: 0, 8: 0, 9: 1, 10: 0 };
+  for (const [ext, v] of Object.entries(want)) {
+    strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, BigInt(ext)), v, `ext ${ext}`);
+  }
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 0xffffn), 0);
+});
+
+Deno.test("compat: DMA_CC fails ENODEV without a compat IOAS (iommufd_vfio_cc_iommu)", () => {
+  const { k, fd } = openIommufd();
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 4n), -E.ENODEV);
+  setCompat(k, fd, ioasAlloc(k, fd));
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 4n), 1, "no hwpt at all: 1");
+});
+
+Deno.test("compat: DMA_CC is 0 once a non-enforcing mock hwpt is linked", () => {
+  const { k, fd, ioas } = compatWithIoas();
+  strictEqual(mockDomain(k, fd, ioas).ret, 0);
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 4n), 0);
+});
+
+Deno.test("compat: SET_IOMMU rejects other types with EINVAL before the ENODEV check", () => {
+  const { k, fd } = openIommufd();
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 2n), -E.EINVAL);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), -E.EINVAL);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 3n), -E.ENODEV);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 1n), -E.ENODEV);
+  // A buffer where a value is expected is a pointer: never TYPE1.
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, new Uint8Array(8)), -E.EINVAL);
+});
+
+Deno.test("compat: SET_IOMMU(TYPE1) with a domain and an area is EINVAL (iopt_disable_large_pages)", () => {
+  const { k, fd, ioas, buf } = compatWithIoas();
+  strictEqual(mockDomain(k, fd, ioas).ret, 0);
+  strictEqual(mapDma(k, fd, buf, 0x1000000n, 0x1000n), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 1n), -E.EINVAL);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 3n), 0, "v2 is repeatable and changes nothing");
+});
+
+Deno.test("compat: SET_IOMMU(TYPE1) raises the alignment to PAGE_SIZE", () => {
+  const { k, fd, ioas, buf } = compatWithIoas();
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 1n), 0);
+  strictEqual(iovaRanges(k, fd, ioas).alignment, 0x1000n);
+  strictEqual(mapDma(k, fd, buf, 0x100800n, 0x1000n), -E.EINVAL);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 1n), 0, "already disabled returns early");
+});
+
+Deno.test("compat: MAP_DMA argsz/flags EINVAL, then ENODEV, then EFAULT on a short buffer first", () => {
+  const { k, fd } = openIommufd();
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_MAP_DMA, new Uint8Array(31)), -E.EFAULT);
+  strictEqual(
+    call(k, fd, R.VFIO_IOMMU_MAP_DMA, S.vfio_iommu_type1_dma_map, { argsz: 31, flags: 3 }).ret,
+    -E.EINVAL,
+  );
+  for (const flags of [4, 8, 0x80000000]) {
+    strictEqual(
+      call(k, fd, R.VFIO_IOMMU_MAP_DMA, S.vfio_iommu_type1_dma_map, { flags }).ret,
+      -E.EINVAL,
+    );
+  }
+  strictEqual(mapDma(k, fd, 0x1000n, 0n, 0x1000n), -E.ENODEV);
+});
+
+Deno.test("compat: MAP_DMA with flags 0 is accepted (no R/W check in compat)", () => {
+  const { k, fd, buf } = compatWithIoas();
+  strictEqual(
+    call(k, fd, R.VFIO_IOMMU_MAP_DMA, S.vfio_iommu_type1_dma_map, {
+      flags: 0,
+      vaddr: buf,
+      iova: 0x100000n,
+      size: 0x1000n,
+    }).ret,
+    0,
+  );
+});
+
+Deno.test("compat: MAP_DMA writes nothing back", () => {
+  const { k, fd, buf } = compatWithIoas();
+  const b = encode(S.vfio_iommu_type1_dma_map, {
+    flags: 3,
+    vaddr: buf,
+    iova: 0x100000n,
+    size: 0x1000n,
+  }, {
+    bufferSize: 64,
+  });
+  b.fill(0xaa, 32);
+  const before = b.slice();
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_MAP_DMA, b), 0);
+  deepStrictEqual(b, before);
+});
+
+Deno.test("compat: MAP_DMA without a domain pins nothing and accepts any vaddr", () => {
+  const { k, fd } = compatWithIoas();
+  strictEqual(mapDma(k, fd, 0xdead0000n, 0x100000n, 0x2000n), 0);
+  strictEqual(k.pinnedPages(), 0n);
+});
+
+Deno.test("compat: UNMAP_DMA argsz/flags EINVAL including GET_DIRTY_BITMAP and VADDR", () => {
+  const { k, fd } = compatWithIoas();
+  for (const flags of [1, 4, 0x80000000]) {
+    strictEqual(unmapDma(k, fd, 0x1000n, 0x1000n, flags).ret, -E.EINVAL);
+  }
+  strictEqual(
+    call(k, fd, R.VFIO_IOMMU_UNMAP_DMA, S.vfio_iommu_type1_dma_unmap, { argsz: 1 }).ret,
+    -E.EINVAL,
+  );
+});
+
+Deno.test("compat: UNMAP_DMA is ENODEV without a compat IOAS", () => {
+  const { k, fd } = openIommufd();
+  strictEqual(unmapDma(k, fd, 0x1000000n, 0x1000n).ret, -E.ENODEV);
+});
+
+Deno.test("compat: UNMAP_DMA FLAG_ALL with iova or size set is EINVAL and writes nothing", () => {
+  const { k, fd } = compatWithIoas();
+  const r = unmapDma(k, fd, 0n, 0x200000n, 2);
+  strictEqual(r.ret, -E.EINVAL);
+  strictEqual(r.size, 0x200000n);
+  strictEqual(unmapDma(k, fd, 0x1000n, 0n, 2).ret, -E.EINVAL);
+});
+
+Deno.test("compat: UNMAP_DMA size 0 is EINVAL with size 0 written back", () => {
+  const { k, fd } = compatWithIoas();
+  const r = unmapDma(k, fd, 0x100000n, 0n);
+  strictEqual(r.ret, -E.EINVAL);
+  strictEqual(r.size, 0n);
+});
+
+Deno.test("compat: UNMAP_DMA overflow is EOVERFLOW with size 0 written back", () => {
+  const { k, fd, buf } = compatWithIoas();
+  strictEqual(mapDma(k, fd, buf, 0x100000n, 0x1000n), 0);
+  const r = unmapDma(k, fd, 0xffff_ffff_ffff_f000n, 0x2000n);
+  strictEqual(r.ret, -E.EOVERFLOW);
+  strictEqual(r.size, 0n);
+});
+
+Deno.test("compat: UNMAP_DMA of an empty range: ENOENT before afb47765, 0 after", () => {
+  for (
+    const [rel, want] of [["6.12", -E.ENOENT], ["6.12.117", 0], ["6.18", 0], [
+      "6.2",
+      -E.ENOENT,
+    ]] as const
+  ) {
+    const { k, fd } = compatWithIoas(rel);
+    const r = unmapDma(k, fd, 0x1100000n, 0x200000n);
+    strictEqual(r.ret, want, rel);
+    strictEqual(r.size, 0n);
+  }
+});
+
+Deno.test("compat: UNMAP_DMA cutting into an area is ENOENT even with the empty-unmap fix", () => {
+  const { k, fd, buf } = compatWithIoas("6.18");
+  strictEqual(mapDma(k, fd, buf, 0x100000n, 0x200000n), 0);
+  strictEqual(unmapDma(k, fd, 0x200000n, 0x100000n).ret, -E.ENOENT);
+  strictEqual(unmapDma(k, fd, 0x100000n, 0x100000n).ret, -E.ENOENT);
+});
+
+Deno.test("compat: UNMAP_DMA partial overlap reports the whole areas removed below it", () => {
+  const { k, fd, buf } = compatWithIoas();
+  strictEqual(mapDma(k, fd, buf, 0x100000n, 0x1000n), 0);
+  strictEqual(mapDma(k, fd, buf, 0x200000n, 0x2000n), 0);
+  const r = unmapDma(k, fd, 0x100000n, 0x101000n);
+  strictEqual(r.ret, -E.ENOENT);
+  strictEqual(r.size, 0x1000n);
+});
+
+Deno.test("compat: UNMAP_DMA FLAG_ALL reports every byte removed", () => {
+  const { k, fd, buf } = compatWithIoas();
+  strictEqual(mapDma(k, fd, buf, 0x100000n, 0x200000n), 0);
+  strictEqual(mapDma(k, fd, buf, 0x300800n, 0x1000n), 0);
+  deepStrictEqual(unmapDma(k, fd, 0n, 0n, 2), { ret: 0, size: 0x201000n });
+  deepStrictEqual(unmapDma(k, fd, 0n, 0n, 2), { ret: 0, size: 0n });
+});
+
+Deno.test("compat: TYPE1 mode cuts areas at the request bounds (iopt_cut_iova)", () => {
+  const { k, fd, buf } = compatWithIoas();
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 1n), 0);
+  strictEqual(mapDma(k, fd, buf, 0x100000n, 0x200000n), 0);
+  deepStrictEqual(unmapDma(k, fd, 0x180000n, 0x10000n), { ret: 0, size: 0x10000n });
+  deepStrictEqual(unmapDma(k, fd, 0x100000n, 0x200000n), { ret: 0, size: 0x1f0000n });
+});
+
+Deno.test("compat: TYPE1 mode cut at an unaligned point is EINVAL and writes nothing back", () => {
+  const { k, fd, buf } = compatWithIoas();
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 1n), 0);
+  strictEqual(mapDma(k, fd, buf, 0x100000n, 0x200000n), 0);
+  const r = unmapDma(k, fd, 0x100000n, 0x800n);
+  strictEqual(r.ret, -E.EINVAL);
+  strictEqual(r.size, 0x800n, "cut errors return before the write-back");
+});
+
+Deno.test("compat: GET_INFO argsz below 16 is EINVAL, ENODEV without an IOAS", () => {
+  const { k, fd } = openIommufd();
+  strictEqual(
+    call(k, fd, R.VFIO_IOMMU_GET_INFO, S.vfio_iommu_type1_info, { argsz: 1 }).ret,
+    -E.EINVAL,
+  );
+  strictEqual(call(k, fd, R.VFIO_IOMMU_GET_INFO, S.vfio_iommu_type1_info).ret, -E.ENODEV);
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_GET_INFO, new Uint8Array(15)), -E.EFAULT);
+});
+
+Deno.test("compat: GET_INFO layout with 8-byte aligned caps (6.6+): 72 bytes, next=40", () => {
+  const { k, fd } = compatWithIoas();
+  const c = call(k, fd, R.VFIO_IOMMU_GET_INFO, S.vfio_iommu_type1_info, { argsz: 72 }, 72);
+  strictEqual(c.ret, 0);
+  strictEqual(c.out.argsz, 72n);
+  strictEqual(c.out.flags, 3n);
+  strictEqual(c.out.cap_offset, 24n);
+  const chain = decodeInfoCaps(c.buf);
+  deepStrictEqual(chain.caps.map((x) => [x.offset, x.id, x.next]), [[24, 3, 40], [40, 1, 0]]);
+  deepStrictEqual(chain.caps[1].ranges, [{ start: 0n, end: 0xffff_ffff_ffff_ffffn }]);
+});
+
+Deno.test("compat: GET_INFO layout before 6.6: 68 bytes, DMA_AVAIL occupies 12", () => {
+  const { k, fd } = compatWithIoas("6.2");
+  const c = call(k, fd, R.VFIO_IOMMU_GET_INFO, S.vfio_iommu_type1_info, { argsz: 24 });
+  strictEqual(c.out.argsz, 68n);
+  const full = call(k, fd, R.VFIO_IOMMU_GET_INFO, S.vfio_iommu_type1_info, { argsz: 68 }, 68);
+  deepStrictEqual(decodeInfoCaps(full.buf).caps.map((x) => [x.offset, x.id, x.next]), [
+    [24, 3, 36],
+    [36, 1, 0],
+  ]);
+});
+
+Deno.test("compat: GET_INFO argsz larger than needed comes back as the exact size", () => {
+  const { k, fd } = compatWithIoas();
+  const c = call(k, fd, R.VFIO_IOMMU_GET_INFO, S.vfio_iommu_type1_info, { argsz: 200 }, 200);
+  strictEqual(c.out.argsz, 72n);
+  strictEqual(c.out.cap_offset, 24n);
+});
+
+Deno.test("compat: GET_INFO writes min(argsz, 24) bytes of the fixed struct (argsz 16 and 20)", () => {
+  const { k, fd } = compatWithIoas();
+  for (const argsz of [16, 20]) {
+    const b = new Uint8Array(24).fill(0xaa);
+    new DataView(b.buffer).setUint32(0, argsz, true);
+    strictEqual(k.ioctl(fd, R.VFIO_IOMMU_GET_INFO, b), 0);
+    deepStrictEqual([...b.subarray(argsz)], new Array(24 - argsz).fill(0xaa));
+    strictEqual(new DataView(b.buffer).getUint32(0, true), 72);
+  }
+});
+
+Deno.test("compat: GET_INFO page sizes: no domain, mock (folded to PAGE_SIZE), HUGE_IOVA mock", () => {
+  const { k, fd, ioas } = compatWithIoas();
+  const pg = () => call(k, fd, R.VFIO_IOMMU_GET_INFO, S.vfio_iommu_type1_info).out.iova_pgsizes;
+  strictEqual(pg(), 0xffff_ffff_ffff_f000n);
+  const m = mockDomain(k, fd, ioas);
+  strictEqual(pg(), 0x1000n);
+  strictEqual(call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id: m.stdev }).ret, 0);
+  strictEqual(mockDomain(k, fd, ioas, 2).ret, 0);
+  strictEqual(pg(), 0x101000n);
+});

@@ -1,0 +1,89 @@
+/**
+ * The iommufd file, and iommufd as a VFIO container (drivers/vfio/iommufd.c and the
+ * iommufd side of drivers/vfio/group.c): SET_CONTAINER with an iommufd creates or reuses the
+ * compat IOAS; the first open of a device binds it to the context (device object id) and
+ * attaches it to the compat IOAS (automatic hwpt id), which is when its domain appears and
+ * existing areas get pinned.
+ *
+ * @module
+ */
+
+import type { IoctlArg } from "../uapi/kernel.ts";
+import { SimFile } from "./file.ts";
+import type { IommufdCtx } from "./context.ts";
+import type { VfioContainer, VfioGroup } from "./group.ts";
+import type { PlatformDevice } from "./platform.ts";
+import { deviceAttach, deviceBind, deviceUnbind } from "./device.ts";
+import { compatIoasCreate, compatIoasGetId } from "./vfio_compat.ts";
+
+/** An open /dev/iommu, or /dev/vfio/vfio served by iommufd. */
+export class IommufdFile extends SimFile {
+  readonly kind = "iommufd" as const;
+  /** How VFIO groups see this file. */
+  readonly vfioContainer: VfioContainer;
+
+  constructor(readonly ctx: IommufdCtx) {
+    super();
+    this.vfioContainer = new IommufdVfioContainer(this);
+  }
+
+  /** `iommufd_fops_release`: every object goes, every pin drops. */
+  protected release(): void {
+    this.ctx.releaseAll();
+  }
+
+  /** `iommufd_fops_ioctl`. */
+  ioctl(cmd: number, arg: IoctlArg): number {
+    return this.ctx.ioctl(cmd, arg);
+  }
+}
+
+/** The container operations of an iommufd file. */
+class IommufdVfioContainer implements VfioContainer {
+  constructor(readonly file: IommufdFile) {}
+
+  /** `iommufd_vfio_compat_ioas_create`. */
+  attachGroup(_group: VfioGroup): number {
+    return compatIoasCreate(this.file.ctx);
+  }
+
+  /** Nothing to undo: the compat IOAS and its maps stay with the context. */
+  detachGroup(_group: VfioGroup): void {}
+
+  /**
+   * `vfio_df_iommufd_bind` + `vfio_iommufd_compat_attach_ioas`: bind (the binding holds the
+   * iommufd file), then attach to the compat IOAS: ENODEV without one (6.2 creates it
+   * here instead). Any failure unbinds again.
+   */
+  openDevice(dev: PlatformDevice): number {
+    const ctx = this.file.ctx;
+    const idev = deviceBind(ctx, dev);
+    if (typeof idev === "number") return idev;
+    this.file.get();
+    if (ctx.release.bindCreatesCompatIoas) {
+      const rc = compatIoasCreate(ctx);
+      if (rc !== 0) return this.#fail(idev, rc);
+    }
+    const ioasId = compatIoasGetId(ctx);
+    if (ioasId < 0) return this.#fail(idev, ioasId);
+    const pt = deviceAttach(idev, ioasId);
+    if (pt < 0) return this.#fail(idev, pt);
+    dev.idev = idev;
+    return 0;
+  }
+
+  /** Last close: unbind and drop the file reference the binding held. */
+  closeDevice(dev: PlatformDevice): void {
+    const idev = dev.idev;
+    if (idev === undefined) return;
+    dev.idev = undefined;
+    deviceUnbind(idev);
+    this.file.put();
+  }
+
+  #fail(idev: ReturnType<typeof deviceBind> & object, rc: number): number {
+    deviceUnbind(idev);
+    this.file.put();
+    return rc;
+  }
+}
