@@ -40,9 +40,7 @@ export async function exec(
     const dec = new TextDecoder();
     return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
   }
-  // The same file opened twice in append mode keeps both streams' lines whole.
   const log = await Deno.open(options.logFile, { append: true, create: true });
-  const log2 = await Deno.open(options.logFile, { append: true });
   try {
     const child = new Deno.Command(cmd, {
       args,
@@ -52,17 +50,20 @@ export async function exec(
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    await Promise.all([child.stdout.pipeTo(log.writable), child.stderr.pipeTo(log2.writable)]);
+    // A manual pump rather than pipeTo(file.writable), which held the data back until the
+    // end and so made the log useless for watching a 10-minute build.
+    await Promise.all([pump(child.stdout, log), pump(child.stderr, log)]);
     const status = await child.status;
     return { code: status.code, stdout: "", stderr: "" };
-  } catch (e) {
-    // pipeTo may already have closed them.
-    for (const f of [log, log2]) {
-      try {
-        f.close();
-      } catch { /* already closed */ }
-    }
-    throw e;
+  } finally {
+    log.close();
+  }
+}
+
+/** Copy `stream` into `file` chunk by chunk as it arrives. */
+async function pump(stream: ReadableStream<Uint8Array>, file: Deno.FsFile): Promise<void> {
+  for await (let chunk of stream) {
+    while (chunk.length > 0) chunk = chunk.subarray(await file.write(chunk));
   }
 }
 
