@@ -60,6 +60,10 @@ export type IoctlHandler = (ctx: IommufdCtx, u: UserArg, usize: number) => numbe
 
 interface IoctlOp {
   readonly cmd: number;
+  /** sizeof the struct, when it is the same in every release (else -1: ask `size`). */
+  readonly fixedSize: number;
+  /** offsetofend of the last mandatory member, when fixed (see `fixedSize`). */
+  readonly fixedMin: number;
   /** sizeof the struct the release knows. */
   readonly size: (r: Release) => number;
   /** offsetofend of the last mandatory member. */
@@ -72,7 +76,14 @@ function op(
   desc: S.StructDesc,
   handler: IoctlHandler,
 ): IoctlOp {
-  return { cmd, size: () => desc.size, min: () => desc.minSize, handler };
+  return {
+    cmd,
+    fixedSize: desc.size,
+    fixedMin: desc.minSize,
+    size: () => desc.size,
+    min: () => desc.minSize,
+    handler,
+  };
 }
 
 /** IOMMUFD_CMD_BASE. */
@@ -97,6 +108,8 @@ const OPS: (IoctlOp | undefined)[] = (() => {
   // and 4 bytes of padding follow it.
   put({
     cmd: R.IOMMU_TEST_CMD,
+    fixedSize: -1,
+    fixedMin: -1,
     size: (r) => r.testCmdSize,
     min: (r) => r.testCmdSize - 4,
     handler: iommufdTest,
@@ -143,9 +156,14 @@ export class IommufdCtx {
     const o = OPS[nr - CMD_BASE];
     if (o === undefined || o.cmd !== cmd) return -E.ENOTTY;
     const usize = u.kv.getUint32(0, true);
-    const rel = this.release;
-    if (usize < o.min(rel)) return -E.EINVAL;
-    const ksize = o.size(rel);
+    let min = o.fixedMin;
+    let ksize = o.fixedSize;
+    if (ksize < 0) {
+      const rel = this.release;
+      min = o.min(rel);
+      ksize = o.size(rel);
+    }
+    if (usize < min) return -E.EINVAL;
     if (usize > ksize) {
       const z = u.checkZeroed(ksize, usize);
       if (z !== 0) return -z;

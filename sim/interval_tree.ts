@@ -2,11 +2,14 @@
  * Ordered structures of the simulator's data layer, chosen for scale.
  *
  * - {@link IntervalTree}: a B+-tree of disjoint, inclusive 64-bit intervals `[start, last]` with
- *   a few 32-bit payload words each. Keys are held as hi/lo 32-bit halves in one `Uint32Array`
- *   per leaf (no per-entry objects, no BigInt inside), so a million entries cost a few tens of
- *   bytes each and every operation is logarithmic. Optionally each node keeps the largest free
- *   gap between consecutive entries below it, so a first-fit search skips whole subtrees.
- *   It plays the role of the kernel's `area_itree`, and of an iopt_pages' pinned-range tree.
+ *   a few 32-bit payload words each. Keys are held as hi/lo 32-bit halves and every node is a
+ *   fixed-size block of one of two `Uint32Array` arenas (no object per node or entry, no BigInt
+ *   inside), so a million entries cost a few tens of bytes each and every operation is
+ *   logarithmic. With entries far beyond the caches, one random lookup costs about one memory
+ *   latency: a descent loads all the cache lines of the next block at once before searching it.
+ *   Optionally each node keeps the largest free gap between consecutive entries below it, so a
+ *   first-fit search skips whole subtrees. It plays the role of the kernel's `area_itree`, and
+ *   of an iopt_pages' pinned-range tree.
  * - {@link RangeSet}: a small set of possibly overlapping owned ranges (reserved / allowed
  *   IOVA) with their merged union kept sorted: membership is a binary search, gaps are linear.
  *
@@ -81,37 +84,51 @@ function gapBetween(ah: number, al: number, bh: number, bl: number): number {
   return (bh - ah) * TWO32 + (bl - al - 1);
 }
 
-const LEAF_MAX = 128;
-const LEAF_MIN = 32;
+// Node storage. Every leaf and every inner node is a fixed-size block in one of two typed-array
+// arenas, addressed by a small integer id: no object per node, no pointer to chase on a descent
+// beyond the arena itself. A descent first touches every cache line of the block it is about
+// to search with independent loads, so that their misses overlap instead of queueing one per
+// binary-search probe.
+//
+// Leaf block (u32 words): [n, next+1, prev+1, gapN, gap (f64), -, -] then leafMax entries of
+// `stride` words: start hi/lo, last hi/lo, payload.
+// Inner block (u32 words): [n, -, gap (f64)] then per child (FAN + 1 slots, one spare for the
+// split): first start hi/lo, last last hi/lo, gap (f64), id.
+
+/** Default entries per leaf: 2 KiB blocks for 4 payload words, about 60 entries filled. */
+const LEAF_MAX = 64;
 const FAN = 64;
 const FAN_MIN = 16;
+/**
+ * Free slots an ascending (descending) load leaves in the leaf or inner node it splits off on
+ * the left (right): a later insert between loaded entries then finds room instead of splitting
+ * a full node in halves. As B-trees do on rightmost splits (a fill factor). For leaves, one
+ * slot in 16 (at least one).
+ */
+const LEAF_SLACK_SHIFT = 4;
+const FAN_SLACK = 4;
 const NO_GAP = -1;
 
-class Leaf {
-  n = 0;
-  d: Uint32Array;
-  next: Leaf | null = null;
-  prev: Leaf | null = null;
-  /** Largest gap between consecutive entries of this leaf, NO_GAP when fewer than two. */
-  gap = NO_GAP;
-  /** How many of the leaf's gaps equal `gap` (ties are common: no rescan until the last). */
-  gapN = 0;
-  constructor(slots: number, stride: number) {
-    this.d = new Uint32Array(slots * stride);
-  }
-}
+const L_N = 0;
+const L_NEXT = 1;
+const L_PREV = 2;
+const L_GAPN = 3;
+/** Leaf header words; the f64 gap is at word 4. */
+const HDR = 8;
 
-class Inner {
-  n = 0;
-  kids: Node[] = [];
-  /** Per child: first start (hi, lo) and last last (hi, lo). */
-  b = new Uint32Array((FAN + 1) * 4);
-  /** Per child: its `gap`. */
-  g = new Float64Array(FAN + 1);
-  gap = NO_GAP;
-}
-
-type Node = Leaf | Inner;
+const SLOTS = FAN + 1;
+const I_FS = 4;
+const I_LL = I_FS + 2 * SLOTS;
+const I_G = I_LL + 2 * SLOTS;
+const I_KID = I_G + 2 * SLOTS;
+/** Words per inner block (even, so that the f64 columns stay aligned). */
+const IW = (I_KID + SLOTS + 1) & ~1;
+/** u32 words per 64-byte cache line. */
+const LINE = 16;
+/** Leaf arenas up to this many words (1 MiB) are taken to be cached: no prefetching. */
+const PREFETCH_WORDS = 1 << 18;
+/** Arenas grow by half their size, but by at most this many bytes at a time. */
+const GROW_MAX_BYTES = 8 << 20;
 
 /** Options of an {@link IntervalTree}. */
 export interface IntervalTreeOptions {
@@ -119,43 +136,76 @@ export interface IntervalTreeOptions {
   payload: number;
   /** Keep per-node largest gaps for {@link IntervalTree.findGap}. */
   gaps?: boolean;
+  /**
+   * Entries per leaf (even, 8–256; default 64). Every leaf takes its full size, the first one
+   * included: small trees, of which there may be many, want small leaves.
+   */
+  leafSize?: number;
 }
 
 /**
  * A B+-tree of disjoint inclusive 64-bit intervals keyed by start. The caller guarantees
- * disjointness on insert. Reads go through a cursor (`cd`/`cb`: the leaf array and the base
- * index of the current entry) so that nothing is allocated per lookup.
+ * disjointness on insert. Reads go through a cursor (the current entry's position) so that
+ * nothing is allocated per lookup.
  */
 export class IntervalTree {
   /** u32 words per entry: start hi/lo, last hi/lo, payload. */
   readonly stride: number;
   private readonly trackGaps: boolean;
-  private root: Node;
+  /** u32 words per leaf block. */
+  private readonly lw: number;
+  /** Entries per leaf; fewer than leafMin make it borrow or merge (not the root). */
+  private readonly leafMax: number;
+  private readonly leafMin: number;
+  private readonly leafSlack: number;
+  /** Leaf arena, and an f64 view of it. */
+  private L: Uint32Array;
+  private LF: Float64Array;
+  private leafTop = 0;
+  private readonly leafFree: number[] = [];
+  /** Inner arena, and an f64 view of it. */
+  private I: Uint32Array;
+  private IF: Float64Array;
+  private innerTop = 0;
+  private readonly innerFree: number[] = [];
+  /** Root id: a leaf when height is 0, else an inner node. */
+  private root = 0;
   private height = 0;
   private count = 0;
-  private readonly pn: Inner[] = [];
+  /** Inner nodes and child indexes on the path of the last descent, root first. */
+  private readonly pn: number[] = [];
   private readonly pi: number[] = [];
   /** The recorded path is still valid for this key (no change since the descent). */
   private pathOk = false;
   private pathHi = 0;
   private pathLo = 0;
-  private pathLeaf: Leaf;
-  private cl: Leaf;
+  private pathLeaf = 0;
+  /** With the path: the first slot of its leaf whose start > the key. */
+  private pathUp = 0;
+  /** Cursor: leaf id and slot. */
+  private cl = 0;
   private ci = -1;
-  /** Cursor: the leaf array of the current entry. */
-  cd: Uint32Array;
-  /** Cursor: base index of the current entry in {@link cd}. */
-  cb = 0;
+  /** Cursor: word index of the current entry in the leaf arena. */
+  private cb = 0;
+  /** Where the prefetching loads go, so that they are not optimised away. */
+  private sink = 0;
   /** Result of {@link findGap}: last IOVA before the gap (hi, lo) and first after it. */
   readonly gapResult = { prevHi: 0, prevLo: 0, nextHi: 0, nextLo: 0 };
 
   constructor(opts: IntervalTreeOptions) {
     this.stride = 4 + opts.payload;
     this.trackGaps = opts.gaps ?? false;
-    this.root = new Leaf(4, this.stride);
-    this.cl = this.root;
-    this.cd = this.cl.d;
-    this.pathLeaf = this.root;
+    const size = opts.leafSize ?? LEAF_MAX;
+    if (!(size >= 8 && size <= 256 && size % 2 === 0)) throw new RangeError(`leafSize ${size}`);
+    this.leafMax = size;
+    this.leafMin = size >> 2;
+    this.leafSlack = Math.max(1, size >> LEAF_SLACK_SHIFT);
+    this.lw = HDR + size * this.stride;
+    this.L = new Uint32Array(this.lw);
+    this.LF = new Float64Array(this.L.buffer);
+    this.I = new Uint32Array(0);
+    this.IF = new Float64Array(0);
+    this.root = this.newLeaf();
   }
 
   /** Number of entries. */
@@ -165,59 +215,125 @@ export class IntervalTree {
 
   /** Largest gap (as a double) between consecutive entries, NO_GAP (-1) if none. */
   get maxGap(): number {
-    return this.root.gap;
+    return this.height === 0 ? this.leafGap(this.root) : this.innerGap(this.root);
   }
 
-  /** Remove every entry. */
+  /** Remove every entry (and give the arenas' memory back). */
   clear(): void {
     this.pathOk = false;
-    this.root = new Leaf(4, this.stride);
+    this.L = new Uint32Array(this.lw);
+    this.LF = new Float64Array(this.L.buffer);
+    this.I = new Uint32Array(0);
+    this.IF = new Float64Array(0);
+    this.leafTop = 0;
+    this.leafFree.length = 0;
+    this.innerTop = 0;
+    this.innerFree.length = 0;
+    this.root = this.newLeaf();
     this.height = 0;
     this.count = 0;
     this.cl = this.root;
-    this.cd = this.cl.d;
     this.ci = -1;
+    this.cb = 0;
+  }
+
+  // ---- arenas ----------------------------------------------------------------------------
+
+  private newLeaf(): number {
+    let id: number;
+    if (this.leafFree.length > 0) id = this.leafFree.pop()!;
+    else {
+      id = this.leafTop++;
+      if ((id + 1) * this.lw > this.L.length) {
+        const L = new Uint32Array(grown(this.L.length, this.lw, id + 1));
+        L.set(this.L);
+        this.L = L;
+        this.LF = new Float64Array(L.buffer);
+      }
+    }
+    const b = id * this.lw;
+    const L = this.L;
+    L[b + L_N] = 0;
+    L[b + L_NEXT] = 0;
+    L[b + L_PREV] = 0;
+    L[b + L_GAPN] = 0;
+    this.LF[(b >> 1) + 2] = NO_GAP;
+    return id;
+  }
+
+  private newInner(): number {
+    let id: number;
+    if (this.innerFree.length > 0) id = this.innerFree.pop()!;
+    else {
+      id = this.innerTop++;
+      if ((id + 1) * IW > this.I.length) {
+        const I = new Uint32Array(grown(this.I.length, IW, id + 1));
+        I.set(this.I);
+        this.I = I;
+        this.IF = new Float64Array(I.buffer);
+      }
+    }
+    const b = id * IW;
+    this.I[b] = 0;
+    this.IF[(b >> 1) + 1] = NO_GAP;
+    return id;
+  }
+
+  private leafN(leaf: number): number {
+    return this.L[leaf * this.lw + L_N];
+  }
+
+  private leafGap(leaf: number): number {
+    return this.LF[((leaf * this.lw) >> 1) + 2];
+  }
+
+  private innerGap(node: number): number {
+    return this.IF[((node * IW) >> 1) + 1];
+  }
+
+  /** The leaf after `leaf`, or -1. */
+  private leafNext(leaf: number): number {
+    return this.L[leaf * this.lw + L_NEXT] - 1;
   }
 
   // ---- cursor ----------------------------------------------------------------------------
 
-  private setCursor(leaf: Leaf, i: number): void {
+  private setCursor(leaf: number, i: number): void {
     this.cl = leaf;
     this.ci = i;
-    this.cd = leaf.d;
-    this.cb = i * this.stride;
+    this.cb = leaf * this.lw + HDR + i * this.stride;
   }
 
   /** Start of the current entry, hi half. */
   get sHi(): number {
-    return this.cd[this.cb];
+    return this.L[this.cb];
   }
   /** Start of the current entry, lo half. */
   get sLo(): number {
-    return this.cd[this.cb + 1];
+    return this.L[this.cb + 1];
   }
   /** Last of the current entry, hi half. */
   get lHi(): number {
-    return this.cd[this.cb + 2];
+    return this.L[this.cb + 2];
   }
   /** Last of the current entry, lo half. */
   get lLo(): number {
-    return this.cd[this.cb + 3];
+    return this.L[this.cb + 3];
   }
   /** Payload word `k` of the current entry. */
   word(k: number): number {
-    return this.cd[this.cb + 4 + k];
+    return this.L[this.cb + 4 + k];
   }
   /** Overwrite payload word `k` of the current entry (keys are not changed). */
   setWord(k: number, v: number): void {
-    this.cd[this.cb + 4 + k] = v;
+    this.L[this.cb + 4 + k] = v;
   }
 
   /** Move the cursor to the first entry. False when the tree is empty. */
   first(): boolean {
     let node = this.root;
-    while (node instanceof Inner) node = node.kids[0];
-    if (node.n === 0) return false;
+    for (let lvl = 0; lvl < this.height; lvl++) node = this.I[node * IW + I_KID];
+    if (this.leafN(node) === 0) return false;
     this.setCursor(node, 0);
     return true;
   }
@@ -225,19 +341,23 @@ export class IntervalTree {
   /** Move the cursor to the last entry. False when the tree is empty. */
   last(): boolean {
     let node = this.root;
-    while (node instanceof Inner) node = node.kids[node.n - 1];
-    if (node.n === 0) return false;
-    this.setCursor(node, node.n - 1);
+    for (let lvl = 0; lvl < this.height; lvl++) {
+      const b = node * IW;
+      node = this.I[b + I_KID + this.I[b] - 1];
+    }
+    const n = this.leafN(node);
+    if (n === 0) return false;
+    this.setCursor(node, n - 1);
     return true;
   }
 
   /** Advance the cursor. False at the end. */
   next(): boolean {
     let i = this.ci + 1;
-    let leaf: Leaf | null = this.cl;
-    if (i >= leaf.n) {
-      leaf = leaf.next;
-      if (leaf === null) return false;
+    let leaf = this.cl;
+    if (i >= this.leafN(leaf)) {
+      leaf = this.leafNext(leaf);
+      if (leaf < 0) return false;
       i = 0;
     }
     this.setCursor(leaf, i);
@@ -247,7 +367,7 @@ export class IntervalTree {
   /** Cursor to the last entry whose start <= key. False if none. */
   seekLE(hi: number, lo: number): boolean {
     const leaf = this.descend(hi, lo);
-    const p = this.upper(leaf, hi, lo) - 1;
+    const p = this.pathUp - 1;
     if (p < 0) return false;
     this.setCursor(leaf, p);
     return true;
@@ -277,39 +397,58 @@ export class IntervalTree {
 
   // ---- search helpers --------------------------------------------------------------------
 
-  private descend(hi: number, lo: number): Leaf {
-    // A lookup followed by an insert or removal at the same key walks once.
+  /**
+   * The leaf where key belongs, its path recorded in pn/pi and, in pathUp, the first slot
+   * whose start > key.
+   */
+  private descend(hi: number, lo: number): number {
+    // A lookup followed by an insert or removal at the same key walks (and searches) once.
     if (this.pathOk && this.pathHi === hi && this.pathLo === lo) return this.pathLeaf;
     let node = this.root;
-    let lvl = 0;
-    while (node instanceof Inner) {
-      const i = childFor(node, hi, lo);
+    let t = 0;
+    const I = this.I;
+    // A small tree stays in cache, where prefetching would only cost.
+    const pf = this.L.length > PREFETCH_WORDS;
+    for (let lvl = 0; lvl < this.height; lvl++) {
+      const b = node * IW;
+      // Every line of the key and id columns at once, whatever the fill.
+      if (pf) {
+        for (let w = b; w < b + I_LL; w += LINE) t |= I[w];
+        for (let w = b + I_KID; w < b + IW; w += LINE) t |= I[w];
+      }
+      const i = childFor(I, b, hi, lo);
       this.pn[lvl] = node;
       this.pi[lvl] = i;
-      lvl++;
-      node = node.kids[i];
+      node = I[b + I_KID + i];
     }
+    const L = this.L;
+    const lb = node * this.lw;
+    const le = lb + this.lw;
+    if (pf) {
+      for (let w = lb; w < le; w += LINE) t |= L[w];
+    }
+    this.sink = t & 1;
     this.pathOk = true;
     this.pathHi = hi;
     this.pathLo = lo;
     this.pathLeaf = node;
+    this.pathUp = this.upper(node, hi, lo);
     return node;
   }
 
+  /** After an edit that left the structure alone: the path to `leaf` still serves key. */
+  private keepPath(hi: number, lo: number, leaf: number, up: number): void {
+    this.pathOk = true;
+    this.pathHi = hi;
+    this.pathLo = lo;
+    this.pathLeaf = leaf;
+    this.pathUp = up;
+  }
+
   /** First slot of `leaf` whose start > key. */
-  private upper(leaf: Leaf, hi: number, lo: number): number {
-    const d = leaf.d;
-    const st = this.stride;
-    let l = 0;
-    let h = leaf.n;
-    while (l < h) {
-      const m = (l + h) >> 1;
-      const b = m * st;
-      const sh = d[b];
-      if (sh < hi || (sh === hi && d[b + 1] <= lo)) l = m + 1;
-      else h = m;
-    }
-    return l;
+  private upper(leaf: number, hi: number, lo: number): number {
+    const lb = leaf * this.lw;
+    return upperBound(this.L, lb + HDR, this.stride, this.L[lb + L_N], hi, lo);
   }
 
   // ---- insertion -------------------------------------------------------------------------
@@ -327,44 +466,37 @@ export class IntervalTree {
   ): void {
     let leaf = this.descend(sh, sl);
     this.pathOk = false;
-    let p = this.upper(leaf, sh, sl);
-    let split: Leaf | null = null;
-    if (leaf.n === LEAF_MAX) {
+    let p = this.pathUp;
+    let split = -1;
+    if (this.leafN(leaf) === this.leafMax) {
       split = this.splitLeaf(leaf, p);
-      if (p > leaf.n || (p === leaf.n && split.n === 0)) {
-        p -= leaf.n;
+      const n = this.leafN(leaf);
+      if (p > n || (p === n && this.leafN(split) === 0)) {
+        p -= n;
         leaf = split;
       }
     }
+    const gap = this.leafGap(leaf);
+    const n = this.leafN(leaf);
     this.putSlot(leaf, p, sh, sl, lh, ll, p0, p1, p2, p3);
     this.count++;
-    if (split === null) {
-      this.fixUp(this.height - 1, leaf);
+    if (split < 0) {
+      // The parent holds the leaf's first start, last last and largest gap: skip it (and
+      // its columns' cache lines) when none of them moved.
+      if (p === 0 || p === n || this.leafGap(leaf) !== gap) this.fixUp(this.height - 1, leaf);
+      // Same nodes, same child indexes: the path stays valid for this key.
+      this.keepPath(sh, sl, leaf, p + 1);
       return;
     }
     if (this.trackGaps) {
-      leafGapRecompute(split, this.stride);
-      leafGapRecompute(this.siblingLeft(split), this.stride);
+      this.leafGapRecompute(split);
+      this.leafGapRecompute(this.L[split * this.lw + L_PREV] - 1);
     }
     this.addChild(this.height - 1, split);
   }
 
-  private siblingLeft(leaf: Leaf): Leaf {
-    return leaf.prev as Leaf;
-  }
-
-  private ensureCap(leaf: Leaf, n: number): void {
-    const st = this.stride;
-    if (leaf.d.length >= n * st) return;
-    let cap = leaf.d.length / st;
-    while (cap < n) cap *= 2;
-    const d = new Uint32Array(Math.min(cap, LEAF_MAX) * st);
-    d.set(leaf.d.subarray(0, leaf.n * st));
-    leaf.d = d;
-  }
-
   private putSlot(
-    leaf: Leaf,
+    leaf: number,
     p: number,
     sh: number,
     sl: number,
@@ -376,116 +508,235 @@ export class IntervalTree {
     p3: number,
   ): void {
     const st = this.stride;
-    const n = leaf.n;
-    this.ensureCap(leaf, n + 1);
-    const d = leaf.d;
+    const L = this.L;
+    const lb = leaf * this.lw;
+    const e0 = lb + HDR;
+    const n = L[lb + L_N];
     let oldGap = NO_GAP;
     if (this.trackGaps && p > 0 && p < n) {
-      const a = (p - 1) * st;
-      const b = p * st;
-      oldGap = gapBetween(d[a + 2], d[a + 3], d[b], d[b + 1]);
+      const a = e0 + (p - 1) * st;
+      const c = a + st;
+      oldGap = gapBetween(L[a + 2], L[a + 3], L[c], L[c + 1]);
     }
-    if (p < n) d.copyWithin((p + 1) * st, p * st, n * st);
-    const b = p * st;
-    d[b] = sh;
-    d[b + 1] = sl;
-    d[b + 2] = lh;
-    d[b + 3] = ll;
-    if (st > 4) d[b + 4] = p0;
-    if (st > 5) d[b + 5] = p1;
-    if (st > 6) d[b + 6] = p2;
-    if (st > 7) d[b + 7] = p3;
-    leaf.n = n + 1;
+    const b = e0 + p * st;
+    if (p < n) L.copyWithin(b + st, b, e0 + n * st);
+    L[b] = sh;
+    L[b + 1] = sl;
+    L[b + 2] = lh;
+    L[b + 3] = ll;
+    if (st > 4) L[b + 4] = p0;
+    if (st > 5) L[b + 5] = p1;
+    if (st > 6) L[b + 6] = p2;
+    if (st > 7) L[b + 7] = p3;
+    L[lb + L_N] = n + 1;
     if (!this.trackGaps) return;
     if (oldGap !== NO_GAP) {
       // A gap was split in two smaller ones: only the last of the largest forces a rescan.
-      if (gapDrop(leaf, oldGap)) leafGapRecompute(leaf, st);
+      if (this.gapDrop(leaf, oldGap)) this.leafGapRecompute(leaf);
       return;
     }
     if (n === 0) return;
     const g = p === 0
-      ? gapBetween(lh, ll, d[st], d[st + 1])
-      : gapBetween(d[b - st + 2], d[b - st + 3], sh, sl);
-    gapAdd(leaf, g);
+      ? gapBetween(lh, ll, L[e0 + st], L[e0 + st + 1])
+      : gapBetween(L[b - st + 2], L[b - st + 3], sh, sl);
+    this.gapAdd(leaf, g);
   }
 
   /** Split a full leaf; returns the new right sibling (already linked). */
-  private splitLeaf(leaf: Leaf, p: number): Leaf {
+  private splitLeaf(leaf: number, p: number): number {
     const st = this.stride;
-    // Appends and prepends leave the old leaf full: sequential maps pack densely.
-    let keep = LEAF_MAX >> 1;
-    if (p === LEAF_MAX) keep = LEAF_MAX;
-    else if (p === 0) keep = 0;
-    const right = new Leaf(Math.max(4, LEAF_MAX - keep + 1), st);
-    const moved = leaf.n - keep;
-    right.d.set(leaf.d.subarray(keep * st, leaf.n * st));
-    right.n = moved;
-    leaf.n = keep;
-    right.next = leaf.next;
-    if (right.next) right.next.prev = right;
-    right.prev = leaf;
-    leaf.next = right;
+    // Appends and prepends leave the old leaf nearly full: sequential maps pack densely.
+    const max = this.leafMax;
+    let keep = max >> 1;
+    if (p === max) keep = max - this.leafSlack;
+    else if (p === 0) keep = this.leafSlack;
+    const right = this.newLeaf();
+    const L = this.L;
+    const lw = this.lw;
+    const lb = leaf * lw;
+    const rb = right * lw;
+    const n = L[lb + L_N];
+    L.copyWithin(rb + HDR, lb + HDR + keep * st, lb + HDR + n * st);
+    L[rb + L_N] = n - keep;
+    L[lb + L_N] = keep;
+    const next = L[lb + L_NEXT];
+    L[rb + L_NEXT] = next;
+    if (next !== 0) L[(next - 1) * lw + L_PREV] = right + 1;
+    L[rb + L_PREV] = leaf + 1;
+    L[lb + L_NEXT] = right + 1;
     return right;
   }
 
   /**
-   * After `leaf` gained or lost entries without structural change, refresh the aggregates
+   * Copy a child's bounds and gap into its parent's slot i. Returns true if anything changed.
+   * `leafChild`: the child is a leaf (else an inner node).
+   */
+  private refreshEntry(parent: number, i: number, child: number, leafChild: boolean): boolean {
+    let fh: number, fl: number, lh: number, ll: number, g: number;
+    if (leafChild) {
+      const L = this.L;
+      const b = child * this.lw;
+      const e = b + HDR + (L[b + L_N] - 1) * this.stride;
+      fh = L[b + HDR];
+      fl = L[b + HDR + 1];
+      lh = L[e + 2];
+      ll = L[e + 3];
+      g = this.LF[(b >> 1) + 2];
+    } else {
+      const I = this.I;
+      const b = child * IW;
+      const e = b + I_LL + 2 * (I[b] - 1);
+      fh = I[b + I_FS];
+      fl = I[b + I_FS + 1];
+      lh = I[e];
+      ll = I[e + 1];
+      g = this.IF[(b >> 1) + 1];
+    }
+    const I = this.I;
+    const pb = parent * IW;
+    const f = pb + I_FS + 2 * i;
+    const l = pb + I_LL + 2 * i;
+    const gi = ((pb + I_G) >> 1) + i;
+    const changed = I[f] !== fh || I[f + 1] !== fl || I[l] !== lh || I[l + 1] !== ll ||
+      this.IF[gi] !== g;
+    I[f] = fh;
+    I[f + 1] = fl;
+    I[l] = lh;
+    I[l + 1] = ll;
+    this.IF[gi] = g;
+    return changed;
+  }
+
+  /**
+   * After a leaf gained or lost entries without structural change, refresh the aggregates
    * on the recorded path from level `lvl` (the leaf's parent) up, stopping once unchanged.
    */
-  private fixUp(lvl: number, child: Node): void {
+  private fixUp(lvl: number, leaf: number): void {
+    let child = leaf;
+    let leafChild = true;
     for (; lvl >= 0; lvl--) {
       const parent = this.pn[lvl];
       // An unchanged child leaves every ancestor unchanged.
-      if (!refreshEntry(parent, this.pi[lvl], child, this.stride)) return;
-      if (this.trackGaps) innerGapRecompute(parent);
+      if (!this.refreshEntry(parent, this.pi[lvl], child, leafChild)) return;
+      if (this.trackGaps) this.innerGapRecompute(parent);
       child = parent;
+      leafChild = false;
     }
   }
 
   /** Insert `node` as the right sibling of the child on the path at level `lvl`. */
-  private addChild(lvl: number, node: Node): void {
-    const st = this.stride;
-    let right: Node = node;
+  private addChild(lvl: number, node: number): void {
+    let right = node;
+    let leafChild = true;
     for (;;) {
       if (lvl < 0) {
         // Grow a new root above the old one.
-        const root = new Inner();
-        root.kids.push(this.root, right);
-        root.n = 2;
-        refreshEntry(root, 0, this.root, st);
-        refreshEntry(root, 1, right, st);
-        if (this.trackGaps) innerGapRecompute(root);
+        const root = this.newInner();
+        const b = root * IW;
+        this.I[b + I_KID] = this.root;
+        this.I[b + I_KID + 1] = right;
+        this.I[b] = 2;
+        this.refreshEntry(root, 0, this.root, leafChild);
+        this.refreshEntry(root, 1, right, leafChild);
+        if (this.trackGaps) this.innerGapRecompute(root);
         this.root = root;
         this.height++;
         return;
       }
       const parent = this.pn[lvl];
       const i = this.pi[lvl];
-      refreshEntry(parent, i, parent.kids[i], st);
-      insertKid(parent, i + 1, right, st);
-      if (parent.n <= FAN) {
-        if (this.trackGaps) innerGapRecompute(parent);
+      this.refreshEntry(parent, i, this.I[parent * IW + I_KID + i], leafChild);
+      this.insertKid(parent, i + 1, right, leafChild);
+      if (this.I[parent * IW] <= FAN) {
+        if (this.trackGaps) this.innerGapRecompute(parent);
         this.fixUpFull(lvl - 1, parent);
         return;
       }
-      const sib = splitInner(parent);
+      const sib = this.splitInner(parent, i + 1);
       if (this.trackGaps) {
-        innerGapRecompute(parent);
-        innerGapRecompute(sib);
+        this.innerGapRecompute(parent);
+        this.innerGapRecompute(sib);
       }
       right = sib;
+      leafChild = false;
       lvl--;
     }
   }
 
-  /** Refresh aggregates on the path from level `lvl` up without early exit. */
-  private fixUpFull(lvl: number, child: Node): void {
+  /** Refresh aggregates on the path from level `lvl` up without early exit (inner child). */
+  private fixUpFull(lvl: number, child: number): void {
     for (; lvl >= 0; lvl--) {
       const parent = this.pn[lvl];
-      refreshEntry(parent, this.pi[lvl], child, this.stride);
-      if (this.trackGaps) innerGapRecompute(parent);
+      this.refreshEntry(parent, this.pi[lvl], child, false);
+      if (this.trackGaps) this.innerGapRecompute(parent);
       child = parent;
     }
+  }
+
+  // ---- inner node editing ----------------------------------------------------------------
+
+  /** Open slot i of an inner node (columns shifted right by one, n + 1). */
+  private openSlot(node: number, i: number): void {
+    const I = this.I;
+    const b = node * IW;
+    const n = I[b];
+    I.copyWithin(b + I_FS + 2 * i + 2, b + I_FS + 2 * i, b + I_FS + 2 * n);
+    I.copyWithin(b + I_LL + 2 * i + 2, b + I_LL + 2 * i, b + I_LL + 2 * n);
+    I.copyWithin(b + I_G + 2 * i + 2, b + I_G + 2 * i, b + I_G + 2 * n);
+    I.copyWithin(b + I_KID + i + 1, b + I_KID + i, b + I_KID + n);
+    I[b] = n + 1;
+  }
+
+  private insertKid(node: number, i: number, kid: number, leafChild: boolean): void {
+    this.openSlot(node, i);
+    this.I[node * IW + I_KID + i] = kid;
+    this.refreshEntry(node, i, kid, leafChild);
+  }
+
+  private removeKid(node: number, i: number): void {
+    const I = this.I;
+    const b = node * IW;
+    const n = I[b];
+    I.copyWithin(b + I_FS + 2 * i, b + I_FS + 2 * i + 2, b + I_FS + 2 * n);
+    I.copyWithin(b + I_LL + 2 * i, b + I_LL + 2 * i + 2, b + I_LL + 2 * n);
+    I.copyWithin(b + I_G + 2 * i, b + I_G + 2 * i + 2, b + I_G + 2 * n);
+    I.copyWithin(b + I_KID + i, b + I_KID + i + 1, b + I_KID + n);
+    I[b] = n - 1;
+  }
+
+  /** Copy `count` child slots from (from, fi) to (to, ti); the target range must be open. */
+  private copySlots(from: number, fi: number, to: number, ti: number, count: number): void {
+    const I = this.I;
+    const fb = from * IW;
+    const tb = to * IW;
+    for (const col of COLS2) {
+      I.copyWithin(tb + col + 2 * ti, fb + col + 2 * fi, fb + col + 2 * (fi + count));
+    }
+    I.copyWithin(tb + I_KID + ti, fb + I_KID + fi, fb + I_KID + fi + count);
+  }
+
+  private moveKid(from: number, fi: number, to: number, ti: number): void {
+    this.openSlot(to, ti);
+    this.copySlots(from, fi, to, ti, 1);
+    this.removeKid(from, fi);
+  }
+
+  /**
+   * Split an overfull inner node whose child `added` is new; returns the right part. Halves,
+   * except after an append (prepend), where the old children stay together, nearly full.
+   */
+  private splitInner(node: number, added: number): number {
+    const right = this.newInner();
+    const I = this.I;
+    const b = node * IW;
+    const n = I[b];
+    let keep = n >> 1;
+    if (added === n - 1) keep = FAN - FAN_SLACK;
+    else if (added === 0) keep = 1 + FAN_SLACK;
+    this.copySlots(node, keep, right, 0, n - keep);
+    I[right * IW] = n - keep;
+    I[b] = keep;
+    return right;
   }
 
   // ---- removal ---------------------------------------------------------------------------
@@ -494,151 +745,221 @@ export class IntervalTree {
   remove(hi: number, lo: number): boolean {
     const leaf = this.descend(hi, lo);
     this.pathOk = false;
-    const p = this.upper(leaf, hi, lo) - 1;
+    const p = this.pathUp - 1;
     if (p < 0) return false;
-    const b = p * this.stride;
-    if (leaf.d[b] !== hi || leaf.d[b + 1] !== lo) return false;
+    const b = leaf * this.lw + HDR + p * this.stride;
+    if (this.L[b] !== hi || this.L[b + 1] !== lo) return false;
+    const gap = this.leafGap(leaf);
+    const n = this.leafN(leaf);
     this.dropSlot(leaf, p);
     this.count--;
-    if (this.height === 0 || leaf.n >= LEAF_MIN) {
-      this.fixUp(this.height - 1, leaf);
+    if (this.height === 0 || n - 1 >= this.leafMin) {
+      if (p === 0 || p === n - 1 || this.leafGap(leaf) !== gap) this.fixUp(this.height - 1, leaf);
+      // With an entry below key left in the leaf, a fresh descent would still come here.
+      if (p > 0) this.keepPath(hi, lo, leaf, p);
       return true;
     }
     this.rebalanceLeaf(leaf);
     return true;
   }
 
-  private dropSlot(leaf: Leaf, p: number): void {
+  private dropSlot(leaf: number, p: number): void {
     const st = this.stride;
-    const d = leaf.d;
-    const n = leaf.n;
+    const L = this.L;
+    const lb = leaf * this.lw;
+    const e0 = lb + HDR;
+    const n = L[lb + L_N];
     let recompute = false;
     if (this.trackGaps && n > 1) {
       if (p > 0 && p < n - 1) {
         // Two gaps become one at least as large as either: no rescan needed.
-        const a = (p - 1) * st;
-        const b = p * st;
-        const c = (p + 1) * st;
-        gapDrop(leaf, gapBetween(d[a + 2], d[a + 3], d[b], d[b + 1]));
-        gapDrop(leaf, gapBetween(d[b + 2], d[b + 3], d[c], d[c + 1]));
-        gapAdd(leaf, gapBetween(d[a + 2], d[a + 3], d[c], d[c + 1]));
+        const a = e0 + (p - 1) * st;
+        const b = a + st;
+        const c = b + st;
+        this.gapDrop(leaf, gapBetween(L[a + 2], L[a + 3], L[b], L[b + 1]));
+        this.gapDrop(leaf, gapBetween(L[b + 2], L[b + 3], L[c], L[c + 1]));
+        this.gapAdd(leaf, gapBetween(L[a + 2], L[a + 3], L[c], L[c + 1]));
       } else {
-        const a = p === 0 ? 0 : (n - 2) * st;
-        recompute = gapDrop(leaf, gapBetween(d[a + 2], d[a + 3], d[a + st], d[a + st + 1]));
+        const a = e0 + (p === 0 ? 0 : (n - 2) * st);
+        recompute = this.gapDrop(leaf, gapBetween(L[a + 2], L[a + 3], L[a + st], L[a + st + 1]));
       }
     }
-    d.copyWithin(p * st, (p + 1) * st, n * st);
-    leaf.n = n - 1;
-    if (leaf.n < 2) {
-      leaf.gap = NO_GAP;
-      leaf.gapN = 0;
-    } else if (recompute) leafGapRecompute(leaf, st);
+    L.copyWithin(e0 + p * st, e0 + (p + 1) * st, e0 + n * st);
+    L[lb + L_N] = n - 1;
+    if (n - 1 < 2) {
+      this.LF[(lb >> 1) + 2] = NO_GAP;
+      L[lb + L_GAPN] = 0;
+    } else if (recompute) this.leafGapRecompute(leaf);
   }
 
-  private rebalanceLeaf(leaf: Leaf): void {
+  private rebalanceLeaf(leaf: number): void {
     const st = this.stride;
+    const lw = this.lw;
     const lvl = this.height - 1;
     const parent = this.pn[lvl];
     const i = this.pi[lvl];
     const useLeft = i > 0;
-    const sib = parent.kids[useLeft ? i - 1 : i + 1] as Leaf;
+    const sib = this.I[parent * IW + I_KID + (useLeft ? i - 1 : i + 1)];
     const left = useLeft ? sib : leaf;
     const right = useLeft ? leaf : sib;
     const li = useLeft ? i - 1 : i;
-    if (left.n + right.n <= (LEAF_MAX * 3) >> 2) {
-      this.ensureCap(left, left.n + right.n);
-      left.d.set(right.d.subarray(0, right.n * st), left.n * st);
-      left.n += right.n;
-      left.next = right.next;
-      if (left.next) left.next.prev = left;
-      if (this.trackGaps) leafGapRecompute(left, st);
-      removeKid(parent, li + 1);
-      refreshEntry(parent, li, left, st);
+    const L = this.L;
+    const lb = left * lw;
+    const rb = right * lw;
+    const ln = L[lb + L_N];
+    const rn = L[rb + L_N];
+    if (ln + rn <= (this.leafMax * 3) >> 2) {
+      L.copyWithin(lb + HDR + ln * st, rb + HDR, rb + HDR + rn * st);
+      L[lb + L_N] = ln + rn;
+      const next = L[rb + L_NEXT];
+      L[lb + L_NEXT] = next;
+      if (next !== 0) L[(next - 1) * lw + L_PREV] = left + 1;
+      this.leafFree.push(right);
+      if (this.trackGaps) this.leafGapRecompute(left);
+      this.removeKid(parent, li + 1);
+      this.refreshEntry(parent, li, left, true);
       this.pi[lvl] = li;
       this.afterKidRemoved(lvl);
       return;
     }
     // Borrow: even out the two leaves.
-    const total = left.n + right.n;
-    const want = total >> 1;
-    if (left.n < want) {
-      const k = want - left.n;
-      this.ensureCap(left, want);
-      left.d.set(right.d.subarray(0, k * st), left.n * st);
-      right.d.copyWithin(0, k * st, right.n * st);
-      left.n = want;
-      right.n -= k;
+    const want = (ln + rn) >> 1;
+    if (ln < want) {
+      const k = want - ln;
+      L.copyWithin(lb + HDR + ln * st, rb + HDR, rb + HDR + k * st);
+      L.copyWithin(rb + HDR, rb + HDR + k * st, rb + HDR + rn * st);
+      L[lb + L_N] = want;
+      L[rb + L_N] = rn - k;
     } else {
-      const k = left.n - want;
-      this.ensureCap(right, right.n + k);
-      right.d.copyWithin(k * st, 0, right.n * st);
-      right.d.set(left.d.subarray((left.n - k) * st, left.n * st), 0);
-      right.n += k;
-      left.n -= k;
+      const k = ln - want;
+      L.copyWithin(rb + HDR + k * st, rb + HDR, rb + HDR + rn * st);
+      L.copyWithin(rb + HDR, lb + HDR + (ln - k) * st, lb + HDR + ln * st);
+      L[rb + L_N] = rn + k;
+      L[lb + L_N] = want;
     }
     if (this.trackGaps) {
-      leafGapRecompute(left, st);
-      leafGapRecompute(right, st);
+      this.leafGapRecompute(left);
+      this.leafGapRecompute(right);
     }
-    refreshEntry(parent, li, left, st);
-    refreshEntry(parent, li + 1, right, st);
-    if (this.trackGaps) innerGapRecompute(parent);
+    this.refreshEntry(parent, li, left, true);
+    this.refreshEntry(parent, li + 1, right, true);
+    if (this.trackGaps) this.innerGapRecompute(parent);
     this.fixUpFull(lvl - 1, parent);
   }
 
   /** The inner node at level `lvl` lost a child; rebalance it and refresh upward. */
   private afterKidRemoved(lvl: number): void {
-    const st = this.stride;
     for (;;) {
       const node = this.pn[lvl];
-      if (this.trackGaps) innerGapRecompute(node);
+      const nb = node * IW;
+      if (this.trackGaps) this.innerGapRecompute(node);
       if (lvl === 0) {
-        if (node.n === 1) {
+        if (this.I[nb] === 1) {
           // Collapse a root with a single child.
-          this.root = node.kids[0];
+          this.root = this.I[nb + I_KID];
           this.height--;
+          this.innerFree.push(node);
         }
         return;
       }
-      if (node.n >= FAN_MIN) {
+      if (this.I[nb] >= FAN_MIN) {
         this.fixUpFull(lvl - 1, node);
         return;
       }
       const parent = this.pn[lvl - 1];
       const i = this.pi[lvl - 1];
       const useLeft = i > 0;
-      const sib = parent.kids[useLeft ? i - 1 : i + 1] as Inner;
+      const sib = this.I[parent * IW + I_KID + (useLeft ? i - 1 : i + 1)];
       const left = useLeft ? sib : node;
       const right = useLeft ? node : sib;
       const li = useLeft ? i - 1 : i;
-      if (left.n + right.n <= FAN) {
-        for (let k = 0; k < right.n; k++) {
-          left.kids[left.n] = right.kids[k];
-          left.b.set(right.b.subarray(k * 4, k * 4 + 4), left.n * 4);
-          left.g[left.n] = right.g[k];
-          left.n++;
-        }
-        if (this.trackGaps) innerGapRecompute(left);
-        removeKid(parent, li + 1);
-        refreshEntry(parent, li, left, st);
+      const I = this.I;
+      const ln = I[left * IW];
+      const rn = I[right * IW];
+      if (ln + rn <= FAN) {
+        this.copySlots(right, 0, left, ln, rn);
+        I[left * IW] = ln + rn;
+        this.innerFree.push(right);
+        if (this.trackGaps) this.innerGapRecompute(left);
+        this.removeKid(parent, li + 1);
+        this.refreshEntry(parent, li, left, false);
         this.pi[lvl - 1] = li;
         lvl--;
         continue;
       }
       // Borrow children to even out.
-      const want = (left.n + right.n) >> 1;
-      while (left.n < want) moveKid(right, 0, left, left.n);
-      while (left.n > want) moveKid(left, left.n - 1, right, 0);
+      const want = (ln + rn) >> 1;
+      while (I[left * IW] < want) this.moveKid(right, 0, left, I[left * IW]);
+      while (I[left * IW] > want) this.moveKid(left, I[left * IW] - 1, right, 0);
       if (this.trackGaps) {
-        innerGapRecompute(left);
-        innerGapRecompute(right);
+        this.innerGapRecompute(left);
+        this.innerGapRecompute(right);
       }
-      refreshEntry(parent, li, left, st);
-      refreshEntry(parent, li + 1, right, st);
-      if (this.trackGaps) innerGapRecompute(parent);
+      this.refreshEntry(parent, li, left, false);
+      this.refreshEntry(parent, li + 1, right, false);
+      if (this.trackGaps) this.innerGapRecompute(parent);
       this.fixUpFull(lvl - 2, parent);
       return;
     }
+  }
+
+  // ---- gaps ------------------------------------------------------------------------------
+
+  private leafGapRecompute(leaf: number): void {
+    const L = this.L;
+    const st = this.stride;
+    const lb = leaf * this.lw;
+    const e0 = lb + HDR;
+    const n = L[lb + L_N];
+    let best = NO_GAP;
+    let count = 0;
+    for (let i = 1; i < n; i++) {
+      const a = e0 + (i - 1) * st;
+      const g = gapBetween(L[a + 2], L[a + 3], L[a + st], L[a + st + 1]);
+      if (g > best) {
+        best = g;
+        count = 1;
+      } else if (g === best) count++;
+    }
+    this.LF[(lb >> 1) + 2] = best;
+    L[lb + L_GAPN] = count;
+  }
+
+  /** A gap of size g appeared in the leaf. */
+  private gapAdd(leaf: number, g: number): void {
+    const lb = leaf * this.lw;
+    const gi = (lb >> 1) + 2;
+    const cur = this.LF[gi];
+    if (g > cur) {
+      this.LF[gi] = g;
+      this.L[lb + L_GAPN] = 1;
+    } else if (g === cur) this.L[lb + L_GAPN]++;
+  }
+
+  /** A gap of size g left the leaf. True when the largest is gone and a rescan is needed. */
+  private gapDrop(leaf: number, g: number): boolean {
+    const lb = leaf * this.lw;
+    if (g !== this.LF[(lb >> 1) + 2]) return false;
+    return --this.L[lb + L_GAPN] === 0;
+  }
+
+  private innerGapRecompute(node: number): void {
+    const I = this.I;
+    const IF = this.IF;
+    const b = node * IW;
+    const n = I[b];
+    const g0 = (b + I_G) >> 1;
+    let best = NO_GAP;
+    for (let i = 0; i < n; i++) {
+      if (IF[g0 + i] > best) best = IF[g0 + i];
+      if (i + 1 < n) {
+        const e = b + I_LL + 2 * i;
+        const f = b + I_FS + 2 * i + 2;
+        const c = gapBetween(I[e], I[e + 1], I[f], I[f + 1]);
+        if (c > best) best = c;
+      }
+    }
+    IF[(b >> 1) + 1] = best;
   }
 
   // ---- gap search ------------------------------------------------------------------------
@@ -649,33 +970,39 @@ export class IntervalTree {
    * whose last free IOVA is >= from. Fills {@link gapResult}. Needs `gaps: true`.
    */
   findGap(need: number, fromHi: number, fromLo: number): boolean {
-    if (this.root.gap < need) return false;
-    return this.gapIn(this.root, need, fromHi, fromLo);
+    if (this.maxGap < need) return false;
+    return this.gapIn(this.root, this.height, need, fromHi, fromLo);
   }
 
-  private gapIn(node: Node, need: number, fh: number, fl: number): boolean {
-    const st = this.stride;
-    if (node instanceof Leaf) {
-      const d = node.d;
-      for (let i = Math.max(1, this.upper(node, fh, fl)); i < node.n; i++) {
-        const a = (i - 1) * st;
-        const b = i * st;
-        if (gapBetween(d[a + 2], d[a + 3], d[b], d[b + 1]) < need) continue;
-        this.setGap(d[a + 2], d[a + 3], d[b], d[b + 1]);
+  private gapIn(node: number, level: number, need: number, fh: number, fl: number): boolean {
+    if (level === 0) {
+      const L = this.L;
+      const st = this.stride;
+      const lb = node * this.lw;
+      const e0 = lb + HDR;
+      const n = L[lb + L_N];
+      for (let i = Math.max(1, this.upper(node, fh, fl)); i < n; i++) {
+        const a = e0 + (i - 1) * st;
+        const b = a + st;
+        if (gapBetween(L[a + 2], L[a + 3], L[b], L[b + 1]) < need) continue;
+        this.setGap(L[a + 2], L[a + 3], L[b], L[b + 1]);
         return true;
       }
       return false;
     }
-    const bb = node.b;
-    for (let i = childFor(node, fh, fl); i < node.n; i++) {
-      const lh = bb[i * 4 + 2];
-      const ll = bb[i * 4 + 3];
-      if (node.g[i] >= need && (lh > fh || (lh === fh && ll > fl))) {
-        if (this.gapIn(node.kids[i], need, fh, fl)) return true;
+    const b = node * IW;
+    const n = this.I[b];
+    const g0 = (b + I_G) >> 1;
+    for (let i = childFor(this.I, b, fh, fl); i < n; i++) {
+      const I = this.I;
+      const lh = I[b + I_LL + 2 * i];
+      const ll = I[b + I_LL + 2 * i + 1];
+      if (this.IF[g0 + i] >= need && (lh > fh || (lh === fh && ll > fl))) {
+        if (this.gapIn(I[b + I_KID + i], level - 1, need, fh, fl)) return true;
       }
-      if (i + 1 >= node.n) break;
-      const nh = bb[(i + 1) * 4];
-      const nl = bb[(i + 1) * 4 + 1];
+      if (i + 1 >= n) break;
+      const nh = I[b + I_FS + 2 * i + 2];
+      const nl = I[b + I_FS + 2 * i + 3];
       if (gapBetween(lh, ll, nh, nl) < need) continue;
       if (nh < fh || (nh === fh && nl <= fl)) continue;
       this.setGap(lh, ll, nh, nl);
@@ -697,46 +1024,48 @@ export class IntervalTree {
   /** Verify every structural invariant (for tests). Throws on the first violation. */
   check(): void {
     let seen = 0;
-    let prevLeaf: Leaf | null = null;
-    const walk = (node: Node, depth: number): void => {
-      if (node instanceof Leaf) {
-        if (depth !== this.height) throw new Error("leaf depth");
-        if (node.prev !== prevLeaf) throw new Error("leaf links");
-        if (node !== this.root && node.n === 0) throw new Error("empty leaf");
-        if (this.trackGaps && node.n > 0) {
-          const g = node.gap;
-          const c = node.gapN;
-          leafGapRecompute(node, this.stride);
-          if (g !== node.gap || c !== node.gapN) {
-            throw new Error(`leaf gap ${g}x${c} != ${node.gap}x${node.gapN}`);
+    let prevLeaf = -1;
+    const L = this.L;
+    const I = this.I;
+    const lw = this.lw;
+    const walk = (node: number, level: number): void => {
+      if (level === 0) {
+        const lb = node * lw;
+        const n = L[lb + L_N];
+        if (L[lb + L_PREV] - 1 !== prevLeaf) throw new Error("leaf links");
+        if (node !== this.root && n === 0) throw new Error("empty leaf");
+        if (n > this.leafMax) throw new Error("leaf overfull");
+        if (this.trackGaps && n > 0) {
+          const g = this.leafGap(node);
+          const c = L[lb + L_GAPN];
+          this.leafGapRecompute(node);
+          if (g !== this.leafGap(node) || c !== L[lb + L_GAPN]) {
+            throw new Error(`leaf gap ${g}x${c} != ${this.leafGap(node)}x${L[lb + L_GAPN]}`);
           }
         }
         prevLeaf = node;
-        seen += node.n;
+        seen += n;
         return;
       }
-      if (node.n < 2) throw new Error("inner with < 2 children");
-      for (let i = 0; i < node.n; i++) {
-        const kid = node.kids[i];
-        walk(kid, depth + 1);
-        const copy = new Inner();
-        copy.kids.push(kid);
-        copy.n = 1;
-        refreshEntry(copy, 0, kid, this.stride);
-        for (let k = 0; k < 4; k++) {
-          if (copy.b[k] !== node.b[i * 4 + k]) throw new Error("inner bounds");
-        }
-        if (this.trackGaps && node.g[i] !== kid.gap) throw new Error("inner child gap");
+      const b = node * IW;
+      const n = I[b];
+      if (n < 2) throw new Error("inner with < 2 children");
+      if (n > FAN) throw new Error("inner overfull");
+      for (let i = 0; i < n; i++) {
+        const kid = I[b + I_KID + i];
+        walk(kid, level - 1);
+        // The slot must already hold what a refresh would write.
+        if (this.refreshEntry(node, i, kid, level === 1)) throw new Error("inner bounds");
       }
       if (this.trackGaps) {
-        const g = node.gap;
-        innerGapRecompute(node);
-        if (g !== node.gap) throw new Error("inner gap");
+        const g = this.innerGap(node);
+        this.innerGapRecompute(node);
+        if (g !== this.innerGap(node)) throw new Error("inner gap");
       }
     };
-    walk(this.root, 0);
+    walk(this.root, this.height);
     if (seen !== this.count) throw new Error(`count ${seen} != ${this.count}`);
-    if (prevLeaf !== null && (prevLeaf as Leaf).next !== null) throw new Error("tail link");
+    if (prevLeaf >= 0 && this.leafNext(prevLeaf) !== -1) throw new Error("tail link");
     // Order and disjointness across the whole tree.
     if (!this.first()) return;
     let ph = this.lHi;
@@ -756,134 +1085,47 @@ export class IntervalTree {
 
 // ---- node helpers (module-private) ---------------------------------------------------------
 
-/** Last child whose first start <= key, or 0. */
-function childFor(node: Inner, hi: number, lo: number): number {
-  const b = node.b;
-  let l = 0;
-  let h = node.n - 1;
-  while (l < h) {
-    const m = (l + h + 1) >> 1;
-    const fh = b[m * 4];
-    if (fh < hi || (fh === hi && b[m * 4 + 1] <= lo)) l = m;
-    else h = m - 1;
+/** The two-word child columns of an inner block (first start, last last, gap). */
+const COLS2 = [I_FS, I_LL, I_G] as const;
+
+/** Arena length (u32 words) holding at least `need` blocks of `bw` words, grown from `len`. */
+function grown(len: number, bw: number, need: number): number {
+  const blocks = len / bw;
+  const step = Math.max(1, Math.min(blocks >> 1, Math.floor(GROW_MAX_BYTES / (4 * bw))));
+  return Math.max(need, blocks + step) * bw;
+}
+
+/** Last child of the inner block at `b` whose first start <= key, or 0. */
+function childFor(I: Uint32Array, b: number, hi: number, lo: number): number {
+  const u = upperBound(I, b + I_FS, 2, I[b], hi, lo);
+  return u > 0 ? u - 1 : 0;
+}
+
+/**
+ * Index of the first of `n` keys (hi/lo word pairs at `a`, `a + st`, …) that is > (hi, lo).
+ * Branch-free: the comparison becomes a 0/1 that moves the base, so the unpredictable
+ * outcome of each probe costs no misprediction.
+ */
+function upperBound(
+  A: Uint32Array,
+  a: number,
+  st: number,
+  n: number,
+  hi: number,
+  lo: number,
+): number {
+  if (n === 0) return 0;
+  let base = 0;
+  while (n > 1) {
+    const half = n >> 1;
+    const k = a + (base + half) * st;
+    const kh = A[k];
+    base += half * (+(kh < hi) | (+(kh === hi) & +(A[k + 1] <= lo)));
+    n -= half;
   }
-  return l;
-}
-
-/** Copy a child's bounds and gap into its parent's slot i. Returns true if anything changed. */
-function refreshEntry(parent: Inner, i: number, child: Node, stride: number): boolean {
-  let fh: number, fl: number, lh: number, ll: number;
-  if (child instanceof Leaf) {
-    const d = child.d;
-    const e = (child.n - 1) * stride;
-    fh = d[0];
-    fl = d[1];
-    lh = d[e + 2];
-    ll = d[e + 3];
-  } else {
-    const b = child.b;
-    const e = (child.n - 1) * 4;
-    fh = b[0];
-    fl = b[1];
-    lh = b[e + 2];
-    ll = b[e + 3];
-  }
-  const pb = parent.b;
-  const k = i * 4;
-  const changed = pb[k] !== fh || pb[k + 1] !== fl || pb[k + 2] !== lh || pb[k + 3] !== ll ||
-    parent.g[i] !== child.gap;
-  pb[k] = fh;
-  pb[k + 1] = fl;
-  pb[k + 2] = lh;
-  pb[k + 3] = ll;
-  parent.g[i] = child.gap;
-  return changed;
-}
-
-function leafGapRecompute(leaf: Leaf, st: number): void {
-  const d = leaf.d;
-  let best = NO_GAP;
-  let count = 0;
-  for (let i = 1; i < leaf.n; i++) {
-    const a = (i - 1) * st;
-    const b = i * st;
-    const g = gapBetween(d[a + 2], d[a + 3], d[b], d[b + 1]);
-    if (g > best) {
-      best = g;
-      count = 1;
-    } else if (g === best) count++;
-  }
-  leaf.gap = best;
-  leaf.gapN = count;
-}
-
-/** A gap of size g appeared in the leaf. */
-function gapAdd(leaf: Leaf, g: number): void {
-  if (g > leaf.gap) {
-    leaf.gap = g;
-    leaf.gapN = 1;
-  } else if (g === leaf.gap) leaf.gapN++;
-}
-
-/** A gap of size g left the leaf. True when the largest is gone and a rescan is needed. */
-function gapDrop(leaf: Leaf, g: number): boolean {
-  if (g !== leaf.gap) return false;
-  return --leaf.gapN === 0;
-}
-
-function innerGapRecompute(node: Inner): void {
-  const b = node.b;
-  const g = node.g;
-  let best = NO_GAP;
-  for (let i = 0; i < node.n; i++) {
-    if (g[i] > best) best = g[i];
-    if (i + 1 < node.n) {
-      const c = gapBetween(b[i * 4 + 2], b[i * 4 + 3], b[i * 4 + 4], b[i * 4 + 5]);
-      if (c > best) best = c;
-    }
-  }
-  node.gap = best;
-}
-
-function insertKid(node: Inner, i: number, kid: Node, stride: number): void {
-  node.kids.splice(i, 0, kid);
-  node.b.copyWithin((i + 1) * 4, i * 4, node.n * 4);
-  node.g.copyWithin(i + 1, i, node.n);
-  node.n++;
-  refreshEntry(node, i, kid, stride);
-}
-
-function removeKid(node: Inner, i: number): void {
-  node.kids.splice(i, 1);
-  node.b.copyWithin(i * 4, (i + 1) * 4, node.n * 4);
-  node.g.copyWithin(i, i + 1, node.n);
-  node.n--;
-}
-
-function moveKid(from: Inner, fi: number, to: Inner, ti: number): void {
-  const kid = from.kids[fi];
-  const bounds = from.b.slice(fi * 4, fi * 4 + 4);
-  const gap = from.g[fi];
-  removeKid(from, fi);
-  to.kids.splice(ti, 0, kid);
-  to.b.copyWithin((ti + 1) * 4, ti * 4, to.n * 4);
-  to.g.copyWithin(ti + 1, ti, to.n);
-  to.b.set(bounds, ti * 4);
-  to.g[ti] = gap;
-  to.n++;
-}
-
-/** Split an overfull inner node in halves; returns the right half. */
-function splitInner(node: Inner): Inner {
-  const right = new Inner();
-  const keep = node.n >> 1;
-  const moved = node.n - keep;
-  right.kids = node.kids.splice(keep, moved);
-  right.b.set(node.b.subarray(keep * 4, node.n * 4));
-  right.g.set(node.g.subarray(keep, node.n));
-  right.n = moved;
-  node.n = keep;
-  return right;
+  const k = a + base * st;
+  const kh = A[k];
+  return base + (+(kh < hi) | (+(kh === hi) & +(A[k + 1] <= lo)));
 }
 
 // ---- RangeSet ------------------------------------------------------------------------------

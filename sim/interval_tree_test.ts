@@ -252,3 +252,82 @@ Deno.test("IntervalTree: 150,000 random-order inserts then random-order removes 
   t.check();
   assert.equal(t.size, 0);
 });
+
+Deno.test("IntervalTree: lookups at the key just inserted or removed agree with a sorted model", () => {
+  // The path recorded by an edit is reused by the next lookup at the same key; exercise it
+  // at leaf boundaries (dense keys, many leaves) and at the first slot of a leaf.
+  const r = prng(5);
+  const t = new IntervalTree({ payload: 1, gaps: true });
+  const present = new Set<number>();
+  const slots = 3000;
+  const seekLE = (k: number): number | undefined => {
+    for (let j = k; j >= 0; j--) if (present.has(j)) return j;
+    return undefined;
+  };
+  for (let step = 0; step < 20000; step++) {
+    const k = Math.floor(r() * slots);
+    const s = BigInt(k) * 0x10n;
+    split64(s);
+    const sh = u64.hi, sl = u64.lo;
+    if (present.has(k)) {
+      assert.ok(t.remove(sh, sl));
+      present.delete(k);
+    } else {
+      insertBig(t, s, s + 0x7n, k);
+      present.add(k);
+    }
+    // Same key first (the kept path), then its neighbours.
+    for (const q of [k, k + 1, k - 1]) {
+      if (q < 0) continue;
+      split64(BigInt(q) * 0x10n);
+      const want = seekLE(q);
+      assert.equal(t.seekLE(u64.hi, u64.lo), want !== undefined, `seekLE ${q} after ${k}`);
+      if (want !== undefined) assert.equal(t.word(0), want);
+      const found = t.firstOverlap(u64.hi, u64.lo, u64.hi, u64.lo + 0xf);
+      assert.equal(found, present.has(q), `firstOverlap ${q}`);
+    }
+    if (step % 1000 === 0) t.check();
+  }
+  t.check();
+  assert.equal(t.size, present.size);
+});
+
+for (const leafSize of [8, 256]) {
+  Deno.test(`IntervalTree: leafSize ${leafSize} keeps every invariant under random edits`, () => {
+    const r = prng(leafSize);
+    const t = new IntervalTree({ payload: 2, gaps: true, leafSize });
+    const present = new Map<number, number>();
+    for (let step = 0; step < 30000; step++) {
+      const k = Math.floor(r() * 5000);
+      split64(BigInt(k) * 0x1000n);
+      const sh = u64.hi, sl = u64.lo;
+      if (present.has(k)) {
+        assert.ok(t.remove(sh, sl));
+        present.delete(k);
+      } else {
+        const len = 1 + Math.floor(r() * 0xfff);
+        insertBig(t, BigInt(k) * 0x1000n, BigInt(k) * 0x1000n + BigInt(len - 1), k);
+        present.set(k, len);
+      }
+      if (step % 2000 === 0) t.check();
+    }
+    t.check();
+    const keys = [...present.keys()].sort((a, b) => a - b);
+    const seen: number[] = [];
+    if (t.first()) { do seen.push(t.word(0)); while (t.next()); }
+    assert.deepEqual(seen, keys);
+    // The largest gap agrees with a scan of the model.
+    let best = -1;
+    for (let i = 1; i < keys.length; i++) {
+      const gap = keys[i] * 0x1000 - (keys[i - 1] * 0x1000 + present.get(keys[i - 1])! - 1) - 1;
+      if (gap > best) best = gap;
+    }
+    assert.equal(t.maxGap, best);
+  });
+}
+
+Deno.test("IntervalTree: leafSize must be even and within 8..256", () => {
+  assert.throws(() => new IntervalTree({ payload: 0, leafSize: 7 }), RangeError);
+  assert.throws(() => new IntervalTree({ payload: 0, leafSize: 4 }), RangeError);
+  assert.throws(() => new IntervalTree({ payload: 0, leafSize: 512 }), RangeError);
+});

@@ -152,6 +152,15 @@ export class IoPagetable {
   private readonly memory: UserMemory;
   private readonly scratch: PieceSpec = { pagesId: 0, sbHi: 0, sbLo: 0, lenHi: 0, lenLo: 0 };
   private readonly scratchList: PieceSpec[] = [this.scratch];
+  /**
+   * Result registers of {@link map64} and {@link unmap64}: the IOVA mapped, or the bytes
+   * unmapped (also on error), as hi/lo halves.
+   */
+  outHi = 0;
+  /** See {@link outHi}. */
+  outLo = 0;
+  /** After {@link unmap64}: nothing at all intersected the range (see UnmapResult.empty). */
+  outEmpty = false;
 
   constructor(private readonly opts: IoPagetableOptions) {
     this.store = opts.accounting.pages;
@@ -194,17 +203,43 @@ export class IoPagetable {
     const uh = u64.hi, ul = u64.lo;
     split64(a.length);
     const lh = u64.hi, ll = u64.lo;
+    let ih = 0, il = 0;
+    if (a.iova !== undefined) {
+      split64(a.iova);
+      ih = u64.hi;
+      il = u64.lo;
+    }
+    const e = this.map64(uh, ul, lh, ll, a.prot, a.iova !== undefined, ih, il);
+    return { errno: e, iova: e === 0 ? join64(this.outHi, this.outLo) : 0n };
+  }
+
+  /**
+   * {@link mapUserPages} on hi/lo halves: uptr (uh, ul), length (lh, ll), and the IOVA (ih, il)
+   * when `fixed`. Returns 0 or the errno; on success the IOVA is in {@link outHi}/{@link outLo}.
+   */
+  map64(
+    uh: number,
+    ul: number,
+    lh: number,
+    ll: number,
+    prot: number,
+    fixed: boolean,
+    ih: number,
+    il: number,
+  ): number {
     const err = this.checkUserRange(uh, ul, lh, ll);
-    if (err !== 0) return { errno: err, iova: 0n };
-    const mode = modeIndex(this.opts.accounting.modeFor(this.opts.accountMode()));
-    const id = this.store.alloc64(uh, ul, lh, ll, (a.prot & IOMMU_WRITE) !== 0, mode);
+    if (err !== 0) return err;
+    const acc = this.opts.accounting;
+    // modeFor: privileged callers are never charged, whatever the context's mode.
+    const mode = acc.privileged ? modeIndex("none") : modeIndex(this.opts.accountMode());
+    const id = this.store.alloc64(uh, ul, lh, ll, (prot & IOMMU_WRITE) !== 0, mode);
     const piece = this.scratch;
     piece.pagesId = id;
     piece.sbHi = 0;
     piece.sbLo = ul % PAGE;
     piece.lenHi = lh;
     piece.lenLo = ll;
-    const r = this.mapPieces(this.scratchList, lh, ll, a.prot, a.iova, a.uptr);
+    const r = this.mapPieces(this.scratchList, lh, ll, prot, fixed, ih, il, uh, ul);
     // The areas hold their own references; drop the creator's.
     this.store.put(id);
     return r;
@@ -217,50 +252,52 @@ export class IoPagetable {
   private checkUserRange(uh: number, ul: number, lh: number, ll: number): number {
     const overflow = !add64(uh, ul, lh, ll);
     const badLength = (lh === 0 && ll === 0) || (lh === MAX32 && ll > MAX32 - PAGE);
-    if (this.opts.release().uptrOverflowFirst) {
-      if (overflow) return E.EOVERFLOW;
-      if (badLength) return E.EINVAL;
-      return 0;
-    }
-    if (badLength) return E.EINVAL;
-    if (overflow) return E.EOVERFLOW;
-    return 0;
+    if (!overflow) return badLength ? E.EINVAL : 0;
+    if (!badLength) return E.EOVERFLOW;
+    // Both: which one the release checks first.
+    return this.opts.release().uptrOverflowFirst ? E.EOVERFLOW : E.EINVAL;
   }
 
-  /** iopt_map_pages: allocate/check the IOVA, insert one area per piece, fill the domains. */
+  /**
+   * iopt_map_pages: allocate/check the IOVA, insert one area per piece, fill the domains.
+   * The IOVA is (ih, il) when `fixed`, else allocated near the hint (hh, hl). Returns 0 (the
+   * IOVA in outHi/outLo) or the errno.
+   */
   private mapPieces(
     pieces: readonly PieceSpec[],
     lh: number,
     ll: number,
     prot: number,
-    fixed: bigint | undefined,
-    hint: bigint,
-  ): { errno: number; iova: bigint } {
-    if ((lh === 0 && ll === 0) || (ll & this.alignMask) !== 0) {
-      return { errno: E.EINVAL, iova: 0n };
+    fixed: boolean,
+    ih: number,
+    il: number,
+    hh: number,
+    hl: number,
+  ): number {
+    if ((lh === 0 && ll === 0) || (ll & this.alignMask) !== 0) return E.EINVAL;
+    if (!fixed) {
+      const r = this.allocIova(join64(hh, hl), join64(lh, ll));
+      if (r < 0n) return Number(-r);
+      split64(r);
+      ih = u64.hi;
+      il = u64.lo;
     }
-    let iova = fixed;
-    if (iova === undefined) {
-      const r = this.allocIova(hint, join64(lh, ll));
-      if (r < 0n) return { errno: Number(-r), iova: 0n };
-      iova = r;
-    }
-    split64(iova);
-    const ih = u64.hi, il = u64.lo;
     const c = this.checkIova(ih, il, lh, ll);
     // An allocated IOVA is re-checked too (CONFIG_IOMMUFD_TEST refuses a bad choice).
-    if (c !== 0) return { errno: fixed === undefined ? E.EINVAL : c, iova: 0n };
+    if (c !== 0) return fixed ? c : E.EINVAL;
     const e = this.insertAreas(pieces, ih, il, prot);
-    if (e !== 0) return { errno: e, iova: 0n };
+    if (e !== 0) return e;
     if (this.doms.length > 0) {
       const e2 = this.fillNewAreas(pieces, prot);
       if (e2 !== 0) {
         this.removeAreas(pieces, ih, il, pieces.length);
-        return { errno: e2, iova: 0n };
+        return e2;
       }
     }
     for (let i = 0; i < pieces.length; i++) this.store.get(pieces[i].pagesId);
-    return { errno: 0, iova };
+    this.outHi = ih;
+    this.outLo = il;
+    return 0;
   }
 
   /** iopt_check_iova: fixed-IOVA checks in the kernel's order. */
@@ -491,15 +528,26 @@ export class IoPagetable {
     split64(iova);
     const sh = u64.hi, sl = u64.lo;
     split64(length);
-    if (u64.hi === 0 && u64.lo === 0) return { errno: E.EINVAL, unmapped: 0n, empty: false };
-    dec64(u64.hi, u64.lo);
-    if (!add64(sh, sl, r64.hi, r64.lo)) {
-      return { errno: E.EOVERFLOW, unmapped: 0n, empty: false };
-    }
+    const e = this.unmap64(sh, sl, u64.hi, u64.lo);
+    return { errno: e, unmapped: join64(this.outHi, this.outLo), empty: this.outEmpty };
+  }
+
+  /**
+   * {@link unmapIova} on hi/lo halves of the IOVA (sh, sl) and the length (nh, nl). Returns 0
+   * or the errno; the bytes unmapped are in {@link outHi}/{@link outLo} and `empty` in
+   * {@link outEmpty}.
+   */
+  unmap64(sh: number, sl: number, nh: number, nl: number): number {
+    this.outHi = 0;
+    this.outLo = 0;
+    this.outEmpty = false;
+    if (nh === 0 && nl === 0) return E.EINVAL;
+    dec64(nh, nl);
+    if (!add64(sh, sl, r64.hi, r64.lo)) return E.EOVERFLOW;
     return this.unmapRange(sh, sl, r64.hi, r64.lo);
   }
 
-  private unmapRange(sh: number, sl: number, lh: number, ll: number): UnmapResult {
+  private unmapRange(sh: number, sl: number, lh: number, ll: number): number {
     const t = this.tree;
     let uh = 0;
     let ul = 0;
@@ -507,7 +555,9 @@ export class IoPagetable {
     while (t.firstOverlap(sh, sl, lh, ll)) {
       const ah = t.sHi, al = t.sLo, zh = t.lHi, zl = t.lLo;
       if (lt64(ah, al, sh, sl) || lt64(lh, ll, zh, zl)) {
-        return { errno: E.ENOENT, unmapped: join64(uh, ul), empty: false };
+        this.outHi = uh;
+        this.outLo = ul;
+        return E.ENOENT;
       }
       this.curLength64();
       add64(uh, ul, r64.hi, r64.lo);
@@ -518,8 +568,13 @@ export class IoPagetable {
       // Nothing further can intersect once an area reaches the end of the range.
       if (zh === lh && zl === ll) break;
     }
-    if (!any) return { errno: E.ENOENT, unmapped: 0n, empty: true };
-    return { errno: 0, unmapped: join64(uh, ul), empty: false };
+    if (!any) {
+      this.outEmpty = true;
+      return E.ENOENT;
+    }
+    this.outHi = uh;
+    this.outLo = ul;
+    return 0;
   }
 
   /** Remove the area under the tree cursor: unload it from the domains, drop its pages ref. */
@@ -882,9 +937,18 @@ export class IoPagetable {
       split64(p.length);
       return { pagesId: p.pagesId, sbHi, sbLo, lenHi: u64.hi, lenLo: u64.lo };
     });
-    const hint = pieces[0].base + pieces[0].startByte;
+    split64(pieces[0].base + pieces[0].startByte);
+    const hh = u64.hi, hl = u64.lo;
+    let ih = 0, il = 0;
+    if (a.iova !== undefined) {
+      split64(a.iova);
+      ih = u64.hi;
+      il = u64.lo;
+    }
     split64(a.length);
-    return this.mapPieces(specs, u64.hi, u64.lo, a.prot, a.iova, hint);
+    const fixed = a.iova !== undefined;
+    const e = this.mapPieces(specs, u64.hi, u64.lo, a.prot, fixed, ih, il, hh, hl);
+    return { errno: e, iova: e === 0 ? join64(this.outHi, this.outLo) : 0n };
   }
 
   // ---- inspection / teardown --------------------------------------------------------------

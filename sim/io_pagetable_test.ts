@@ -1169,3 +1169,38 @@ for (const seed of [1, 2, 3, 4, 5, 6]) {
     assert.equal(s.accounting.pages.count, 0);
   });
 }
+
+Deno.test("map64/unmap64: hi/lo halves agree with the bigint API, beyond 2^53 too", () => {
+  const { memory, iopt } = setup();
+  const buf = memory.mmap(4n * MiB);
+  const halves = (x: bigint) => [Number(x >> 32n), Number(x & 0xffff_ffffn)];
+  const [uh, ul] = halves(buf + 0x3000n);
+  const [lh, ll] = halves(0x2000n);
+  for (const iova of [0x1000n, (1n << 53n) + 0x1000n, 0xffff_ffff_0000_0000n]) {
+    const [ih, il] = halves(iova);
+    assert.equal(iopt.map64(uh, ul, lh, ll, RW, true, ih, il), 0);
+    assert.deepEqual([iopt.outHi, iopt.outLo], [ih, il]);
+    assert.equal(iopt.map64(uh, ul, lh, ll, RW, true, ih, il), E.EEXIST);
+    const area = [...iopt.areas(iova)][0];
+    assert.deepEqual([area.iova, area.last, area.vaddr], [iova, iova + 0x1fffn, buf + 0x3000n]);
+    // A range holding nothing: ENOENT, 0 bytes, empty.
+    const [gh, gl] = halves(iova + 0x10000n);
+    assert.equal(iopt.unmap64(gh, gl, lh, ll), E.ENOENT);
+    assert.deepEqual([iopt.outHi, iopt.outLo, iopt.outEmpty], [0, 0, true]);
+    // Cutting into the area: ENOENT, not empty.
+    const [hh, hl] = halves(0x1000n);
+    assert.equal(iopt.unmap64(ih, il, hh, hl), E.ENOENT);
+    assert.equal(iopt.outEmpty, false);
+    assert.equal(iopt.unmap64(ih, il, lh, ll), 0);
+    assert.deepEqual([iopt.outHi, iopt.outLo, iopt.outEmpty], [0, 0x2000, false]);
+  }
+  // Automatic IOVA through map64 (not fixed): the result comes back in the registers.
+  assert.equal(iopt.map64(uh, ul, lh, ll, RW, false, 0, 0), 0);
+  const auto = (BigInt(iopt.outHi) << 32n) | BigInt(iopt.outLo);
+  assert.equal([...iopt.areas()][0].iova, auto);
+  // Zero length, and a range past 2^64 - 1.
+  assert.equal(iopt.unmap64(0, 0x1000, 0, 0), E.EINVAL);
+  assert.equal(iopt.unmap64(0xffff_ffff, 0xffff_f000, 0, 0x2000), E.EOVERFLOW);
+  assert.deepEqual([iopt.outHi, iopt.outLo], [0, 0]);
+  iopt.check();
+});

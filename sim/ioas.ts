@@ -27,6 +27,8 @@ const MAP_FIXED_IOVA = 1;
 const MAP_WRITEABLE = 2;
 const MAP_READABLE = 4;
 const MAP_FLAGS = MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE;
+/** All ones in a u32 half: with both halves, U64_MAX. */
+const MAX32 = 0xffff_ffff;
 
 /** `struct iommufd_ioas`. */
 export class Ioas implements IommufdObject {
@@ -192,22 +194,31 @@ export function iommufdIoasMap(ctx: IommufdCtx, u: UserArg, usize: number): numb
   if ((flags & ~MAP_FLAGS) !== 0 || kv.getUint32(MAP.__reserved, true) !== 0) {
     return -E.EOPNOTSUPP;
   }
-  const iova = kv.getBigUint64(MAP.iova, true);
-  const length = kv.getBigUint64(MAP.length, true);
-  if (iova === U64_MAX || length === U64_MAX) return -E.EOVERFLOW;
-  if (ctx.release.mapNeedsRW && (flags & (MAP_WRITEABLE | MAP_READABLE)) === 0) {
+  // u64 fields as little-endian hi/lo halves: no BigInt on the way.
+  const ih = kv.getUint32(MAP.iova + 4, true);
+  const il = kv.getUint32(MAP.iova, true);
+  const lh = kv.getUint32(MAP.length + 4, true);
+  const ll = kv.getUint32(MAP.length, true);
+  if ((ih === MAX32 && il === MAX32) || (lh === MAX32 && ll === MAX32)) return -E.EOVERFLOW;
+  if ((flags & (MAP_WRITEABLE | MAP_READABLE)) === 0 && ctx.release.mapNeedsRW) {
     return -E.EINVAL;
   }
   const ioas = ctx.getIoas(kv.getUint32(MAP.ioas_id, true));
   if (ioas === undefined) return -E.ENOENT;
-  const r = ioas.iopt.mapUserPages({
-    uptr: kv.getBigUint64(MAP.user_va, true),
-    length,
-    prot: convProt(flags),
-    iova: (flags & MAP_FIXED_IOVA) ? iova : undefined,
-  });
-  if (r.errno !== 0) return -r.errno;
-  kv.setBigUint64(MAP.iova, r.iova, true);
+  const iopt = ioas.iopt;
+  const e = iopt.map64(
+    kv.getUint32(MAP.user_va + 4, true),
+    kv.getUint32(MAP.user_va, true),
+    lh,
+    ll,
+    convProt(flags),
+    (flags & MAP_FIXED_IOVA) !== 0,
+    ih,
+    il,
+  );
+  if (e !== 0) return -e;
+  kv.setUint32(MAP.iova, iopt.outLo, true);
+  kv.setUint32(MAP.iova + 4, iopt.outHi, true);
   return ctx.respond(u, usize, S.iommu_ioas_map.size);
 }
 
@@ -255,20 +266,22 @@ export function iommufdIoasUnmap(ctx: IommufdCtx, u: UserArg, usize: number): nu
   const kv = u.kv;
   const ioas = ctx.getIoas(kv.getUint32(UNMAP.ioas_id, true));
   if (ioas === undefined) return -E.ENOENT;
-  const iova = kv.getBigUint64(UNMAP.iova, true);
-  const length = kv.getBigUint64(UNMAP.length, true);
-  let unmapped: bigint;
-  if (iova === 0n && length === U64_MAX) {
-    const r = ioas.iopt.unmapAll();
+  const ih = kv.getUint32(UNMAP.iova + 4, true);
+  const il = kv.getUint32(UNMAP.iova, true);
+  const lh = kv.getUint32(UNMAP.length + 4, true);
+  const ll = kv.getUint32(UNMAP.length, true);
+  const iopt = ioas.iopt;
+  if ((ih | il) === 0 && lh === MAX32 && ll === MAX32) {
+    const r = iopt.unmapAll();
     if (r.errno !== 0 && r.errno !== E.ENOENT) return -r.errno;
-    unmapped = r.unmapped;
+    kv.setBigUint64(UNMAP.length, r.unmapped, true);
   } else {
-    if (iova === U64_MAX || length === U64_MAX) return -E.EOVERFLOW;
-    const r = ioas.iopt.unmapIova(iova, length);
-    if (r.errno !== 0) return -r.errno;
-    if (r.unmapped === 0n) return -E.ENOENT;
-    unmapped = r.unmapped;
+    if ((ih === MAX32 && il === MAX32) || (lh === MAX32 && ll === MAX32)) return -E.EOVERFLOW;
+    const e = iopt.unmap64(ih, il, lh, ll);
+    if (e !== 0) return -e;
+    if ((iopt.outHi | iopt.outLo) === 0) return -E.ENOENT;
+    kv.setUint32(UNMAP.length, iopt.outLo, true);
+    kv.setUint32(UNMAP.length + 4, iopt.outHi, true);
   }
-  kv.setBigUint64(UNMAP.length, unmapped, true);
   return ctx.respond(u, usize, S.iommu_ioas_unmap.size);
 }

@@ -351,7 +351,8 @@ export class PagesStore {
   /** Move the inline single range into a tree. */
   private toTree(id: number): IntervalTree {
     const b = id * FIELDS;
-    const tree = new IntervalTree({ payload: 1 });
+    // Usually a handful of ranges, and there may be one tree per pages object: small leaves.
+    const tree = new IntervalTree({ payload: 1, leafSize: 8 });
     if (this.cov(id) === COV_ONE) treeInsert(tree, this.f[b + F_FIRST], this.f[b + F_LAST], 1);
     this.setCov(id, COV_TREE);
     this.trees.set(id, tree);

@@ -23,6 +23,8 @@ export interface UserMemoryAccess {
 }
 
 const U64_LIMIT = 1n << 64n;
+/** Argument buffers whose DataView {@link UserArg} keeps. */
+const VIEW_CACHE = 4;
 
 /** Read `into.length` bytes at `addr` + `off` of user memory; false when any byte faults. */
 export function userRead(mem: UserMemoryAccess, addr: bigint, into: Uint8Array): boolean {
@@ -49,8 +51,13 @@ export class UserArg {
 
   #scratch = new Uint8Array(256);
   #scratchView = new DataView(this.#scratch.buffer);
-  #lastBuf: Uint8Array | undefined;
-  #lastView: DataView | undefined;
+  /**
+   * The last few argument buffers and their views: a caller that alternates a handful of
+   * preallocated structs (a map and an unmap, say) gets no new DataView per call.
+   */
+  #bufs: (Uint8Array | undefined)[] = [undefined, undefined, undefined, undefined];
+  #views: DataView[] = [this.#scratchView, this.#scratchView, this.#scratchView, this.#scratchView];
+  #victim = 0;
   #chunk = new Uint8Array(4096);
 
   constructor(readonly memory: UserMemoryAccess) {}
@@ -66,12 +73,20 @@ export class UserArg {
     }
     this.direct = true;
     this.addr = 0n;
-    if (arg !== this.#lastBuf) {
-      this.#lastBuf = arg;
-      this.#lastView = new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
-    }
     this.k = arg;
-    this.kv = this.#lastView!;
+    const bufs = this.#bufs;
+    for (let i = 0; i < VIEW_CACHE; i++) {
+      if (bufs[i] === arg) {
+        this.kv = this.#views[i];
+        return;
+      }
+    }
+    const v = new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
+    const j = this.#victim;
+    this.#victim = (j + 1) % VIEW_CACHE;
+    bufs[j] = arg;
+    this.#views[j] = v;
+    this.kv = v;
   }
 
   /**

@@ -42,3 +42,23 @@ Deno.test("copy_to_user: partial writes stop at the end of the buffer", () => {
   strictEqual(u.writeAt(4, new Uint8Array([1, 2, 3, 4])), false);
   deepStrictEqual([...b], [0xaa, 0xaa, 0xaa, 0xaa, 1, 2]);
 });
+
+Deno.test("UserArg: the view always matches the current buffer, however many alternate", () => {
+  const u = new UserArg(new UserMemory());
+  const bufs = Array.from({ length: 6 }, (_, i) => new Uint8Array([i, 0, 0, 0, 0xaa]));
+  for (let round = 0; round < 3; round++) {
+    for (const order of [[0, 1], [0, 1, 2, 3, 4, 5], [5, 0, 5, 1]]) {
+      for (const i of order) {
+        u.set(bufs[i]);
+        strictEqual(u.kv.getUint32(0, true), i);
+        strictEqual(u.kv.byteLength, 5);
+        strictEqual(u.k, bufs[i]);
+      }
+    }
+  }
+  // A subarray view of a larger buffer reads at its own offset.
+  const big = new Uint8Array(16);
+  big[8] = 7;
+  u.set(big.subarray(8, 12));
+  strictEqual(u.kv.getUint32(0, true), 7);
+});

@@ -19,6 +19,7 @@ import * as R from "../uapi/ioctl.ts";
 import type { IommufdCtx } from "./context.ts";
 import type { UserArg } from "./uaccess.ts";
 import { type Ioas, ioasCreate, IOMMU_READ, IOMMU_WRITE } from "./ioas.ts";
+import { join64 } from "./interval_tree.ts";
 
 const VFIO_TYPE1_IOMMU = 1;
 const VFIO_TYPE1v2_IOMMU = 3;
@@ -281,13 +282,18 @@ export function vfioMapDma(ctx: IommufdCtx, u: UserArg): number {
     ((flags & DMA_MAP_WRITE) ? IOMMU_WRITE : 0);
   const ioas = ctx.compatIoas();
   if (ioas === undefined) return -E.ENODEV;
-  const r = ioas.iopt.mapUserPages({
-    uptr: kv.getBigUint64(MAPD.vaddr, true),
-    length: kv.getBigUint64(MAPD.size, true),
+  // u64 fields as little-endian hi/lo halves: no BigInt on the way.
+  const e = ioas.iopt.map64(
+    kv.getUint32(MAPD.vaddr + 4, true),
+    kv.getUint32(MAPD.vaddr, true),
+    kv.getUint32(MAPD.size + 4, true),
+    kv.getUint32(MAPD.size, true),
     prot,
-    iova: kv.getBigUint64(MAPD.iova, true),
-  });
-  return r.errno !== 0 ? -r.errno : 0;
+    true,
+    kv.getUint32(MAPD.iova + 4, true),
+    kv.getUint32(MAPD.iova, true),
+  );
+  return e !== 0 ? -e : 0;
 }
 
 const UNMAPD = offsetsOf(S.vfio_iommu_type1_dma_unmap);
@@ -311,18 +317,21 @@ export function vfioUnmapDma(ctx: IommufdCtx, u: UserArg): number {
   }
   const ioas = ctx.compatIoas();
   if (ioas === undefined) return -E.ENODEV;
-  const iova = kv.getBigUint64(UNMAPD.iova, true);
-  const size = kv.getBigUint64(UNMAPD.size, true);
+  const ih = kv.getUint32(UNMAPD.iova + 4, true);
+  const il = kv.getUint32(UNMAPD.iova, true);
+  const sh = kv.getUint32(UNMAPD.size + 4, true);
+  const sl = kv.getUint32(UNMAPD.size, true);
+  const iopt = ioas.iopt;
   let rc: number;
-  let unmapped: bigint;
   if ((flags & DMA_UNMAP_ALL) !== 0) {
-    if (iova !== 0n || size !== 0n) return -E.EINVAL;
-    const r = ioas.iopt.unmapAll();
+    if ((ih | il | sh | sl) !== 0) return -E.EINVAL;
+    const r = iopt.unmapAll();
     rc = r.errno === E.ENOENT ? 0 : r.errno;
-    unmapped = r.unmapped;
+    kv.setBigUint64(UNMAPD.size, r.unmapped, true);
   } else {
-    const iopt = ioas.iopt;
     if (iopt.largePagesDisabled) {
+      const iova = join64(ih, il);
+      const size = join64(sh, sl);
       const last = BigInt.asUintN(64, iova + size - 1n);
       let cuts: bigint[];
       if (iova !== 0n) {
@@ -336,14 +345,13 @@ export function vfioUnmapDma(ctx: IommufdCtx, u: UserArg): number {
       const err = iopt.cutIova(cuts);
       if (err !== 0) return -err;
     }
-    const r = iopt.unmapIova(iova, size);
-    rc = r.errno;
-    unmapped = r.unmapped;
+    rc = iopt.unmap64(ih, il, sh, sl);
     // Since afb47765 a range holding no area at all is not an error for compat; a range
     // that only cuts into an area still is.
-    if (r.empty && ctx.release.unmapEmptyOk) rc = 0;
+    if (iopt.outEmpty && ctx.release.unmapEmptyOk) rc = 0;
+    kv.setUint32(UNMAPD.size, iopt.outLo, true);
+    kv.setUint32(UNMAPD.size + 4, iopt.outHi, true);
   }
-  kv.setBigUint64(UNMAPD.size, unmapped, true);
   if (!u.direct && !u.writeAt(0, u.k.subarray(0, UNMAPD_MIN))) return -E.EFAULT;
   return rc === 0 ? 0 : -rc;
 }
