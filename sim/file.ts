@@ -10,7 +10,7 @@
 import type { IoctlArg } from "../uapi/kernel.ts";
 
 /** What kind of file an fd refers to; ioctls are dispatched by it. */
-export type FileKind = "iommufd" | "group" | "device";
+export type FileKind = "iommufd" | "group" | "device" | "container";
 
 /** A reference-counted open file. */
 export abstract class SimFile {

@@ -31,6 +31,8 @@ export interface VfioContainer {
   openDevice(dev: PlatformDevice): number;
   /** Last close of a device. */
   closeDevice(dev: PlatformDevice): void;
+  /** UNSET_CONTAINER's container-specific refusal (legacy: EBUSY while a device is open). */
+  unsetCheck?(group: VfioGroup): number;
 }
 
 /** The process side a group needs: fd lookup and installation. */
@@ -138,10 +140,12 @@ export class GroupFile extends SimFile {
     return 0;
   }
 
-  /** VFIO_GROUP_UNSET_CONTAINER: EINVAL when not attached. */
+  /** VFIO_GROUP_UNSET_CONTAINER: EINVAL when not attached; the container may refuse. */
   unsetContainer(): number {
     const c = this.group.container;
     if (c === undefined) return -E.EINVAL;
+    const busy = c.unsetCheck?.(this.group) ?? 0;
+    if (busy !== 0) return busy;
     this.group.container = undefined;
     c.detachGroup(this.group);
     c.file.put();

@@ -4,7 +4,8 @@
  * (iommufd, VFIO group, VFIO device), because request numbers collide across kinds.
  *
  * Device nodes: `/dev/iommu` (an iommufd context, per-user accounting), `/dev/vfio/vfio`
- * (served by iommufd as with CONFIG_IOMMUFD_VFIO_CONTAINER, per-process accounting),
+ * (served by iommufd as with CONFIG_IOMMUFD_VFIO_CONTAINER, per-process accounting, or by the
+ * legacy container and vfio_iommu_type1 when the `legacy` container is selected),
  * `/dev/vfio/N` for the platform's groups. fds are the lowest free number from 3.
  *
  * @module
@@ -23,6 +24,11 @@ import { type FdTable, GroupFile } from "./group.ts";
 import { Platform } from "./platform.ts";
 import { deviceAttach, deviceBind, deviceUnbind } from "./device.ts";
 import { compatIoasCreate } from "./vfio_compat.ts";
+import { VfioContainerFile } from "./vfio_container.ts";
+import { DEFAULT_DMA_ENTRY_LIMIT, type Type1Machine, type Type1Params } from "./vfio_type1.ts";
+
+/** What serves /dev/vfio/vfio: iommufd (IOMMUFD_VFIO_CONTAINER) or the legacy container. */
+export type ContainerImpl = "iommufd" | "legacy";
 
 /** Options of {@link SimKernel}. */
 export interface SimKernelOptions {
@@ -30,6 +36,13 @@ export interface SimKernelOptions {
   profile?: string;
   /** Kernel release (default: the newest modelled). */
   release?: string;
+  /**
+   * What serves /dev/vfio/vfio (default `iommufd`): `legacy` is drivers/vfio/container.c
+   * with vfio_iommu_type1, as in a kernel built with VFIO_CONTAINER (/dev/iommu stays iommufd).
+   */
+  container?: ContainerImpl;
+  /** vfio_iommu_type1's `dma_entry_limit` module parameter (default 65535). */
+  dmaEntryLimit?: number;
 }
 
 const FIRST_FD = 3;
@@ -47,6 +60,8 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
   #accounting: PinAccounting;
   #platform: Platform;
   #machine: Machine;
+  #container: ContainerImpl;
+  #type1: Type1Params;
   /** Internal errors caught at the boundary (the Kernel contract forbids throwing). */
   internalErrors: unknown[] = [];
 
@@ -57,6 +72,27 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
     this.#accounting = new PinAccounting();
     this.#platform = new Platform(this.#profile);
     this.#machine = this.#makeMachine();
+    this.#container = resolveContainer(options.container);
+    this.#type1 = {
+      dmaEntryLimit: resolveDmaEntryLimit(options.dmaEntryLimit),
+      allowUnsafeInterrupts: false,
+    };
+  }
+
+  /** The machine as vfio_iommu_type1 sees it. */
+  #type1Machine(): Type1Machine {
+    const m = this.#machine;
+    return {
+      release: m.release,
+      get memory() {
+        return m.memory;
+      },
+      get accounting() {
+        return m.accounting;
+      },
+      privileged: m.privileged,
+      type1Params: () => this.#type1,
+    };
   }
 
   #makeMachine(): Machine {
@@ -121,6 +157,9 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
         );
       }
       if (path === "/dev/vfio/vfio") {
+        if (this.#container === "legacy") {
+          return this.install(new VfioContainerFile(this.#type1Machine()));
+        }
         return this.install(
           new IommufdFile(new IommufdCtx(this.#machine, { vfioContainer: true })),
         );
@@ -223,6 +262,28 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
     return RELEASES.map((r) => r.version);
   }
 
+  /** Serve /dev/vfio/vfio with `impl` from the next open on (open files keep theirs). */
+  setContainer(impl: ContainerImpl): void {
+    this.#container = resolveContainer(impl);
+  }
+
+  /** What serves /dev/vfio/vfio. */
+  container(): ContainerImpl {
+    return this.#container;
+  }
+
+  /** vfio_iommu_type1's `dma_entry_limit` for containers that set an IOMMU from now on. */
+  setDmaEntryLimit(limit: number): void {
+    this.#type1 = { ...this.#type1, dmaEntryLimit: resolveDmaEntryLimit(limit) };
+  }
+
+  /** The platform's groups and their devices, lowest group first. */
+  groups(): { group: number; devices: string[] }[] {
+    return [...this.#platform.groups.values()]
+      .map((g) => ({ group: g.id, devices: g.devices.map((d) => d.name) }))
+      .sort((a, b) => a.group - b.group);
+  }
+
   /** RLIMIT_MEMLOCK in bytes. */
   setMemlockLimit(bytes: bigint): void {
     this.#accounting.memlockLimit = bytes;
@@ -284,6 +345,7 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
   mappings(fd: number, ioasId?: number): MappingRow[] | number {
     const f = this.fget(fd);
     if (f === undefined) return -E.EBADF;
+    if (f instanceof VfioContainerFile && ioasId === undefined) return f.mappings();
     if (!(f instanceof IommufdFile)) return -E.EINVAL;
     const ioas = ioasId === undefined ? f.ctx.compatIoas() : f.ctx.getIoas(ioasId);
     if (ioas === undefined) return ioasId === undefined ? -E.ENODEV : -E.ENOENT;
@@ -329,6 +391,19 @@ function resolveRelease(version: string | undefined): Release {
     );
   }
   return r;
+}
+
+function resolveContainer(impl: string | undefined): ContainerImpl {
+  if (impl === undefined || impl === "iommufd" || impl === "legacy") return impl ?? "iommufd";
+  throw new RangeError(`unknown container ${impl}; known: iommufd, legacy`);
+}
+
+function resolveDmaEntryLimit(n: number | undefined): number {
+  if (n === undefined) return DEFAULT_DMA_ENTRY_LIMIT;
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) {
+    throw new RangeError(`dma_entry_limit must be an unsigned 32-bit integer, not ${n}`);
+  }
+  return n;
 }
 
 function resolveProfile(name: string | undefined): Profile {

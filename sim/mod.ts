@@ -8,6 +8,8 @@
  * import { createSimKernel } from "./mod.ts";
  * const k = createSimKernel({ profile: "intel-vtd", release: "6.12.117" });
  * const fd = k.open("/dev/iommu");
+ * // /dev/vfio/vfio served by the legacy container and vfio_iommu_type1 instead of iommufd:
+ * const legacy = createSimKernel({ profile: "intel-vtd", container: "legacy" });
  * ```
  *
  * @module
@@ -16,7 +18,7 @@
 import type { Kernel } from "../uapi/kernel.ts";
 import { SimKernel, type SimKernelOptions } from "./kernel.ts";
 
-export { SimKernel, type SimKernelOptions } from "./kernel.ts";
+export { type ContainerImpl, SimKernel, type SimKernelOptions } from "./kernel.ts";
 export { DEFAULT_PROFILE, findProfile, parseProfile, type Profile, PROFILES } from "./profiles.ts";
 export { DEFAULT_RELEASE, findRelease, type Release, RELEASES } from "./release.ts";
 

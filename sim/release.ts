@@ -39,6 +39,23 @@ export interface Release {
    * MOCK_FLAGS_DEVICE_HUGE_IOVA (6.8). Older releases answer the op with EOPNOTSUPP.
    */
   readonly mockDomainFlags: boolean;
+  /**
+   * Legacy type1 (vfio_iommu_type1.c): a wrapping iova/vaddr range is EOVERFLOW, checked
+   * before the flags (map) and right after the size/alignment checks (unmap), and lookups use
+   * inclusive ends so a mapping may end at 2^64 - 1 (Alex Mastro's series, 6012379ede6a ..
+   * ef270ec44637, v6.18-rc4). Before: EINVAL, and a range ending at 2^64 - 1 wraps to 0.
+   */
+  readonly type1Overflow: boolean;
+  /**
+   * Legacy type1 answers CHECK_EXTENSION(VFIO_TYPE1_NESTING_IOMMU) with 1 and accepts it in
+   * SET_IOMMU (only drivers that can nest attach); removed by 35890f85573c (v6.13).
+   */
+  readonly type1Nesting: boolean;
+  /**
+   * Legacy GET_INFO copies back min(argsz, 24) bytes of the fixed struct (since the `pad`
+   * member, v6.6); before it copied 16 bytes, or 20 when argsz reached cap_offset's end.
+   */
+  readonly type1InfoCopy24: boolean;
 }
 
 function release(version: string, r: Omit<Release, "version">): Release {
@@ -57,6 +74,9 @@ export const RELEASES: readonly Release[] = Object.freeze([
     testCmdSize: 56,
     bindCreatesCompatIoas: true,
     mockDomainFlags: false,
+    type1Overflow: false,
+    type1Nesting: true,
+    type1InfoCopy24: false,
   }),
   release("6.6", {
     capAlign8: true,
@@ -68,6 +88,9 @@ export const RELEASES: readonly Release[] = Object.freeze([
     testCmdSize: 56,
     bindCreatesCompatIoas: false,
     mockDomainFlags: false,
+    type1Overflow: false,
+    type1Nesting: true,
+    type1InfoCopy24: true,
   }),
   release("6.12", {
     capAlign8: true,
@@ -79,6 +102,9 @@ export const RELEASES: readonly Release[] = Object.freeze([
     testCmdSize: 72,
     bindCreatesCompatIoas: false,
     mockDomainFlags: true,
+    type1Overflow: false,
+    type1Nesting: true,
+    type1InfoCopy24: true,
   }),
   // The rig's kernel: a 6.12 stable release that carries the empty-unmap fix.
   release("6.12.117", {
@@ -91,6 +117,9 @@ export const RELEASES: readonly Release[] = Object.freeze([
     testCmdSize: 72,
     bindCreatesCompatIoas: false,
     mockDomainFlags: true,
+    type1Overflow: false,
+    type1Nesting: true,
+    type1InfoCopy24: true,
   }),
   release("6.18", {
     capAlign8: true,
@@ -102,6 +131,9 @@ export const RELEASES: readonly Release[] = Object.freeze([
     testCmdSize: 72,
     bindCreatesCompatIoas: false,
     mockDomainFlags: true,
+    type1Overflow: true,
+    type1Nesting: false,
+    type1InfoCopy24: true,
   }),
 ]);
 

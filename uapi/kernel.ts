@@ -75,6 +75,17 @@ export interface SimulatorControl {
   pinnedPages(): bigint;
   /** Drop every open file, object and mapping: a freshly booted simulated machine. */
   reset(): void;
+  /**
+   * What serves /dev/vfio/vfio from the next open on: `iommufd` (CONFIG_IOMMUFD_VFIO_CONTAINER)
+   * or `legacy` (drivers/vfio/container.c with vfio_iommu_type1); /dev/iommu is iommufd either way.
+   */
+  setContainer?(impl: "iommufd" | "legacy"): void;
+  /** What serves /dev/vfio/vfio. */
+  container?(): "iommufd" | "legacy";
+  /** vfio_iommu_type1's `dma_entry_limit` module parameter (mappings per legacy container). */
+  setDmaEntryLimit?(limit: number): void;
+  /** The platform's VFIO groups and their devices. */
+  groups?(): { group: number; devices: string[] }[];
 }
 
 /** The system-call surface every backend implements. */
