@@ -3,7 +3,8 @@
  *
  * Builds (once, cached in ~/.cache/vfsh/kernel) the `iommufd-compat` and `legacy` kernels,
  * boots each in QEMU, runs every `tests/scenarios/*.vfs` there with `--backend kernel` and on
- * this machine with `--backend sim`, and compares the transcripts. Exit status 1 on any
+ * this machine with `--backend sim`, and compares the transcripts. It also runs the audit
+ * corpus (`tests/audit/*.vfs`) in every IOMMU mode each kernel serves, on the vtd-edu machine. Exit status 1 on any
  * difference, or when the machine cannot run the lane (a `KERNEL LANE SKIPPED: <reason>`
  * line; exit 0 instead with VFSH_KERNEL_LANE_OPTIONAL=1).
  *
@@ -16,6 +17,7 @@ import { parseArgs } from "node:util";
 import { KERNEL_VARIANTS, type KernelVariant } from "./kernel/build.ts";
 import { type LaneOptions, runLane } from "./kernel/lane.ts";
 import { SCENARIO_DIR } from "./kernel/scenarios.ts";
+import { isModeName, type ModeName } from "../shell/modes.ts";
 
 const USAGE = `usage: deno run -A scripts/kernel_lane.ts [options]
   --variant V        iommufd-compat | legacy (repeatable; default: both)
@@ -26,6 +28,8 @@ const USAGE = `usage: deno run -A scripts/kernel_lane.ts [options]
   --build-only       build the kernels and the initramfs, then stop
   --smoke-only       build, boot each kernel and run the Deno/FFI smoke test, then stop
   --no-smoke         skip the boot smoke test before the scenarios
+  --suite S          scenarios | audit (repeatable; default: both)
+  --mode M           audit: only this IOMMU mode (repeatable; default: all the variant serves)
 Environment: VFSH_KERNEL_LANE_OPTIONAL=1 turns "cannot run here" into success;
 VFSH_CACHE_DIR moves the cache (default ~/.cache/vfsh); VFSH_NO_KVM=1 forces TCG.`;
 
@@ -42,6 +46,8 @@ function parseOptions(argv: string[]): LaneOptions {
       "build-only": { type: "boolean", default: false },
       "smoke-only": { type: "boolean", default: false },
       "no-smoke": { type: "boolean", default: false },
+      suite: { type: "string", multiple: true, default: [] },
+      mode: { type: "string", multiple: true, default: [] },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -54,7 +60,15 @@ function parseOptions(argv: string[]): LaneOptions {
     console.error(`unknown variant ${bad.join(", ")}\n${USAGE}`);
     Deno.exit(2);
   }
+  const badSuite = values.suite.filter((s) => s !== "scenarios" && s !== "audit");
+  const badMode = values.mode.filter((m) => !isModeName(m));
+  if (badSuite.length > 0 || badMode.length > 0) {
+    console.error(`unknown suite/mode ${[...badSuite, ...badMode].join(", ")}\n${USAGE}`);
+    Deno.exit(2);
+  }
   return {
+    suites: values.suite.length > 0 ? values.suite as ("scenarios" | "audit")[] : undefined,
+    modes: values.mode as ModeName[],
     variants: values.variant as KernelVariant[],
     only: values.scenario,
     scenarioDir: values["scenario-dir"],

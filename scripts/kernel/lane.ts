@@ -10,8 +10,13 @@ import { compareTranscripts } from "./compare.ts";
 import { ensureInitramfs } from "./initramfs.ts";
 import { progress } from "./log.ts";
 import { whyLaneCannotRun } from "./preflight.ts";
+import type { ModeName } from "../../shell/modes.ts";
 import {
+  AUDIT,
+  auditArgs,
+  discoverAudit,
   discoverScenarios,
+  maskLines,
   type Scenario,
   unknownTableEntries,
   VARIANT_COMMANDS,
@@ -41,6 +46,16 @@ export interface LaneOptions {
   smokeOnly: boolean;
   /** Skip the boot smoke test. */
   noSmoke: boolean;
+  /** Which suites run: `scenarios` (tests/scenarios), `audit` (tests/audit); default both. */
+  suites?: ("scenarios" | "audit")[];
+  /** Only these audit modes (default: every mode the variant serves). */
+  modes?: ModeName[];
+}
+
+/** One guest command of a VM batch: its outputs are `name.stdout` etc. */
+interface GuestUnit {
+  name: string;
+  cmd: string;
 }
 
 /** One scenario's transcript from one side. */
@@ -129,21 +144,14 @@ export async function smokeTest(variant: KernelVariant, kernel: string): Promise
   return r;
 }
 
-/** The guest script for one batch: profile setup, then each scenario into `outDir`. */
-function batchScript(
-  variant: KernelVariant,
-  profile: VmProfileName,
-  scenarios: Scenario[],
-  outDir: string,
-  guestCmd?: string,
-): string {
+/** The guest script for one batch: profile setup, then each unit's command into `outDir`. */
+function batchScript(profile: VmProfileName, units: GuestUnit[], outDir: string): string {
   const lines: string[] = [...VM_PROFILES[profile].setup];
-  for (const s of scenarios) {
-    const out = (ext: string) => shellQuote(`${outDir}/${s.name}.${ext}`);
-    const cmd = scenarioCommand("guest", variant, s, guestCmd);
+  for (const u of units) {
+    const out = (ext: string) => shellQuote(`${outDir}/${u.name}.${ext}`);
     const uptime = (ext: string) => `cut -d' ' -f1 /proc/uptime > ${out(ext)}`;
     // A group, so that a template with `;` or `&&` is redirected as a whole.
-    lines.push(uptime("t0"), `{ ${cmd}\n} > ${out("stdout")} 2> ${out("stderr")}`);
+    lines.push(uptime("t0"), `{ ${u.cmd}\n} > ${out("stdout")} 2> ${out("stderr")}`);
     lines.push(`echo $? > ${out("rc")}`, uptime("t1"));
   }
   return lines.join("\n");
@@ -157,44 +165,39 @@ async function readTranscript(outDir: string, name: string): Promise<Transcript>
   return { stdout, stderr, code: rc ? Number(rc) : -1, seconds };
 }
 
-/** Run `scenarios` in one VM of `variant` with `profile`; transcripts by scenario name. */
+/** Run `units` in one VM of `variant` with `profile`; transcripts by unit name. */
 async function runGuestBatch(
   variant: KernelVariant,
   kernel: string,
   profile: VmProfileName,
-  scenarios: Scenario[],
-  options: LaneOptions,
+  units: GuestUnit[],
+  perUnitMs: number,
 ): Promise<Map<string, Transcript>> {
   const outDir = await Deno.makeTempDir({ prefix: `vfsh-lane-${variant}-` });
   try {
     const p = VM_PROFILES[profile];
-    progress(`${variant}/${profile}: booting for ${scenarios.length} scenario(s)`);
+    progress(`${variant}/${profile}: booting for ${units.length} guest run(s)`);
     const r = await runInVm({
       kernel,
-      command: batchScript(variant, profile, scenarios, outDir, options.guestCmd),
+      command: batchScript(profile, units, outDir),
       share: REPO_ROOT,
       extraShares: [outDir],
       iommu: p.iommu,
       devices: [...p.devices],
-      timeoutMs: 180_000 + 60_000 * scenarios.length,
+      timeoutMs: 180_000 + perUnitMs * units.length,
     });
     progress(`${variant}/${profile}: VM done in ${r.seconds.toFixed(1)}s (exit ${r.exitCode})`);
     if (r.output.trim()) console.error(r.output.trimEnd());
     const out = new Map<string, Transcript>();
-    for (const s of scenarios) out.set(s.name, await readTranscript(outDir, s.name));
+    for (const u of units) out.set(u.name, await readTranscript(outDir, u.name));
     return out;
   } finally {
     await Deno.remove(outDir, { recursive: true }).catch(() => {});
   }
 }
 
-/** Run one scenario on the host (simulator side). */
-async function runHost(
-  variant: KernelVariant,
-  s: Scenario,
-  options: LaneOptions,
-): Promise<Transcript> {
-  const cmd = scenarioCommand("host", variant, s, options.hostCmd);
+/** Run one command on the host (simulator side). */
+async function runHostCommand(cmd: string): Promise<Transcript> {
   const t0 = performance.now();
   const out = await new Deno.Command("/bin/sh", {
     args: ["-c", cmd],
@@ -207,24 +210,43 @@ async function runHost(
   return { stdout, stderr, code: out.code, seconds: (performance.now() - t0) / 1000 };
 }
 
+/**
+ * Split the stdout of `vfsh run FILE…` at its `== FILE` headers: each file's part (header to
+ * its PASS/FAIL line) by file name. Lines before the first header go nowhere; the closing
+ * `N passed, M failed` tally is dropped.
+ */
+export function splitRunTranscript(stdout: string): Map<string, string> {
+  const parts = new Map<string, string[]>();
+  let cur: string[] | undefined;
+  for (const line of stdout.replace(/\n$/, "").split("\n")) {
+    const h = /^== (.+)$/.exec(line);
+    if (h) parts.set(h[1], cur = []);
+    cur?.push(line);
+  }
+  const last = cur;
+  if (last && /^\d+ passed, \d+ failed$/.test(last[last.length - 1] ?? "")) last.pop();
+  return new Map([...parts].map(([f, l]) => [f, l.join("\n")]));
+}
+
 /** A transcript as compared: stdout plus the exit status as a last line. */
 function asCompared(t: Transcript): string {
   return `${t.stdout.trimEnd()}\n[exit ${t.code}]`;
 }
 
-/** Print one comparison; returns whether it passed. */
-function report(variant: KernelVariant, s: Scenario, kernel: Transcript, sim: Transcript) {
-  const r = compareTranscripts(asCompared(kernel), asCompared(sim), [
-    `kernel (${variant})`,
-    "simulator",
-  ]);
-  const tag = `${variant} ${s.name}${s.mock ? " [mock domain]" : ""}`;
+/** Print one comparison (of `asCompared` texts); returns whether it passed. */
+function report(
+  variant: KernelVariant,
+  tag: string,
+  kernel: { text: string; stderr: string; seconds: number },
+  sim: { text: string; stderr: string; seconds: number },
+): boolean {
+  const r = compareTranscripts(kernel.text, sim.text, [`kernel (${variant})`, "simulator"]);
   if (r.equal) {
     const secs = `kernel ${kernel.seconds.toFixed(1)}s, sim ${sim.seconds.toFixed(1)}s`;
-    console.log(`PASS ${tag} (${secs})`);
+    console.log(`PASS ${variant} ${tag} (${secs})`);
     return true;
   }
-  console.log(`FAIL ${tag}: ${r.differences.length} line(s) differ`);
+  console.log(`FAIL ${variant} ${tag}: ${r.differences.length} line(s) differ`);
   console.log(r.sideBySide);
   for (const [side, t] of [["kernel", kernel], ["simulator", sim]] as const) {
     if (t.stderr.trim()) {
@@ -234,6 +256,11 @@ function report(variant: KernelVariant, s: Scenario, kernel: Transcript, sim: Tr
     }
   }
   return false;
+}
+
+/** A whole transcript as {@linkcode report} compares it. */
+function whole(t: Transcript) {
+  return { text: asCompared(t), stderr: t.stderr, seconds: t.seconds };
 }
 
 /** Scenarios that run on `variant`, grouped by VM profile. */
@@ -247,22 +274,48 @@ function batches(scenarios: Scenario[], variant: KernelVariant) {
   return groups;
 }
 
+/** What the lane runs: the scenario files and the audit files. */
+interface Selection {
+  scenarios: Scenario[];
+  audit: Scenario[];
+}
+
 /** Find the scenarios to run, or skip the lane when there are none or no shell to run them. */
-async function selectScenarios(options: LaneOptions): Promise<Scenario[]> {
+async function selectScenarios(options: LaneOptions): Promise<Selection> {
+  const suites = options.suites ?? ["scenarios", "audit"];
   const dir = options.scenarioDir.startsWith("/")
     ? options.scenarioDir
     : `${REPO_ROOT}/${options.scenarioDir}`;
-  let found = await discoverScenarios(dir, options.scenarioDir);
-  for (const name of unknownTableEntries(found)) {
-    progress(`warning: scenarios.ts names ${name}, but there is no ${name}.vfs`);
+  let found: Scenario[] = [];
+  if (suites.includes("scenarios")) {
+    found = await discoverScenarios(dir, options.scenarioDir);
+    for (const name of unknownTableEntries(found)) {
+      progress(`warning: scenarios.ts names ${name}, but there is no ${name}.vfs`);
+    }
+    if (options.only.length > 0) found = found.filter((s) => options.only.includes(s.name));
+    for (const s of found.filter((s) => s.skip)) console.log(`SKIP ${s.name}: ${s.skip}`);
   }
-  if (options.only.length > 0) found = found.filter((s) => options.only.includes(s.name));
-  for (const s of found.filter((s) => s.skip)) console.log(`SKIP ${s.name}: ${s.skip}`);
-  if (found.length === 0) skipLane(`no scenarios (*.vfs) in ${options.scenarioDir}`);
+  let audit: Scenario[] = [];
+  if (suites.includes("audit")) {
+    const a = await discoverAudit(`${REPO_ROOT}/${AUDIT.dir}`);
+    for (const name of Object.keys(AUDIT.exclude)) {
+      if (!a.skipped.some((s) => s.name === name)) {
+        progress(`warning: AUDIT.exclude names ${name}, but there is no ${name}.vfs`);
+      }
+    }
+    const wanted = (name: string) => options.only.length === 0 || options.only.includes(name);
+    audit = a.run.filter((s) => wanted(s.name));
+    for (const s of a.skipped.filter((s) => wanted(s.name))) {
+      console.log(`SKIP audit ${s.name}: ${s.reason}`);
+    }
+  }
+  if (found.length === 0 && audit.length === 0) {
+    skipLane(`no scenarios (*.vfs) in ${options.scenarioDir} or ${AUDIT.dir}`);
+  }
   const usesShell = !options.guestCmd || !options.hostCmd;
   const shell = await Deno.stat(`${REPO_ROOT}/shell/main.ts`).then(() => true, () => false);
   if (usesShell && !shell) skipLane("shell/main.ts does not exist yet");
-  return found;
+  return { scenarios: found, audit };
 }
 
 /** Run the lane; returns the process exit status. */
@@ -271,7 +324,7 @@ export async function runLane(options: LaneOptions): Promise<number> {
   const cannot = await whyLaneCannotRun(variants);
   if (cannot) skipLane(cannot);
   const wantScenarios = !options.buildOnly && !options.smokeOnly;
-  const scenarios = wantScenarios ? await selectScenarios(options) : [];
+  const selection = wantScenarios ? await selectScenarios(options) : { scenarios: [], audit: [] };
   const kernels = await ensureAll(variants);
   if (options.buildOnly) return 0;
   if (!options.noSmoke) {
@@ -284,29 +337,121 @@ export async function runLane(options: LaneOptions): Promise<number> {
     }
   }
   if (options.smokeOnly) return 0;
-  return await compareAll(variants, kernels, scenarios, options);
+  return await compareAll(variants, kernels, selection, options);
+}
+
+/** The audit modes `variant` runs (the table's, narrowed by --mode). */
+export function auditModes(variant: KernelVariant, only?: ModeName[]): ModeName[] {
+  return AUDIT.modes[variant].filter((m) => !only?.length || only.includes(m));
+}
+
+/**
+ * The shell command for one audit run. In a `--guest-cmd`/`--host-cmd` template `{file}` (or
+ * `{files}`) becomes `--mode M FILE…`, each word quoted; `{mode}` is the mode alone.
+ */
+function auditCommand(
+  side: "guest" | "host",
+  variant: KernelVariant,
+  mode: ModeName,
+  files: string[],
+  override?: string,
+): string {
+  if (override) {
+    const args = ["--mode", mode, ...files].map(shellQuote).join(" ");
+    const t = override.replace(/\{files?\}/g, () => args);
+    return expandTemplate(t, { deno: denoBinary(), variant, mode });
+  }
+  return [denoBinary(), ...auditArgs(side, variant, mode, files)].map(shellQuote).join(" ");
 }
 
 /** Run every batch in the VMs and on the host, print the comparisons and the tally. */
 async function compareAll(
   variants: KernelVariant[],
   kernels: Map<KernelVariant, string>,
-  scenarios: Scenario[],
+  selection: Selection,
   options: LaneOptions,
 ): Promise<number> {
-  let passed = 0, failed = 0;
+  const tally = new Map<string, { passed: number; failed: number }>();
+  const count = (key: string, ok: boolean) => {
+    const t = tally.get(key) ?? { passed: 0, failed: 0 };
+    if (ok) t.passed++;
+    else t.failed++;
+    tally.set(key, t);
+  };
   for (const v of variants) {
-    for (const [profile, group] of batches(scenarios, v)) {
+    const groups = batches(selection.scenarios, v);
+    const modes = selection.audit.length > 0 ? auditModes(v, options.modes) : [];
+    const profiles = new Set<VmProfileName>([...groups.keys()]);
+    if (modes.length > 0) profiles.add(AUDIT.vm);
+    for (const profile of profiles) {
+      const group = groups.get(profile) ?? [];
+      const auditHere = profile === AUDIT.vm ? modes : [];
       // Host first: its Deno fills node_modules, which the offline guest then reads.
       const host = new Map<string, Transcript>();
-      for (const s of group) host.set(s.name, await runHost(v, s, options));
-      const guest = await runGuestBatch(v, kernels.get(v)!, profile, group, options);
       for (const s of group) {
-        const ok = report(v, s, guest.get(s.name)!, host.get(s.name)!);
-        if (ok) passed++;
-        else failed++;
+        host.set(s.name, await runHostCommand(scenarioCommand("host", v, s, options.hostCmd)));
+      }
+      const files = selection.audit.map((s) => s.file);
+      for (const m of auditHere) {
+        host.set(
+          `audit.${m}`,
+          await runHostCommand(auditCommand("host", v, m, files, options.hostCmd)),
+        );
+      }
+      const units: GuestUnit[] = [
+        ...group.map((s) => ({
+          name: s.name,
+          cmd: scenarioCommand("guest", v, s, options.guestCmd),
+        })),
+        ...auditHere.map((m) => ({
+          name: `audit.${m}`,
+          cmd: auditCommand("guest", v, m, files, options.guestCmd),
+        })),
+      ];
+      const perUnitMs = Math.max(60_000, 15_000 * files.length);
+      const guest = await runGuestBatch(v, kernels.get(v)!, profile, units, perUnitMs);
+      for (const s of group) {
+        const [k, h] = [guest.get(s.name)!, host.get(s.name)!];
+        const tag = `${s.name}${s.mock ? " [mock domain]" : ""}`;
+        count(`${v} scenarios`, report(v, tag, whole(k), whole(h)));
+      }
+      for (const m of auditHere) {
+        const [k, h] = [guest.get(`audit.${m}`)!, host.get(`audit.${m}`)!];
+        const [kp, hp] = [splitRunTranscript(k.stdout), splitRunTranscript(h.stdout)];
+        const n = files.length;
+        for (const f of files) {
+          if (!kp.has(f) || !hp.has(f)) {
+            // A run that died before this file: never a pass, even if both sides died alike.
+            console.log(`FAIL ${v} ${m} ${f}: no '== ${f}' in the transcript`);
+            for (const [name, t] of [["kernel", k], ["simulator", h]] as const) {
+              const tail = (x: string) => x.trim().split("\n").slice(-10).join("\n");
+              console.log(`--- ${name} (exit ${t.code}) stdout/stderr tail ---`);
+              console.log(`${tail(t.stdout)}\n${tail(t.stderr)}`);
+            }
+            count(`${v} ${m}`, false);
+            continue;
+          }
+          const name = f.replace(/^.*\//, "").replace(/\.vfs$/, "");
+          const masks = (AUDIT.lines[name] ?? []).filter((x) => !x.modes || x.modes.includes(m));
+          const side = (t: Transcript, parts: Map<string, string>) => ({
+            text: masks.reduce((p, x) => maskLines(p, x.lines, x.reason), parts.get(f)!),
+            stderr: "",
+            seconds: t.seconds / n,
+          });
+          count(`${v} ${m}`, report(v, `${m} ${f}`, side(k, kp), side(h, hp)));
+        }
+        if (k.stderr.trim()) {
+          console.log(`--- kernel stderr (${v} ${m}, tail) ---`);
+          console.log(k.stderr.trim().split("\n").slice(-10).join("\n"));
+        }
       }
     }
+  }
+  let passed = 0, failed = 0;
+  for (const [key, t] of tally) {
+    console.log(`kernel-lane: ${key}: ${t.passed} passed, ${t.failed} failed`);
+    passed += t.passed;
+    failed += t.failed;
   }
   console.log(`kernel-lane: ${passed} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;

@@ -6,6 +6,7 @@
  */
 
 import type { KernelVariant } from "./build.ts";
+import type { ModeName } from "../../shell/modes.ts";
 
 /** How the VM is set up for a scenario. */
 export interface VmProfile {
@@ -30,7 +31,11 @@ export const VM_PROFILES = {
   "vtd-edu": {
     iommu: "intel",
     devices: ["edu"],
-    setup: ["echo 1234 11e8 > /sys/bus/pci/drivers/vfio-pci/new_id"],
+    setup: [
+      "echo 1234 11e8 > /sys/bus/pci/drivers/vfio-pci/new_id",
+      // What `container setup` opens on the kernel backend (Deno cannot read sysfs without -A).
+      "export VFSH_GROUP=3 VFSH_DEVICE=0000:00:03.0",
+    ],
     simArgs: ["--profile", "intel-vtd"],
   },
 } as const satisfies Record<string, VmProfile>;
@@ -124,4 +129,120 @@ export async function discoverScenarios(dir: string, shownAs = dir): Promise<Sce
 export function unknownTableEntries(found: Scenario[]): string[] {
   const have = new Set(found.map((s) => s.name));
   return Object.keys(SCENARIOS).filter((n) => !have.has(n));
+}
+
+/**
+ * The audit corpus (tests/audit/*.vfs, the source of docs/compat-audit.md), held to the real
+ * kernels: every file runs in each IOMMU mode the variant serves, all files of one
+ * (variant, mode) in one `vfsh run FILE…` process on each side (the transcript is split at
+ * the `== FILE` headers). The guest has the vtd-edu machine (group 3, bound to vfio-pci),
+ * the host the simulator's `intel-vtd` profile with the same container behind /dev/vfio/vfio.
+ */
+export const AUDIT = {
+  dir: "tests/audit",
+  vm: "vtd-edu" as VmProfileName,
+  /** The modes each kernel can serve. */
+  modes: {
+    // VFIO_CONTAINER + type1 on /dev/vfio/vfio; iommufd (and its compat ioctls) on /dev/iommu.
+    legacy: [
+      "vfio_type1_iommu",
+      "vfio_type1v2_iommu",
+      "iommufd_compat_type1",
+      "iommufd_compat_type1v2",
+      "iommufd",
+    ],
+    // No type1: /dev/vfio/vfio is iommufd too, so the legacy modes cannot be served.
+    "iommufd-compat": ["iommufd_compat_type1", "iommufd_compat_type1v2", "iommufd"],
+  } as Record<KernelVariant, ModeName[]>,
+  /** What serves the simulator's /dev/vfio/vfio, as in each kernel. */
+  container: { legacy: "legacy", "iommufd-compat": "iommufd" } as Record<
+    KernelVariant,
+    "legacy" | "iommufd"
+  >,
+  /** Audit files that cannot run on a real kernel, with the reason (printed as SKIP). */
+  exclude: {
+    "11_dma_entry_limit": "`sim dma-entry-limit 3` changes a module parameter " +
+      "(vfio_iommu_type1.dma_entry_limit) the guest kernel is booted without; " +
+      "the shell has no way to set it on a real kernel",
+    "12_memlock": "`sim privileged off` / `sim rlimit memlock` drop root and set " +
+      "RLIMIT_MEMLOCK, which the guest (root, one process) cannot do from the shell",
+    "20_several_groups": "`sim device add` hot-adds a second device behind an AMD-Vi IOMMU; " +
+      "the rig has one edu device behind VT-d",
+  } as Record<string, string>,
+  /**
+   * Lines of audit files whose results are not compared, with the reason: the command's
+   * result lines become `(not compared: …)` on both sides. `modes` narrows it (default: all).
+   */
+  lines: {
+    "09_overflow": [{
+      lines: [9],
+      reason: "vaddr 0xfffffffffffff000 is not memory this process mapped: the kernel " +
+        "backend's FFI guard answers EFAULT itself and the ioctl never reaches the kernel",
+    }],
+    "04_domain_timing": [{
+      lines: [11, 12, 13],
+      modes: ["iommufd_compat_type1", "iommufd_compat_type1v2", "iommufd"],
+      reason: "vaddr 0x1000 is not memory this process mapped: the kernel backend's FFI guard " +
+        "answers EFAULT itself, so the unpinned map (and the EFAULT it causes at " +
+        "GET_DEVICE_FD, and the domain-less GET_INFO after it) cannot happen on that backend",
+    }],
+  } as Record<string, { lines: number[]; modes?: ModeName[]; reason: string }[]>,
+};
+
+/**
+ * `part` (one file's transcript) with the results of the commands on `lines` replaced by one
+ * `(not compared: reason)` line: a result runs from the `N> command` echo to the next echo,
+ * comment or PASS/FAIL/ERROR line.
+ */
+export function maskLines(part: string, lines: number[], reason: string): string {
+  const out: string[] = [];
+  let masking = false;
+  for (const line of part.split("\n")) {
+    const echo = /^(\d+)> /.exec(line);
+    if (echo || /^(# |(PASS|FAIL|ERROR) )/.test(line)) masking = false;
+    if (masking) continue;
+    out.push(line);
+    if (echo && lines.includes(Number(echo[1]))) {
+      out.push(`(not compared: ${reason})`);
+      masking = true;
+    }
+  }
+  return out.join("\n");
+}
+
+/** The audit's `.vfs` names (without `.vfs`) in `dir`, sorted, and which of them run. */
+export async function discoverAudit(
+  dir: string,
+  shownAs = AUDIT.dir,
+): Promise<{ run: Scenario[]; skipped: { name: string; reason: string }[] }> {
+  const found = await discoverScenarios(dir, shownAs);
+  return {
+    run: found.filter((s) => !(s.name in AUDIT.exclude)).map(({ name, file }) => ({ name, file })),
+    skipped: found.filter((s) => s.name in AUDIT.exclude).map((s) => ({
+      name: s.name,
+      reason: AUDIT.exclude[s.name],
+    })),
+  };
+}
+
+/**
+ * The argument list (for the Deno binary) that runs `files` in `mode` on one side of
+ * `variant`: the guest against the real kernel, the host in the simulator as that machine.
+ */
+export function auditArgs(
+  side: "guest" | "host",
+  variant: KernelVariant,
+  mode: ModeName,
+  files: string[],
+): string[] {
+  if (side === "guest") return [...GUEST_KERNEL, "--mode", mode, ...files];
+  return [
+    ...HOST_SIM,
+    ...VM_PROFILES[AUDIT.vm].simArgs,
+    "--container",
+    AUDIT.container[variant],
+    "--mode",
+    mode,
+    ...files,
+  ];
 }
