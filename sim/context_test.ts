@@ -32,7 +32,9 @@ Deno.test("entry: holes and dir/size-encoded numbers are ENOTTY, nr below 0x80 g
   const { k, fd } = openIommufd();
   const b = encode(S.iommu_destroy);
   strictEqual(k.ioctl(fd, 0x3b9f, b), -E.ENOTTY);
-  strictEqual(k.ioctl(fd, 0x3b89, b), -E.ENOTTY, "HWPT_ALLOC is not modelled");
+  strictEqual(k.ioctl(fd, 0x3b89, b), -E.EINVAL, "HWPT_ALLOC is in the table: 8 < min 24");
+  const old = openIommufd({ release: "6.2" });
+  strictEqual(old.k.ioctl(old.fd, 0x3b89, b), -E.ENOTTY, "6.2 has no HWPT_ALLOC");
   strictEqual(k.ioctl(fd, 0xc0083b80, b), -E.ENOTTY);
   strictEqual(k.ioctl(fd, 0x3b7f, b), -E.ENOTTY);
   strictEqual(k.ioctl(fd, 0x3c80, b), -E.ENOTTY, "other type byte");

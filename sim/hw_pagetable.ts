@@ -35,6 +35,12 @@ export class HwPagetable implements IommufdObject {
   readonly devices = new Set<IommufdDevice>();
   /** Whether the domain was added to the IOAS's io_pagetable. */
   inIopt = false;
+  /** Allocated with IOMMU_HWPT_ALLOC_NEST_PARENT (`hwpt_paging->nest_parent`). */
+  nestParent = false;
+  /** The domain has dirty-tracking ops (allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING). */
+  dirtyOps = false;
+  /** Dirty tracking is enabled (IOMMU_HWPT_SET_DIRTY_TRACKING). */
+  dirtyTracking = false;
   readonly domain: Domain;
 
   constructor(readonly ioas: Ioas, readonly iommu: Iommu) {

@@ -56,6 +56,23 @@ export interface Release {
    * member, v6.6); before it copied 16 bytes, or 20 when argsz reached cap_offset's end.
    */
   readonly type1InfoCopy24: boolean;
+  /**
+   * IOMMU_GET_HW_INFO reports `out_max_pasid_log2` in byte 28 and checks only bytes 29..31 as
+   * reserved (v6.14; backported to 6.12.y). Before, bytes 28..31 are one reserved u32.
+   */
+  readonly hwInfoPasid: boolean;
+  /** IOMMU_GET_HW_INFO accepts IOMMU_HW_INFO_FLAG_INPUT_TYPE and an `in_data_type` (v6.17). */
+  readonly hwInfoInputType: boolean;
+  /**
+   * IOMMU_HWPT_GET_DIRTY_BITMAP rejects length 0 with EINVAL first ("iommufd: Reject a
+   * zero-length dirty bitmap request", seen in 6.12.117); before, length 0 wraps the last IOVA.
+   */
+  readonly dirtyZeroLengthEinval: boolean;
+  /**
+   * IOMMU_HWPT_INVALIDATE also bounds entry_len (≤ PAGE_SIZE) and entry_num (≤ 2^19) ("iommufd:
+   * Set upper bounds on cache invalidation entry_num and entry_len", seen in 6.12.117).
+   */
+  readonly invalidateBounds: boolean;
 }
 
 function release(version: string, r: Omit<Release, "version">): Release {
@@ -77,6 +94,10 @@ export const RELEASES: readonly Release[] = Object.freeze([
     type1Overflow: false,
     type1Nesting: true,
     type1InfoCopy24: false,
+    hwInfoPasid: false,
+    hwInfoInputType: false,
+    dirtyZeroLengthEinval: false,
+    invalidateBounds: false,
   }),
   release("6.6", {
     capAlign8: true,
@@ -91,6 +112,10 @@ export const RELEASES: readonly Release[] = Object.freeze([
     type1Overflow: false,
     type1Nesting: true,
     type1InfoCopy24: true,
+    hwInfoPasid: false,
+    hwInfoInputType: false,
+    dirtyZeroLengthEinval: false,
+    invalidateBounds: false,
   }),
   release("6.12", {
     capAlign8: true,
@@ -105,6 +130,10 @@ export const RELEASES: readonly Release[] = Object.freeze([
     type1Overflow: false,
     type1Nesting: true,
     type1InfoCopy24: true,
+    hwInfoPasid: false,
+    hwInfoInputType: false,
+    dirtyZeroLengthEinval: false,
+    invalidateBounds: false,
   }),
   // The rig's kernel: a 6.12 stable release that carries the empty-unmap fix.
   release("6.12.117", {
@@ -120,6 +149,10 @@ export const RELEASES: readonly Release[] = Object.freeze([
     type1Overflow: false,
     type1Nesting: true,
     type1InfoCopy24: true,
+    hwInfoPasid: true,
+    hwInfoInputType: false,
+    dirtyZeroLengthEinval: true,
+    invalidateBounds: true,
   }),
   release("6.18", {
     capAlign8: true,
@@ -134,6 +167,10 @@ export const RELEASES: readonly Release[] = Object.freeze([
     type1Overflow: true,
     type1Nesting: false,
     type1InfoCopy24: true,
+    hwInfoPasid: true,
+    hwInfoInputType: true,
+    dirtyZeroLengthEinval: false,
+    invalidateBounds: false,
   }),
 ]);
 
@@ -143,4 +180,21 @@ export const DEFAULT_RELEASE: Release = RELEASES[RELEASES.length - 1];
 /** The release named exactly `version`, or undefined. */
 export function findRelease(version: string): Release | undefined {
   return RELEASES.find((r) => r.version === version);
+}
+
+/** The numeric parts of a version: `"6.12.117"` → [6, 12, 117]. */
+function versionParts(v: string): number[] {
+  return v.split(".").map((x) => Number.parseInt(x, 10) || 0);
+}
+
+/** Whether release `r` is mainline `version` or later (`"6.7"`: 6.12 and 6.12.117 are). */
+export function releaseAtLeast(r: Release, version: string): boolean {
+  const a = versionParts(r.version);
+  const b = versionParts(version);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (x !== y) return x > y;
+  }
+  return true;
 }

@@ -104,12 +104,17 @@ export const REQUESTS: readonly RequestDesc[] = Object.freeze([
   iommufd("IOMMU_IOAS_UNMAP", 0x06, "6.2", S.iommu_ioas_unmap),
   iommufd("IOMMU_OPTION", 0x07, "6.2", S.iommu_option),
   iommufd("IOMMU_VFIO_IOAS", 0x08, "6.2", S.iommu_vfio_ioas),
-  iommufd("IOMMU_HWPT_ALLOC", 0x09, "6.6"),
-  iommufd("IOMMU_GET_HW_INFO", 0x0a, "6.6"),
-  iommufd("IOMMU_HWPT_SET_DIRTY_TRACKING", 0x0b, "6.7"),
-  iommufd("IOMMU_HWPT_GET_DIRTY_BITMAP", 0x0c, "6.7"),
-  iommufd("IOMMU_HWPT_INVALIDATE", 0x0d, "6.8"),
-  iommufd("IOMMU_FAULT_QUEUE_ALLOC", 0x0e, "6.11"),
+  iommufd("IOMMU_HWPT_ALLOC", 0x09, "6.6", S.iommu_hwpt_alloc),
+  iommufd("IOMMU_GET_HW_INFO", 0x0a, "6.6", S.iommu_hw_info),
+  iommufd(
+    "IOMMU_HWPT_SET_DIRTY_TRACKING",
+    0x0b,
+    "6.7",
+    S.iommu_hwpt_set_dirty_tracking,
+  ),
+  iommufd("IOMMU_HWPT_GET_DIRTY_BITMAP", 0x0c, "6.7", S.iommu_hwpt_get_dirty_bitmap),
+  iommufd("IOMMU_HWPT_INVALIDATE", 0x0d, "6.8", S.iommu_hwpt_invalidate),
+  iommufd("IOMMU_FAULT_QUEUE_ALLOC", 0x0e, "6.11", S.iommu_fault_alloc),
   iommufd("IOMMU_IOAS_MAP_FILE", 0x0f, "6.13", S.iommu_ioas_map_file),
   iommufd("IOMMU_VIOMMU_ALLOC", 0x10, "6.13"),
   iommufd("IOMMU_VDEVICE_ALLOC", 0x11, "6.13"),
@@ -166,5 +171,11 @@ export const IOMMU_IOAS_MAP = req("IOMMU_IOAS_MAP");
 export const IOMMU_IOAS_UNMAP = req("IOMMU_IOAS_UNMAP");
 export const IOMMU_OPTION = req("IOMMU_OPTION");
 export const IOMMU_VFIO_IOAS = req("IOMMU_VFIO_IOAS");
+export const IOMMU_HWPT_ALLOC = req("IOMMU_HWPT_ALLOC");
+export const IOMMU_GET_HW_INFO = req("IOMMU_GET_HW_INFO");
+export const IOMMU_HWPT_SET_DIRTY_TRACKING = req("IOMMU_HWPT_SET_DIRTY_TRACKING");
+export const IOMMU_HWPT_GET_DIRTY_BITMAP = req("IOMMU_HWPT_GET_DIRTY_BITMAP");
+export const IOMMU_HWPT_INVALIDATE = req("IOMMU_HWPT_INVALIDATE");
+export const IOMMU_FAULT_QUEUE_ALLOC = req("IOMMU_FAULT_QUEUE_ALLOC");
 export const IOMMU_IOAS_MAP_FILE = req("IOMMU_IOAS_MAP_FILE");
 export const IOMMU_TEST_CMD = req("IOMMU_TEST_CMD");

@@ -294,6 +294,81 @@ export const iommu_vfio_ioas = struct("iommu_vfio_ioas", 12, 4, 12, [
 ]);
 
 /**
+ * IOMMU_HWPT_ALLOC (6.11+ layout: `fault_id` and `__reserved2` were appended in 6.11,
+ * `data_type`..`data_uptr` in 6.7; 6.6 knows only the first 24 bytes). minSize is
+ * offsetofend(__reserved), the member the kernel's table names in every release.
+ */
+export const iommu_hwpt_alloc = struct("iommu_hwpt_alloc", 48, 8, 24, [
+  ["size", 0, 4, "in", "size"],
+  ["flags", 4, 4, "in"],
+  ["dev_id", 8, 4, "in", "id"],
+  ["pt_id", 12, 4, "in", "id"],
+  ["out_hwpt_id", 16, 4, "out", "id"],
+  ["__reserved", 20, 4, "in", "reserved"],
+  ["data_type", 24, 4, "in"],
+  ["data_len", 28, 4, "in"],
+  ["data_uptr", 32, 8, "in", "ptr"],
+  ["fault_id", 40, 4, "in", "id"],
+  ["__reserved2", 44, 4, "in", "reserved"],
+]);
+
+/**
+ * IOMMU_GET_HW_INFO (6.7+ size: `out_capabilities` was appended in 6.7; 6.6 knows 32 bytes).
+ * Byte 28 is `out_max_pasid_log2` where the release reports PASID width (6.14, and 6.12.y
+ * stable); before, bytes 28..31 are one `__u32 __reserved`. From 6.17 `out_data_type` shares
+ * its slot with `in_data_type` (a union). minSize is offsetofend(__reserved) = 32 either way.
+ */
+export const iommu_hw_info = struct("iommu_hw_info", 40, 8, 32, [
+  ["size", 0, 4, "in", "size"],
+  ["flags", 4, 4, "in"],
+  ["dev_id", 8, 4, "in", "id"],
+  ["data_len", 12, 4, "inout"],
+  ["data_uptr", 16, 8, "in", "ptr"],
+  ["out_data_type", 24, 4, "out"],
+  ["out_max_pasid_log2", 28, 1, "out"],
+  ["__reserved[0]", 29, 1, "in", "reserved"],
+  ["__reserved[1]", 30, 1, "in", "reserved"],
+  ["__reserved[2]", 31, 1, "in", "reserved"],
+  ["out_capabilities", 32, 8, "out"],
+]);
+
+export const iommu_hwpt_set_dirty_tracking = struct("iommu_hwpt_set_dirty_tracking", 16, 4, 16, [
+  ["size", 0, 4, "in", "size"],
+  ["flags", 4, 4, "in"],
+  ["hwpt_id", 8, 4, "in", "id"],
+  ["__reserved", 12, 4, "in", "reserved"],
+]);
+
+/** minSize is offsetofend(data): the whole struct. */
+export const iommu_hwpt_get_dirty_bitmap = struct("iommu_hwpt_get_dirty_bitmap", 48, 8, 48, [
+  ["size", 0, 4, "in", "size"],
+  ["hwpt_id", 4, 4, "in", "id"],
+  ["flags", 8, 4, "in"],
+  ["__reserved", 12, 4, "in", "reserved"],
+  ["iova", 16, 8, "in"],
+  ["length", 24, 8, "in"],
+  ["page_size", 32, 8, "in"],
+  ["data", 40, 8, "in", "ptr"],
+]);
+
+export const iommu_hwpt_invalidate = struct("iommu_hwpt_invalidate", 32, 8, 32, [
+  ["size", 0, 4, "in", "size"],
+  ["hwpt_id", 4, 4, "in", "id"],
+  ["data_uptr", 8, 8, "in", "ptr"],
+  ["data_type", 16, 4, "in"],
+  ["entry_len", 20, 4, "in"],
+  ["entry_num", 24, 4, "inout"],
+  ["__reserved", 28, 4, "in", "reserved"],
+]);
+
+export const iommu_fault_alloc = struct("iommu_fault_alloc", 16, 4, 16, [
+  ["size", 0, 4, "in", "size"],
+  ["flags", 4, 4, "in"],
+  ["out_fault_id", 8, 4, "out", "id"],
+  ["out_fault_fd", 12, 4, "out", "fd"],
+]);
+
+/**
  * The selftest command (6.7+ layout: the largest union member is `dirty`, 48 bytes, so
  * `last` sits at 64). The union's members are listed by their own names; they overlap.
  * minSize is offsetofend(last).
@@ -339,5 +414,11 @@ export const STRUCTS: Readonly<Record<string, StructDesc>> = Object.freeze({
   iommu_ioas_unmap,
   iommu_option,
   iommu_vfio_ioas,
+  iommu_hwpt_alloc,
+  iommu_hw_info,
+  iommu_hwpt_set_dirty_tracking,
+  iommu_hwpt_get_dirty_bitmap,
+  iommu_hwpt_invalidate,
+  iommu_fault_alloc,
   iommu_test_cmd,
 });

@@ -1,0 +1,277 @@
+/**
+ * The dispatch-table entries 0x89–0x8E (hw_pagetable.c, device.c, fault.c, the selftest mock
+ * driver): release gating, the entry's size rules with their own min/sizeof, and the handlers'
+ * order of checks.
+ */
+
+import { deepStrictEqual, strictEqual } from "node:assert";
+import { E } from "../uapi/errno.ts";
+import * as S from "../uapi/structs.ts";
+import * as R from "../uapi/ioctl.ts";
+import type { SimKernel } from "./kernel.ts";
+import { call, ioasAlloc, mockDomain, openIommufd } from "../tests/_sim_helpers.ts";
+import type { StructValues } from "../uapi/codec.ts";
+
+const destroy = (k: SimKernel, fd: number, id: number) =>
+  call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
+const hwptAlloc = (k: SimKernel, fd: number, v: StructValues, bufferSize?: number) =>
+  call(k, fd, R.IOMMU_HWPT_ALLOC, S.iommu_hwpt_alloc, v, bufferSize);
+const hwInfo = (k: SimKernel, fd: number, v: StructValues) =>
+  call(k, fd, R.IOMMU_GET_HW_INFO, S.iommu_hw_info, v);
+
+/** An IOAS and a mock device on it: ioas 1, stdev 2, idev 3, automatic hwpt 4. */
+function setup(release?: string, devFlags?: number) {
+  const { k, fd } = openIommufd(release ? { release } : {});
+  const ioas = ioasAlloc(k, fd);
+  const m = mockDomain(k, fd, ioas, devFlags);
+  strictEqual(m.ret, 0);
+  return { k, fd, ioas, ...m };
+}
+
+const NEW_REQUESTS: [string, number, S.StructDesc][] = [
+  ["IOMMU_HWPT_ALLOC", R.IOMMU_HWPT_ALLOC, S.iommu_hwpt_alloc],
+  ["IOMMU_GET_HW_INFO", R.IOMMU_GET_HW_INFO, S.iommu_hw_info],
+  [
+    "IOMMU_HWPT_SET_DIRTY_TRACKING",
+    R.IOMMU_HWPT_SET_DIRTY_TRACKING,
+    S.iommu_hwpt_set_dirty_tracking,
+  ],
+  ["IOMMU_HWPT_GET_DIRTY_BITMAP", R.IOMMU_HWPT_GET_DIRTY_BITMAP, S.iommu_hwpt_get_dirty_bitmap],
+  ["IOMMU_HWPT_INVALIDATE", R.IOMMU_HWPT_INVALIDATE, S.iommu_hwpt_invalidate],
+  ["IOMMU_FAULT_QUEUE_ALLOC", R.IOMMU_FAULT_QUEUE_ALLOC, S.iommu_fault_alloc],
+];
+
+Deno.test("IOMMU_HWPT_ALLOC on 6.2 -> ENOTTY (a hole of the 6.2 table), as every 0x89-0x8E", () => {
+  const { k, fd } = openIommufd({ release: "6.2" });
+  for (const [name, req, desc] of NEW_REQUESTS) {
+    strictEqual(call(k, fd, req, desc).ret, -E.ENOTTY, name);
+  }
+});
+
+Deno.test("release gating on 6.6: HWPT_ALLOC/GET_HW_INFO present, dirty/invalidate/fault ENOTTY", () => {
+  const { k, fd } = openIommufd({ release: "6.6" });
+  const got = NEW_REQUESTS.map(([, req, desc]) => call(k, fd, req, desc, { size: 0 }).ret);
+  deepStrictEqual(got, [-E.EINVAL, -E.EINVAL, -E.ENOTTY, -E.ENOTTY, -E.ENOTTY, -E.ENOTTY]);
+});
+
+Deno.test("entry rules on 6.12: size below offsetofend(last mandatory) -> EINVAL for each", () => {
+  const { k, fd } = openIommufd({ release: "6.12" });
+  for (const [name, req, desc] of NEW_REQUESTS) {
+    strictEqual(call(k, fd, req, desc, { size: desc.minSize - 1 }).ret, -E.EINVAL, name);
+  }
+});
+
+Deno.test("IOMMU_HWPT_ALLOC: size below offsetofend(__reserved) -> EINVAL", () => {
+  const { k, fd } = setup("6.12.117");
+  strictEqual(hwptAlloc(k, fd, { size: 23, dev_id: 3, pt_id: 1 }).ret, -E.EINVAL);
+  strictEqual(hwptAlloc(k, fd, { size: 24, dev_id: 3, pt_id: 1 }).ret, 0);
+});
+
+Deno.test("IOMMU_HWPT_ALLOC: non-zero byte past sizeof (48 on 6.12, 24 on 6.6) -> E2BIG", () => {
+  const { k, fd } = setup("6.12");
+  const buf = hwptAlloc(k, fd, { size: 56, dev_id: 3, pt_id: 1 }, 56).buf;
+  buf[50] = 1;
+  strictEqual(k.ioctl(fd, R.IOMMU_HWPT_ALLOC, buf), -E.E2BIG);
+  const old = setup("6.6");
+  strictEqual(
+    hwptAlloc(old.k, old.fd, { size: 40, dev_id: 3, pt_id: 1, data_type: 1 }).ret,
+    -E.E2BIG,
+  );
+});
+
+Deno.test("IOMMU_HWPT_ALLOC: __reserved -> EOPNOTSUPP before the data and id checks", () => {
+  const { k, fd } = setup();
+  strictEqual(hwptAlloc(k, fd, { __reserved: 1, data_len: 4 }).ret, -E.EOPNOTSUPP);
+});
+
+Deno.test("IOMMU_HWPT_ALLOC: data_type and data_len not both set or both clear -> EINVAL", () => {
+  const { k, fd } = setup();
+  strictEqual(hwptAlloc(k, fd, { dev_id: 3, pt_id: 1, data_type: 1 }).ret, -E.EINVAL);
+  strictEqual(hwptAlloc(k, fd, { dev_id: 3, pt_id: 1, data_len: 8 }).ret, -E.EINVAL);
+  // Both set: the mock takes no data for a paging domain.
+  strictEqual(
+    hwptAlloc(k, fd, { dev_id: 3, pt_id: 1, data_type: 1, data_len: 8 }).ret,
+    -E.EOPNOTSUPP,
+  );
+});
+
+Deno.test("IOMMU_HWPT_ALLOC: dev_id of an IOAS -> ENOENT", () => {
+  const { k, fd, ioas } = setup();
+  strictEqual(hwptAlloc(k, fd, { dev_id: ioas, pt_id: ioas }).ret, -E.ENOENT);
+});
+
+Deno.test("IOMMU_HWPT_ALLOC: pt_id of nothing or of a device -> EINVAL (6.6: not an IOAS -> ENOENT)", () => {
+  const { k, fd, idev } = setup("6.12");
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: 99 }).ret, -E.EINVAL);
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: idev }).ret, -E.EINVAL);
+  const old = setup("6.6");
+  strictEqual(hwptAlloc(old.k, old.fd, { dev_id: old.idev, pt_id: 99 }).ret, -E.ENOENT);
+  strictEqual(
+    hwptAlloc(old.k, old.fd, { dev_id: old.idev, pt_id: 1, flags: 1 }).ret,
+    -E.EOPNOTSUPP,
+  );
+});
+
+Deno.test("IOMMU_HWPT_ALLOC: a paging hwpt takes the next free id; DESTROY EBUSY while in use", () => {
+  const { k, fd, ioas, idev } = setup();
+  const a = hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas });
+  deepStrictEqual([a.ret, a.out.out_hwpt_id], [0, 5n]);
+  strictEqual(destroy(k, fd, ioas), -E.EBUSY, "the hwpt holds its IOAS");
+  const m = mockDomain(k, fd, 5);
+  deepStrictEqual([m.ret, m.stdev, m.idev, m.hwpt], [0, 6, 7, 5]);
+  strictEqual(destroy(k, fd, 5), -E.EBUSY, "a device is attached");
+  strictEqual(destroy(k, fd, m.stdev), 0);
+  strictEqual(destroy(k, fd, 5), 0, "explicit hwpts outlive their last device");
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas }).out.out_hwpt_id, 5n);
+});
+
+Deno.test("IOMMU_HWPT_ALLOC: unknown flags, or DIRTY_TRACKING on a NO_DIRTY mock -> EOPNOTSUPP", () => {
+  const { k, fd, ioas, idev } = setup(undefined, 1);
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 8 }).ret, -E.EOPNOTSUPP);
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 4 }).ret, -E.EOPNOTSUPP);
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 2 }).ret, -E.EOPNOTSUPP);
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 1 }).ret, 0);
+});
+
+Deno.test("IOMMU_HWPT_ALLOC: a 24-byte (6.6) struct works on 6.12 and gets 24 bytes back", () => {
+  const { k, fd, ioas, idev } = setup("6.12");
+  const c = hwptAlloc(k, fd, { size: 24, dev_id: idev, pt_id: ioas, data_type: 1 });
+  // Bytes past size are not the kernel's: data_type there is ignored, nothing written there.
+  deepStrictEqual([c.ret, c.out.out_hwpt_id, c.out.data_type], [0, 5n, 1n]);
+});
+
+Deno.test("IOMMU_HWPT_ALLOC nested: parent must be an explicit NEST_PARENT hwpt (EINVAL)", () => {
+  const { k, fd, ioas, idev, hwpt } = setup();
+  const nested = (pt: number, extra: StructValues = {}) =>
+    hwptAlloc(k, fd, { dev_id: idev, pt_id: pt, data_type: 0xdead, data_len: 4, ...extra }).ret;
+  strictEqual(nested(hwpt), -E.EINVAL, "automatic parent");
+  const plain = Number(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas }).out.out_hwpt_id);
+  strictEqual(nested(plain), -E.EINVAL, "not a nest parent");
+  const parent = Number(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 1 }).out.out_hwpt_id);
+  strictEqual(nested(parent, { flags: 2 }), -E.EOPNOTSUPP, "flags other than FAULT_ID_VALID");
+  strictEqual(nested(parent, { data_type: 1 }), -E.EOPNOTSUPP, "not the selftest data type");
+});
+
+Deno.test("IOMMU_GET_HW_INFO: dev_id of an IOAS -> ENOENT", () => {
+  const { k, fd, ioas } = setup();
+  strictEqual(hwInfo(k, fd, { dev_id: ioas }).ret, -E.ENOENT);
+});
+
+Deno.test("IOMMU_GET_HW_INFO: flags or __reserved -> EOPNOTSUPP, before the device lookup", () => {
+  const { k, fd } = setup("6.12.117");
+  strictEqual(hwInfo(k, fd, { flags: 1, dev_id: 99 }).ret, -E.EOPNOTSUPP);
+  strictEqual(hwInfo(k, fd, { "__reserved[2]": 1, dev_id: 99 }).ret, -E.EOPNOTSUPP);
+  // 6.12.117 (PASID report backported): byte 28 is out_max_pasid_log2, not checked, zeroed.
+  const c = hwInfo(k, fd, { out_max_pasid_log2: 5, dev_id: 3 });
+  deepStrictEqual([c.ret, c.out.out_max_pasid_log2], [0, 0n]);
+  const v612 = setup("6.12");
+  strictEqual(hwInfo(v612.k, v612.fd, { out_max_pasid_log2: 5, dev_id: 3 }).ret, -E.EOPNOTSUPP);
+  // 6.18 accepts IOMMU_HW_INFO_FLAG_INPUT_TYPE with the selftest type, not another.
+  const v618 = setup("6.18");
+  strictEqual(
+    hwInfo(v618.k, v618.fd, { flags: 1, dev_id: 3, out_data_type: 1 }).ret,
+    -E.EOPNOTSUPP,
+  );
+  strictEqual(hwInfo(v618.k, v618.fd, { flags: 1, dev_id: 3, out_data_type: 0xfeedbeef }).ret, 0);
+  strictEqual(hwInfo(v612.k, v612.fd, { flags: 1, dev_id: 3 }).ret, -E.EOPNOTSUPP);
+});
+
+Deno.test("IOMMU_GET_HW_INFO: mock data copied and zero-filled; type SELFTEST; dirty capability", () => {
+  const { k, fd, idev } = setup();
+  const mem = k.mmap(0x1000n);
+  k.writeMemory(mem, new Uint8Array(16).fill(0xaa));
+  const c = hwInfo(k, fd, { dev_id: idev, data_len: 16, data_uptr: mem });
+  strictEqual(c.ret, 0);
+  deepStrictEqual(
+    [c.out.data_len, c.out.out_data_type, c.out.out_capabilities],
+    [8n, 0xfeedbeefn, 1n],
+  );
+  const data = new Uint8Array(16);
+  k.readMemory(mem, data);
+  deepStrictEqual([...data], [0, 0, 0, 0, 0xef, 0xbe, 0xad, 0xde, 0, 0, 0, 0, 0, 0, 0, 0]);
+  // A short buffer gets only its length; data_len still reports 8.
+  k.writeMemory(mem, new Uint8Array(8).fill(0xaa));
+  const s = hwInfo(k, fd, { dev_id: idev, data_len: 2, data_uptr: mem });
+  k.readMemory(mem, data.subarray(0, 4));
+  deepStrictEqual([s.ret, s.out.data_len, ...data.subarray(0, 4)], [0, 8n, 0, 0, 0xaa, 0xaa]);
+  const nd = setup(undefined, 1);
+  strictEqual(hwInfo(nd.k, nd.fd, { dev_id: nd.idev }).out.out_capabilities, 0n);
+});
+
+Deno.test("IOMMU_GET_HW_INFO: data_uptr not mapped -> EFAULT; 6.6 knows 32 bytes", () => {
+  const { k, fd, idev } = setup();
+  strictEqual(hwInfo(k, fd, { dev_id: idev, data_len: 8, data_uptr: 0x10n }).ret, -E.EFAULT);
+  strictEqual(hwInfo(k, fd, { dev_id: idev, data_len: 0, data_uptr: 0n }).ret, 0);
+  const old = setup("6.6");
+  strictEqual(hwInfo(old.k, old.fd, { dev_id: old.idev, out_capabilities: 1n }).ret, -E.E2BIG);
+  const c = hwInfo(old.k, old.fd, { size: 32, dev_id: old.idev });
+  deepStrictEqual([c.ret, c.out.out_data_type, c.out.out_capabilities], [0, 0xfeedbeefn, 0n]);
+});
+
+Deno.test("IOMMU_HWPT_SET_DIRTY_TRACKING: flags EOPNOTSUPP, non-hwpt ENOENT, no dirty ops EOPNOTSUPP", () => {
+  const { k, fd, ioas, idev, hwpt } = setup();
+  const set = (hwpt_id: number, flags = 1) =>
+    call(k, fd, R.IOMMU_HWPT_SET_DIRTY_TRACKING, S.iommu_hwpt_set_dirty_tracking, {
+      hwpt_id,
+      flags,
+    }).ret;
+  strictEqual(set(hwpt, 2), -E.EOPNOTSUPP);
+  strictEqual(set(ioas), -E.ENOENT);
+  strictEqual(set(hwpt), -E.EOPNOTSUPP, "automatic domains have no dirty ops");
+  const d = Number(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 2 }).out.out_hwpt_id);
+  strictEqual(set(d), 0);
+  strictEqual(set(d, 0), 0);
+});
+
+Deno.test("IOMMU_HWPT_GET_DIRTY_BITMAP: order of checks, zero length per release", () => {
+  for (const release of ["6.12", "6.12.117"]) {
+    const { k, fd, ioas, idev, hwpt } = setup(release);
+    const d = Number(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 2 }).out.out_hwpt_id);
+    const get = (v: StructValues) =>
+      call(k, fd, R.IOMMU_HWPT_GET_DIRTY_BITMAP, S.iommu_hwpt_get_dirty_bitmap, {
+        hwpt_id: d,
+        iova: 0x1000000n,
+        length: 0x1000n,
+        page_size: 0x1000n,
+        ...v,
+      }).ret;
+    strictEqual(get({ __reserved: 1 }), -E.EOPNOTSUPP);
+    strictEqual(get({ flags: 2 }), -E.EOPNOTSUPP);
+    strictEqual(get({ hwpt_id: ioas }), -E.ENOENT);
+    strictEqual(get({ length: 0n }), release === "6.12" ? -E.EOVERFLOW : -E.EINVAL);
+    strictEqual(get({ iova: 0xffff_ffff_ffff_f000n, length: 0x2000n }), -E.EOVERFLOW);
+    strictEqual(get({ iova: 0x1000400n }), -E.EINVAL, "below the IOAS alignment");
+    strictEqual(get({ page_size: 0n }), -E.EINVAL);
+    strictEqual(get({ page_size: 0x2000n }), -E.EINVAL);
+    strictEqual(get({ hwpt_id: hwpt }), -E.EOPNOTSUPP, "no dirty ops");
+    strictEqual(get({}), 0);
+  }
+});
+
+Deno.test("IOMMU_HWPT_INVALIDATE: reserved EOPNOTSUPP, entries need uptr/len EINVAL, else ENOENT", () => {
+  const { k, fd, hwpt } = setup("6.12.117");
+  const inv = (v: StructValues, kk = k, f = fd) =>
+    call(kk, f, R.IOMMU_HWPT_INVALIDATE, S.iommu_hwpt_invalidate, {
+      hwpt_id: hwpt,
+      entry_num: 1,
+      entry_len: 8,
+      data_uptr: 0x1000n,
+      ...v,
+    });
+  const r = inv({ __reserved: 1 });
+  deepStrictEqual([r.ret, r.out.entry_num], [-E.EOPNOTSUPP, 0n], "entry_num is written back");
+  strictEqual(inv({ data_uptr: 0n }).ret, -E.EINVAL);
+  strictEqual(inv({ entry_len: 0 }).ret, -E.EINVAL);
+  strictEqual(inv({ entry_len: 4097 }).ret, -E.EINVAL, "6.12.117 bounds entry_len");
+  strictEqual(inv({}).ret, -E.ENOENT, "a paging hwpt is not a nested one");
+  const v612 = setup("6.12");
+  strictEqual(inv({ entry_len: 4097 }, v612.k, v612.fd).ret, -E.ENOENT);
+});
+
+Deno.test("IOMMU_FAULT_QUEUE_ALLOC: size below offsetofend(out_fault_fd) -> EINVAL; flags -> EOPNOTSUPP", () => {
+  const { k, fd } = openIommufd({ release: "6.12.117" });
+  const fa = (v: StructValues) =>
+    call(k, fd, R.IOMMU_FAULT_QUEUE_ALLOC, S.iommu_fault_alloc, v).ret;
+  strictEqual(fa({ size: 12 }), -E.EINVAL);
+  strictEqual(fa({ flags: 1 }), -E.EOPNOTSUPP);
+});
