@@ -208,7 +208,6 @@ export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledE
   const checks: Check[] = [];
   for (const w of words) {
     const t = w.text;
-    const at = vc.src.at(w.line, w.col);
     if (!w.quoted && t.toLowerCase() === "ok") {
       checks.push((r) => r.errno === 0);
       continue;
@@ -229,7 +228,10 @@ export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledE
     if (!w.quoted && t.length > 1 && t[0] === "E" && t.toUpperCase() === t) {
       const n = errnoNumber(t);
       if (n === undefined) {
-        throw new ScriptError(`unknown errno name '${t}' (expected e.g. ENOENT, EINVAL)`, at);
+        throw new ScriptError(
+          `unknown errno name '${t}' (expected e.g. ENOENT, EINVAL)`,
+          vc.src.at(w.line, w.col),
+        );
       }
       checks.push((r) => r.errno === n);
       continue;

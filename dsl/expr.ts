@@ -9,7 +9,7 @@
  * @module
  */
 
-import { scanInteger, U64_MAX } from "./number.ts";
+import { literalValue, scanInteger, U64_MAX } from "./number.ts";
 import { ScriptError, type SourceText } from "./source.ts";
 import { type Env, isRecord, recordField, typeName, type Value } from "./values.ts";
 
@@ -182,6 +182,7 @@ class Parser {
 /** Read variable `name` (and a field path) as an integer, for compiled closures. */
 export function readIntVar(env: Env, name: string, path: readonly string[], col: number): bigint {
   let v: Value | undefined = env.lookup(name);
+  if (typeof v === "bigint" && path.length === 0) return v;
   if (v === undefined) throw new EvalError(`variable $${name} is not set`, col);
   let shown = "$" + name;
   for (const f of path) {
@@ -270,11 +271,14 @@ export interface CompileIntOptions {
  * each time they run (an {@link EvalError} with column).
  */
 export function compileInt(text: string, pos: WordPos, options: CompileIntOptions): CompiledInt {
+  const min = options.min ?? 0n;
+  const max = options.max ?? U64_MAX;
+  // The common case, a word that is one literal (`0x100000`, `4K`), needs no parser.
+  const lit = literalValue(text);
+  if (lit !== undefined && lit >= min && lit <= max) return { constant: lit };
   const p = new Parser(text, pos, options.resolve, options.suggest);
   const node = p.parseAll();
   const c = compileNode(node, pos.col);
-  const min = options.min ?? 0n;
-  const max = options.max ?? U64_MAX;
   const describe = () =>
     max === U64_MAX && min === 0n
       ? "does not fit 64 bits (0 … 0xffffffffffffffff)"

@@ -38,6 +38,14 @@ export interface Statement {
   readonly line: number;
   /** The statement as written, words joined by one space (continuations folded). */
   readonly text: string;
+  /** Column of the first word. */
+  readonly col: number;
+  /**
+   * Whether `text` is exactly the source from `line:col` on (one line, one space between
+   * words): then the text and column determine every word, and its compiled form can be
+   * shared with every other such statement.
+   */
+  readonly verbatim: boolean;
 }
 
 /** A line that holds only a comment (kept so a transcript can show it). */
@@ -66,117 +74,209 @@ function hexDigit(c: number): number {
  * file:line:col) for an unterminated quote, a bad escape or unbalanced parentheses.
  */
 export function lex(src: SourceText): LexItem[] {
-  const t = src.text;
-  const n = t.length;
   const items: LexItem[] = [];
-  let i = 0;
-  let line = 1;
-  let lineStart = 0;
-  let words: Word[] = [];
-  let lineHasWord = false; // any word (or separator) on the current physical line
+  const lexer = new Lexer(src);
+  for (let item = lexer.next(); item !== undefined; item = lexer.next()) items.push(item);
+  return items;
+}
 
-  const col = (at: number) => at - lineStart + 1;
-  const flush = () => {
-    if (words.length > 0) {
+/**
+ * Says whether a statement is already known by its text, column and line (see
+ * {@link Lexer.next}): a known statement is passed over without building its words.
+ */
+export type KnownStatement = (text: string, col: number, line: number) => boolean;
+
+/**
+ * The lexer as a cursor: {@link Lexer.next} returns one statement or comment line at a time,
+ * so a long script can be compiled as it is read, without holding every word of it. Words
+ * are found as offsets first and become {@link Word} objects only when a statement is
+ * returned.
+ */
+export class Lexer {
+  readonly #src: SourceText;
+  readonly #t: string;
+  #i = 0;
+  #line = 1;
+  #lineStart = 0;
+  /** Any word (or separator) on the current physical line. */
+  #lineHasWord = false;
+  // The words of the statement being read: offsets, line, line start, unquoted text (only
+  // for words with quotes). Reused from statement to statement.
+  readonly #starts: number[] = [];
+  readonly #ends: number[] = [];
+  readonly #lines: number[] = [];
+  readonly #lineStarts: number[] = [];
+  readonly #texts: (string | undefined)[] = [];
+  /** The comment line #scan found. */
+  #comment: CommentLine | undefined;
+
+  constructor(src: SourceText) {
+    this.#src = src;
+    this.#t = src.text;
+  }
+
+  /**
+   * The next statement or whole-line comment, or undefined at the end. A verbatim statement
+   * (see {@link Statement.verbatim}) without quotes for which `known` answers true is passed
+   * over: the lexer goes on to the one after it.
+   */
+  next(known?: KnownStatement): LexItem | undefined {
+    for (;;) {
+      const n = this.#scan();
+      if (n < 0) return this.#comment;
+      if (n === 0) return undefined;
+      const starts = this.#starts, ends = this.#ends, t = this.#t;
+      const first = starts[0], last = ends[n - 1];
+      // Verbatim: one line, one space between words.
+      let verbatim = this.#lines[0] === this.#lines[n - 1];
+      let quotes = this.#texts[0] !== undefined;
+      for (let k = 1; k < n; k++) {
+        if (starts[k] !== ends[k - 1] + 1 || t.charCodeAt(ends[k - 1]) !== SPACE) verbatim = false;
+        if (this.#texts[k] !== undefined) quotes = true;
+      }
+      const line = this.#lines[0];
+      const col = first - this.#lineStarts[0] + 1;
+      if (verbatim) {
+        const text = t.slice(first, last);
+        if (!quotes && known !== undefined && known(text, col, line)) continue;
+        return { kind: "statement", words: this.#words(n), line, text, col, verbatim };
+      }
+      const words = this.#words(n);
       let text = words[0].raw;
-      for (let k = 1; k < words.length; k++) text += " " + words[k].raw;
-      items.push({ kind: "statement", words, line: words[0].line, text });
-      words = [];
+      for (let k = 1; k < n; k++) text += " " + words[k].raw;
+      return { kind: "statement", words, line, text, col, verbatim };
     }
-  };
+  }
 
-  while (i < n) {
-    const c = t.charCodeAt(i);
-    if (c === SPACE || c === TAB || c === CR) {
-      i++;
-      continue;
+  #words(n: number): Word[] {
+    const t = this.#t;
+    const words = new Array<Word>(n);
+    for (let k = 0; k < n; k++) {
+      const start = this.#starts[k];
+      const raw = t.slice(start, this.#ends[k]);
+      const text = this.#texts[k];
+      words[k] = {
+        text: text ?? raw,
+        raw,
+        quoted: text !== undefined,
+        line: this.#lines[k],
+        col: start - this.#lineStarts[k] + 1,
+      };
     }
-    if (c === NL) {
-      flush();
-      i++;
-      line++;
-      lineStart = i;
-      lineHasWord = false;
-      continue;
-    }
-    if (c === SEMI) {
-      flush();
-      lineHasWord = true;
-      i++;
-      continue;
-    }
-    if (c === HASH) {
-      const start = i;
-      while (i < n && t.charCodeAt(i) !== NL) i++;
-      let end = i;
-      if (end > start && t.charCodeAt(end - 1) === CR) end--;
-      if (!lineHasWord && words.length === 0) {
-        items.push({ kind: "comment", text: t.slice(start, end), line });
-      }
-      continue;
-    }
-    if (c === BSLASH && isContinuation(t, i)) {
-      // `\` then optional blanks then a newline: join the next line.
-      i++;
-      while (i < n && t.charCodeAt(i) !== NL) i++;
-      i++;
-      line++;
-      lineStart = i;
-      continue;
-    }
-    // A word.
-    lineHasWord = true;
-    const wordLine = line;
-    const wordCol = col(i);
-    const start = i;
-    let text = "";
-    let quoted = false;
-    let depth = 0;
-    let depthCol = 0;
-    let seg = i; // start of the unquoted run not yet added to `text`
+    return words;
+  }
+
+  /**
+   * Find the next item: the number of words of the next statement (0 at the end), or -1
+   * for a whole-line comment (then in #comment).
+   */
+  #scan(): number {
+    const src = this.#src;
+    const t = this.#t;
+    const n = t.length;
+    let i = this.#i;
+    let count = 0;
     while (i < n) {
-      const d = t.charCodeAt(i);
-      if (d === NL || d === CR) {
-        if (depth > 0) {
-          throw new ScriptError(
-            "unbalanced '(': expected ')' before the end of the line",
-            src.at(line, depthCol),
-          );
-        }
-        break;
-      }
-      if (depth === 0 && (d === SPACE || d === TAB || d === SEMI || d === HASH)) break;
-      if (d === BSLASH && isContinuation(t, i)) break;
-      if (d === LPAREN) {
-        if (depth === 0) depthCol = col(i);
-        depth++;
-      } else if (d === RPAREN) {
-        if (depth === 0) {
-          throw new ScriptError("unbalanced ')': no '(' before it", src.at(line, col(i)));
-        }
-        depth--;
-      } else if (d === DQUOTE || d === SQUOTE) {
-        text += t.slice(seg, i);
-        quoted = true;
-        i = quotedString(src, t, i, line, col(i), (part) => {
-          text += part;
-        });
-        seg = i;
+      const c = t.charCodeAt(i);
+      if (c === SPACE || c === TAB || c === CR) {
+        i++;
         continue;
       }
-      i++;
+      if (c === NL) {
+        if (count > 0) break;
+        i++;
+        this.#line++;
+        this.#lineStart = i;
+        this.#lineHasWord = false;
+        continue;
+      }
+      if (c === SEMI) {
+        this.#lineHasWord = true;
+        i++;
+        if (count > 0) break;
+        continue;
+      }
+      if (c === HASH) {
+        const start = i;
+        while (i < n && t.charCodeAt(i) !== NL) i++;
+        if (!this.#lineHasWord && count === 0) {
+          let end = i;
+          if (end > start && t.charCodeAt(end - 1) === CR) end--;
+          this.#i = i;
+          this.#comment = { kind: "comment", text: t.slice(start, end), line: this.#line };
+          return -1;
+        }
+        continue;
+      }
+      if (c === BSLASH && isContinuation(t, i)) {
+        // `\` then optional blanks then a newline: join the next line.
+        i++;
+        while (i < n && t.charCodeAt(i) !== NL) i++;
+        i++;
+        this.#line++;
+        this.#lineStart = i;
+        continue;
+      }
+      // A word.
+      this.#lineHasWord = true;
+      const line = this.#line;
+      const lineStart = this.#lineStart;
+      const start = i;
+      let text: string | undefined; // set once a quote is seen
+      let depth = 0;
+      let depthCol = 0;
+      let seg = i; // start of the unquoted run not yet added to `text`
+      while (i < n) {
+        const d = t.charCodeAt(i);
+        if (d === NL || d === CR) {
+          if (depth > 0) {
+            throw new ScriptError(
+              "unbalanced '(': expected ')' before the end of the line",
+              src.at(line, depthCol),
+            );
+          }
+          break;
+        }
+        if (depth === 0 && (d === SPACE || d === TAB || d === SEMI || d === HASH)) break;
+        if (d === BSLASH && isContinuation(t, i)) break;
+        if (d === LPAREN) {
+          if (depth === 0) depthCol = i - lineStart + 1;
+          depth++;
+        } else if (d === RPAREN) {
+          if (depth === 0) {
+            throw new ScriptError(
+              "unbalanced ')': no '(' before it",
+              src.at(line, i - lineStart + 1),
+            );
+          }
+          depth--;
+        } else if (d === DQUOTE || d === SQUOTE) {
+          let acc = (text ?? "") + t.slice(seg, i);
+          i = quotedString(src, t, i, line, i - lineStart + 1, (part) => {
+            acc += part;
+          });
+          text = acc;
+          seg = i;
+          continue;
+        }
+        i++;
+      }
+      if (depth > 0) {
+        throw new ScriptError(
+          "unbalanced '(': expected ')' before the end of the line",
+          src.at(line, depthCol),
+        );
+      }
+      this.#starts[count] = start;
+      this.#ends[count] = i;
+      this.#lines[count] = line;
+      this.#lineStarts[count] = lineStart;
+      this.#texts[count] = text === undefined ? undefined : text + t.slice(seg, i);
+      count++;
     }
-    text += t.slice(seg, i);
-    if (depth > 0) {
-      throw new ScriptError(
-        "unbalanced '(': expected ')' before the end of the line",
-        src.at(line, depthCol),
-      );
-    }
-    words.push({ text, raw: t.slice(start, i), quoted, line: wordLine, col: wordCol });
+    this.#i = i;
+    return count;
   }
-  flush();
-  return items;
 }
 
 /** Read the quoted string starting at `i` (its quote); returns the index after it. */

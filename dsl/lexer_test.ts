@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { lex, type Statement } from "./lexer.ts";
+import { lex, Lexer, type Statement } from "./lexer.ts";
 import { ScriptError, SourceText } from "./source.ts";
 
 function stmts(text: string): Statement[] {
@@ -76,4 +76,31 @@ Deno.test("lexer: unbalanced parentheses", () => {
 
 Deno.test("lexer: CRLF line endings", () => {
   assert.deepEqual(words("api-version\r\ninfo\r\n"), [["api-version"], ["info"]]);
+});
+
+Deno.test("lexer: verbatim statements, and known ones passed over unbuilt", () => {
+  const src = new SourceText(
+    "t",
+    "map 0x1000 4K rw\n  map  0x1000 4K rw\nmap \\\n  4K\necho 'a b'\n",
+  );
+  const all = stmts("map 0x1000 4K rw\n  map  0x1000 4K rw\nmap \\\n  4K\necho 'a b'\n");
+  assert.deepEqual(all.map((s) => [s.text, s.col, s.verbatim]), [
+    ["map 0x1000 4K rw", 1, true],
+    ["map 0x1000 4K rw", 3, false],
+    ["map 4K", 1, false],
+    ["echo 'a b'", 1, true],
+  ]);
+  const asked: string[] = [];
+  const lexer = new Lexer(src);
+  const seen: string[] = [];
+  const known = (text: string, col: number, line: number) => {
+    asked.push(`${line}:${col}:${text}`);
+    return text.startsWith("map");
+  };
+  for (let i = lexer.next(known); i !== undefined; i = lexer.next(known)) {
+    if (i.kind === "statement") seen.push(i.text);
+  }
+  // Only verbatim statements without quotes are offered; those it knows are not returned.
+  assert.deepEqual(asked, ["1:1:map 0x1000 4K rw"]);
+  assert.deepEqual(seen, ["map 0x1000 4K rw", "map 4K", "echo 'a b'"]);
 });

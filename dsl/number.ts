@@ -34,48 +34,61 @@ function digitValue(c: number): number {
 export function scanInteger(text: string, start: number): ScanResult {
   let end = start;
   while (end < text.length && isIdentChar(text.charCodeAt(end))) end++;
-  const lit = text.slice(start, end);
   let base = 10;
-  let i = 0;
-  if (lit.length > 1 && lit[0] === "0") {
-    const p = lit[1];
-    if (p === "x" || p === "X") base = 16;
-    else if (p === "b" || p === "B") base = 2;
-    else if (p === "o" || p === "O") base = 8;
-    if (base !== 10) i = 2;
+  let i = start;
+  if (end - start > 1 && text.charCodeAt(start) === 48) {
+    const p = text.charCodeAt(start + 1) | 0x20;
+    if (p === 120) base = 16;
+    else if (p === 98) base = 2;
+    else if (p === 111) base = 8;
+    if (base !== 10) i += 2;
   }
-  let digits = "";
+  const digitsStart = i;
+  let seps = 0;
   let lastWasSep = true;
-  for (; i < lit.length; i++) {
-    const c = lit.charCodeAt(i);
+  // The value as a double while it is exact (below 2^53), to skip BigInt's string parser.
+  let approx = 0;
+  for (; i < end; i++) {
+    const c = text.charCodeAt(i);
     if (c === 95) {
-      if (lastWasSep) return { ok: false, message: "misplaced '_' in number", at: start + i };
+      if (lastWasSep) return { ok: false, message: "misplaced '_' in number", at: i };
       lastWasSep = true;
+      seps++;
       continue;
     }
     const v = digitValue(c);
     if (v >= base) break;
-    digits += lit[i];
+    approx = approx * base + v;
     lastWasSep = false;
   }
-  if (digits === "") {
+  if (i - digitsStart === seps) {
     const what = base === 16 ? "hex" : base === 2 ? "binary" : "octal";
-    return { ok: false, message: `expected ${what} digits after '${lit.slice(0, 2)}'`, at: start };
+    return {
+      ok: false,
+      message: `expected ${what} digits after '${text.slice(start, start + 2)}'`,
+      at: start,
+    };
   }
-  let value = BigInt(base === 10 ? digits : `0${lit[1]}${digits}`);
-  const rest = lit.slice(i);
-  if (rest !== "") {
-    const shift = base === 10 ? SIZE_SHIFT[rest[0].toUpperCase()] : undefined;
-    const tail = rest.slice(1);
+  let value: bigint;
+  if (approx <= Number.MAX_SAFE_INTEGER) value = BigInt(approx);
+  else {
+    let digits = text.slice(digitsStart, i);
+    if (seps > 0) digits = digits.replaceAll("_", "");
+    value = BigInt(base === 10 ? digits : `0${text[start + 1]}${digits}`);
+  }
+  if (i < end) {
+    const shift = base === 10 ? SIZE_SHIFT[text[i].toUpperCase()] : undefined;
+    const tail = text.slice(i + 1, end);
     if (shift === undefined || !(tail === "" || tail === "iB" || tail === "ib")) {
       const hint = base === 10
         ? "expected a digit or a size suffix K M G T (or KiB MiB GiB TiB)"
         : `expected a base-${base} digit`;
-      return { ok: false, message: `bad number '${lit}': ${hint}`, at: start + i };
+      return { ok: false, message: `bad number '${text.slice(start, end)}': ${hint}`, at: i };
     }
     value <<= shift;
   }
   if (value > U64_MAX) {
+    const lit = text.slice(start, end);
     return {
       ok: false,
       message: `number '${lit}' does not fit 64 bits (largest is 0xffffffffffffffff)`,
@@ -83,6 +96,49 @@ export function scanInteger(text: string, start: number): ScanResult {
     };
   }
   return { ok: true, value, end };
+}
+
+const SHIFT_OF_CODE: Record<number, number> = { 75: 10, 77: 20, 71: 30, 84: 40, 80: 50, 69: 60 };
+
+/**
+ * The value of `text` when it is one plain integer literal (`0x100000`, `4096`, `4K`,
+ * `2MiB`) of at most 53 significant bits and without `_`, else undefined. The fast path of
+ * {@link scanInteger}: it never gives a value scanInteger would not, and leaves everything
+ * else (and every error message) to it.
+ */
+export function literalValue(text: string): bigint | undefined {
+  const n = text.length;
+  if (n === 0) return undefined;
+  const c0 = text.charCodeAt(0);
+  if (c0 < 48 || c0 > 57) return undefined;
+  let base = 10;
+  let i = 0;
+  if (c0 === 48 && n > 2) {
+    const p = text.charCodeAt(1) | 0x20;
+    if (p === 120) base = 16;
+    else if (p === 98) base = 2;
+    else if (p === 111) base = 8;
+    if (base !== 10) i = 2;
+  }
+  const first = i;
+  let v = 0;
+  for (; i < n; i++) {
+    const d = digitValue(text.charCodeAt(i));
+    if (d >= base) break;
+    v = v * base + d;
+  }
+  if (i === first || v > Number.MAX_SAFE_INTEGER) return undefined;
+  if (i === n) return BigInt(v);
+  if (base !== 10) return undefined;
+  const shift = SHIFT_OF_CODE[text.charCodeAt(i) & ~0x20];
+  if (shift === undefined) return undefined;
+  if (i + 1 !== n) {
+    if (i + 3 !== n || text.charCodeAt(i + 1) !== 105) return undefined;
+    const b = text.charCodeAt(i + 2);
+    if (b !== 66 && b !== 98) return undefined;
+  }
+  const value = BigInt(v) << BigInt(shift);
+  return value > U64_MAX ? undefined : value;
 }
 
 /** Parse a whole word as one integer literal, or undefined when it is not exactly one. */

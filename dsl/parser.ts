@@ -14,7 +14,7 @@
  * @module
  */
 
-import { lex, type Word } from "./lexer.ts";
+import { type KnownStatement, Lexer, type LexItem, type Word } from "./lexer.ts";
 import { ScriptError, SourceText } from "./source.ts";
 
 /** A command with its argument words and an optional expectation. */
@@ -27,6 +27,10 @@ export interface CommandStmt {
   /** The statement as written. */
   readonly text: string;
   readonly line: number;
+  /** Column of the statement's first word. */
+  readonly col: number;
+  /** The statement's text is verbatim source (see `Statement.verbatim` in lexer.ts). */
+  readonly verbatim: boolean;
 }
 
 /** `let NAME = …`: a command whose principal value is bound, or an expression. */
@@ -38,6 +42,10 @@ export interface LetStmt {
   readonly expect?: ExpectWords;
   readonly text: string;
   readonly line: number;
+  /** Column of the statement's first word. */
+  readonly col: number;
+  /** The statement's text is verbatim source (see `Statement.verbatim` in lexer.ts). */
+  readonly verbatim: boolean;
 }
 
 /** `expect FIELD OP VALUE` against `$last`. */
@@ -49,6 +57,10 @@ export interface ExpectStmt {
   readonly value: Word[];
   readonly text: string;
   readonly line: number;
+  /** Column of the statement's first word. */
+  readonly col: number;
+  /** The statement's text is verbatim source (see `Statement.verbatim` in lexer.ts). */
+  readonly verbatim: boolean;
 }
 
 /** A whole-line comment, kept for transcripts. */
@@ -114,99 +126,143 @@ function splitArrow(words: Word[]): [Word[], ExpectWords | undefined] {
 export function parse(text: string, file: string): Script {
   const source = new SourceText(file, text);
   const statements: Stmt[] = [];
-  for (const item of lex(source)) {
-    if (item.kind === "comment") {
-      statements.push({ kind: "comment", text: item.text, line: item.line });
-      continue;
+  const reader = new StatementReader(source);
+  for (let st = reader.next(); st !== undefined; st = reader.next()) statements.push(st);
+  return { source, statements };
+}
+
+/**
+ * The parser as a cursor over a source: {@link StatementReader.next} returns one statement
+ * at a time (so a long script can be compiled as it is read), and throws a
+ * {@link ScriptError} for a syntax error, as {@link parse} does.
+ */
+export class StatementReader {
+  /** The source being read. */
+  readonly source: SourceText;
+  readonly #lexer: Lexer;
+
+  constructor(source: SourceText) {
+    this.source = source;
+    this.#lexer = new Lexer(source);
+  }
+
+  /**
+   * The next statement, or undefined at the end of the source. Statements for which
+   * `known` answers true are passed over (see {@link Lexer.next}): a statement written
+   * exactly the same way parses the same way, so this is for callers that already hold
+   * what such a statement gives.
+   */
+  next(known?: KnownStatement): Stmt | undefined {
+    const item = this.#lexer.next(known);
+    if (item === undefined) return undefined;
+    try {
+      return parseItem(item, this.source);
+    } catch (e) {
+      // As when the whole source is lexed first: a lexer error further on wins.
+      while (this.#lexer.next() !== undefined) { /* to the end */ }
+      throw e;
     }
-    const at = (w: Word) => source.at(w.line, w.col);
-    const first = item.words[0];
-    if (!first.quoted && first.text === "let") {
-      let words = item.words.slice(1);
-      if (words.length === 0) {
-        throw new ScriptError("expected a name after 'let' (let NAME = …)", at(first));
-      }
-      // Accept `let a = x`, `let a=x`, `let a =x`, `let a= x`.
-      const nw = words[0];
-      const eq = nw.text.indexOf("=");
-      let name = nw;
-      if (eq >= 0) {
-        name = sub(nw, 0, nw.text.slice(0, eq));
-        const rest = nw.text.slice(eq + 1);
-        words = [sub(nw, eq, "="), ...(rest ? [sub(nw, eq + 1, rest)] : []), ...words.slice(1)];
-      } else {
-        words = words.slice(1);
-      }
-      if (!isName(name.text)) {
-        throw new ScriptError(
-          `bad variable name '${name.text}': expected letters, digits and '_'`,
-          at(name),
-        );
-      }
-      if (name.text === "last") {
-        throw new ScriptError("$last is set by every command; choose another name", at(name));
-      }
-      const eqw = words[0];
-      if (!eqw || eqw.quoted || !eqw.text.startsWith("=") || eqw.text.startsWith("=>")) {
-        throw new ScriptError(
-          `expected '=' after 'let ${name.text}'`,
-          eqw ? at(eqw) : source.at(name.line, name.col + name.text.length),
-        );
-      }
-      const rhs = words.slice(1);
-      if (eqw.text.length > 1) rhs.unshift(sub(eqw, 1, eqw.text.slice(1)));
-      const [cmd, expect] = splitArrow(rhs);
-      if (cmd.length === 0) {
-        throw new ScriptError(
-          `expected a command or a value after 'let ${name.text} ='`,
-          source.at(eqw.line, eqw.col + 1),
-        );
-      }
-      statements.push({
-        kind: "let",
-        name,
-        words: cmd,
-        expect,
-        text: item.text,
-        line: item.line,
-      });
-      continue;
+  }
+}
+
+function parseItem(item: LexItem, source: SourceText): Stmt {
+  if (item.kind === "comment") return { kind: "comment", text: item.text, line: item.line };
+  const at = (w: Word) => source.at(w.line, w.col);
+  const first = item.words[0];
+  if (!first.quoted && first.text === "let") {
+    let words = item.words.slice(1);
+    if (words.length === 0) {
+      throw new ScriptError("expected a name after 'let' (let NAME = …)", at(first));
     }
-    if (!first.quoted && first.text === "expect") {
-      const [field, opWord, ...value] = item.words.slice(1);
-      const usage = "expected: expect FIELD OP VALUE (OP is == != < <= > >=)";
-      if (!field) throw new ScriptError(usage, source.at(first.line, first.col + 6));
-      if (!opWord || !OPS.has(opWord.text)) {
-        throw new ScriptError(
-          opWord ? `unknown operator '${opWord.text}': ${usage}` : usage,
-          opWord ? at(opWord) : source.at(field.line, field.col + field.raw.length),
-        );
-      }
-      if (value.length === 0) {
-        throw new ScriptError(usage, source.at(opWord.line, opWord.col + opWord.raw.length));
-      }
-      statements.push({
-        kind: "expect",
-        field,
-        op: opWord.text as ExpectStmt["op"],
-        opWord,
-        value,
-        text: item.text,
-        line: item.line,
-      });
-      continue;
+    // Accept `let a = x`, `let a=x`, `let a =x`, `let a= x`.
+    const nw = words[0];
+    const eq = nw.text.indexOf("=");
+    let name = nw;
+    if (eq >= 0) {
+      name = sub(nw, 0, nw.text.slice(0, eq));
+      const rest = nw.text.slice(eq + 1);
+      words = [sub(nw, eq, "="), ...(rest ? [sub(nw, eq + 1, rest)] : []), ...words.slice(1)];
+    } else {
+      words = words.slice(1);
     }
-    const [cmd, expect] = splitArrow(item.words);
-    if (cmd.length === 0) {
-      throw new ScriptError("expected a command before '=>'", at(item.words[0]));
-    }
-    if (expect && expect.words.length === 0) {
+    if (!isName(name.text)) {
       throw new ScriptError(
-        "expected a result after '=>' (ok, an errno name, a number or field=value)",
-        source.at(expect.arrow.line, expect.arrow.col + 2),
+        `bad variable name '${name.text}': expected letters, digits and '_'`,
+        at(name),
       );
     }
-    statements.push({ kind: "command", words: cmd, expect, text: item.text, line: item.line });
+    if (name.text === "last") {
+      throw new ScriptError("$last is set by every command; choose another name", at(name));
+    }
+    const eqw = words[0];
+    if (!eqw || eqw.quoted || !eqw.text.startsWith("=") || eqw.text.startsWith("=>")) {
+      throw new ScriptError(
+        `expected '=' after 'let ${name.text}'`,
+        eqw ? at(eqw) : source.at(name.line, name.col + name.text.length),
+      );
+    }
+    const rhs = words.slice(1);
+    if (eqw.text.length > 1) rhs.unshift(sub(eqw, 1, eqw.text.slice(1)));
+    const [cmd, expect] = splitArrow(rhs);
+    if (cmd.length === 0) {
+      throw new ScriptError(
+        `expected a command or a value after 'let ${name.text} ='`,
+        source.at(eqw.line, eqw.col + 1),
+      );
+    }
+    return {
+      kind: "let",
+      name,
+      words: cmd,
+      expect,
+      text: item.text,
+      line: item.line,
+      col: item.col,
+      verbatim: item.verbatim,
+    };
   }
-  return { source, statements };
+  if (!first.quoted && first.text === "expect") {
+    const [field, opWord, ...value] = item.words.slice(1);
+    const usage = "expected: expect FIELD OP VALUE (OP is == != < <= > >=)";
+    if (!field) throw new ScriptError(usage, source.at(first.line, first.col + 6));
+    if (!opWord || !OPS.has(opWord.text)) {
+      throw new ScriptError(
+        opWord ? `unknown operator '${opWord.text}': ${usage}` : usage,
+        opWord ? at(opWord) : source.at(field.line, field.col + field.raw.length),
+      );
+    }
+    if (value.length === 0) {
+      throw new ScriptError(usage, source.at(opWord.line, opWord.col + opWord.raw.length));
+    }
+    return {
+      kind: "expect",
+      field,
+      op: opWord.text as ExpectStmt["op"],
+      opWord,
+      value,
+      text: item.text,
+      line: item.line,
+      col: item.col,
+      verbatim: item.verbatim,
+    };
+  }
+  const [cmd, expect] = splitArrow(item.words);
+  if (cmd.length === 0) {
+    throw new ScriptError("expected a command before '=>'", at(item.words[0]));
+  }
+  if (expect && expect.words.length === 0) {
+    throw new ScriptError(
+      "expected a result after '=>' (ok, an errno name, a number or field=value)",
+      source.at(expect.arrow.line, expect.arrow.col + 2),
+    );
+  }
+  return {
+    kind: "command",
+    words: cmd,
+    expect,
+    text: item.text,
+    line: item.line,
+    col: item.col,
+    verbatim: item.verbatim,
+  };
 }

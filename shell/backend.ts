@@ -14,13 +14,15 @@ export interface BackendOptions {
   profile?: string;
   /** Simulator kernel release (`6.12.117`). */
   release?: string;
+  /** What serves the simulator's /dev/vfio/vfio (default `iommufd`). */
+  container?: "iommufd" | "legacy";
 }
 
 /** The backends by name, as functions that create a fresh one. */
 export const backends: Readonly<Record<BackendName, (o?: BackendOptions) => Promise<Kernel>>> = {
   async sim(o: BackendOptions = {}): Promise<Kernel> {
     const { createSimKernel } = await import("../sim/mod.ts");
-    return createSimKernel({ profile: o.profile, release: o.release });
+    return createSimKernel({ profile: o.profile, release: o.release, container: o.container });
   },
   async kernel(): Promise<Kernel> {
     const { createFfiKernel } = await import("../ffi/mod.ts");
@@ -36,8 +38,10 @@ export async function openBackend(name: string, o: BackendOptions = {}): Promise
   if (name !== "sim" && name !== "kernel") {
     throw new Error(`unknown backend '${name}' (sim or kernel)`);
   }
-  if (name === "kernel" && (o.profile || o.release)) {
-    throw new Error("--profile and --kernel-version are simulator options (--backend sim)");
+  if (name === "kernel" && (o.profile || o.release || o.container)) {
+    throw new Error(
+      "--profile, --kernel-version and --container are simulator options (--backend sim)",
+    );
   }
   try {
     return await backends[name](o);

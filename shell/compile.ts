@@ -27,6 +27,7 @@ import {
   type ValueContext,
 } from "../dsl/expectation.ts";
 import { type CompiledInt, compileInt, EvalError, type NameResolver } from "../dsl/expr.ts";
+import { literalValue } from "../dsl/number.ts";
 import type { Word } from "../dsl/lexer.ts";
 import type { ExpectWords, Stmt } from "../dsl/parser.ts";
 import { ScriptError, type SourceText } from "../dsl/source.ts";
@@ -160,7 +161,32 @@ function toText(v: Value, col: number, what: string): string {
   throw new EvalError(`${what}: a ${typeName(v)} cannot be used as text`, col);
 }
 
+/** Whether zod would accept any value of the JS type the compiler produces for `p`. */
+const plainSchema = new WeakMap<ParamSpec, boolean>();
+function isPlain(p: ParamSpec): boolean {
+  let plain = plainSchema.get(p);
+  if (plain === undefined) {
+    plain = plainOf(p.schema as unknown as ZodLike, p.kind === "int" || p.kind === "auto");
+    plainSchema.set(p, plain);
+  }
+  return plain;
+}
+
+interface ZodLike {
+  _zod: { def: { type: string; checks?: unknown[]; options?: ZodLike[] } };
+}
+
+/** A bare z.bigint() / z.number() / z.string() (or a union holding one) has no check to run. */
+function plainOf(s: ZodLike, int: boolean): boolean {
+  const d = s._zod.def;
+  if (d.checks !== undefined && d.checks.length > 0) return false;
+  if (d.type === "union") return (d.options ?? []).some((o) => plainOf(o, int));
+  return int ? d.type === "bigint" || d.type === "number" : d.type === "string";
+}
+
 function zodCheck(p: ParamSpec, value: unknown, w: Word | undefined, src: SourceText, cmd: string) {
+  // A value of the right type for a schema without checks always passes: no zod per line.
+  if (isPlain(p)) return;
   const r = p.schema.safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0];
@@ -177,6 +203,14 @@ function intOf(c: CompiledInt, asNumber: boolean): CompiledValue {
   return asNumber ? { run: (env) => Number(f(env)) } : { run: f };
 }
 
+const maxByBits = new Map<number, bigint>();
+function maxOf(bits: number): bigint {
+  if (bits >= 64) return U64_MAX;
+  let m = maxByBits.get(bits);
+  if (m === undefined) maxByBits.set(bits, m = (1n << BigInt(bits)) - 1n);
+  return m;
+}
+
 /** Compile one word for parameter `p`. */
 function compileWord(
   p: ParamSpec,
@@ -184,15 +218,21 @@ function compileWord(
   src: SourceText,
   cmd: string,
 ): CompiledValue {
-  const at = src.at(w.line, w.col);
+  const at = () => src.at(w.line, w.col);
   switch (p.kind) {
     case "int":
     case "auto": {
       if (p.kind === "auto" && w.text === "-" && !w.quoted) return { constant: "-" };
       if (w.quoted) {
-        throw new ScriptError(`${cmd}: ${p.label} must be a number, not a quoted string`, at);
+        throw new ScriptError(`${cmd}: ${p.label} must be a number, not a quoted string`, at());
       }
-      const max = p.bits >= 64 ? U64_MAX : (1n << BigInt(p.bits)) - 1n;
+      const max = maxOf(p.bits);
+      const lit = literalValue(w.text);
+      if (lit !== undefined && lit <= max) {
+        const constant = p.asNumber ? Number(lit) : lit;
+        zodCheck(p, constant, w, src, cmd);
+        return { constant };
+      }
       const c = compileInt(w.text, { src, line: w.line, col: w.col }, {
         resolve: resolverFor(p.set),
         suggest,
@@ -227,7 +267,7 @@ function compileWord(
         throw new ScriptError(
           `${cmd}: ${p.label} must be one of ${choices.join(", ")}, got '${w.text}'` +
             (s.length && w.text.length >= 2 ? ` (did you mean ${s[0]}?)` : ""),
-          at,
+          at(),
         );
       }
       return { constant: found };
@@ -260,7 +300,7 @@ function compileWord(
       if (!b) {
         throw new ScriptError(
           `${cmd}: ${p.label} must be hex bytes (e.g. 0c000000 or de:ad:be:ef), got '${w.text}'`,
-          at,
+          at(),
         );
       }
       return { constant: b };
@@ -286,6 +326,12 @@ function concatWords(words: Word[]): Word {
   };
 }
 
+/** Whether `w` is an option (`--name` or `--name=value`). */
+function isOptionWord(w: Word): boolean {
+  const t = w.text;
+  return !w.quoted && t.length > 2 && t.charCodeAt(0) === 45 && t.charCodeAt(1) === 45;
+}
+
 /** Bind the argument words of a command and compile them. */
 export function compileCall(
   cmd: RegisteredCommand,
@@ -294,12 +340,24 @@ export function compileCall(
   endCol: { line: number; col: number },
 ): CompiledCall {
   const name = cmd.spec.name;
-  const positional: Word[] = [];
-  const opts: [ParamSpec, CompiledValue][] = [];
-  const seenOpts = new Set<string>();
+  let positional = words;
+  let optKeys: string[] | undefined;
+  let optVals: CompiledValue[] | undefined;
   for (let i = 0; i < words.length; i++) {
-    const w = words[i];
-    if (!w.quoted && w.text.startsWith("--") && w.text.length > 2) {
+    if (isOptionWord(words[i])) {
+      positional = [];
+      optKeys = [];
+      optVals = [];
+      break;
+    }
+  }
+  if (optKeys !== undefined && optVals !== undefined) {
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i];
+      if (!isOptionWord(w)) {
+        positional.push(w);
+        continue;
+      }
       const eq = w.text.indexOf("=");
       const oname = eq > 0 ? w.text.slice(2, eq) : w.text.slice(2);
       const p = cmd.options.get(oname);
@@ -316,15 +374,15 @@ export function compileCall(
           src.at(w.line, w.col),
         );
       }
-      if (seenOpts.has(oname)) {
+      if (optKeys.includes(p.key)) {
         throw new ScriptError(`${name}: option --${oname} given twice`, src.at(w.line, w.col));
       }
-      seenOpts.add(oname);
+      optKeys.push(p.key);
       if (p.kind === "flag") {
         if (eq > 0) {
           throw new ScriptError(`${name}: --${oname} takes no value`, src.at(w.line, w.col));
         }
-        opts.push([p, { constant: true }]);
+        optVals.push({ constant: true });
         continue;
       }
       let vw: Word;
@@ -341,29 +399,29 @@ export function compileCall(
         vw = next;
         i++;
       }
-      opts.push([p, compileWord(p, vw, src, name)]);
-      continue;
+      optVals.push(compileWord(p, vw, src, name));
     }
-    positional.push(w);
   }
-  const args: [ParamSpec, CompiledValue][] = [];
+  const argVals: CompiledValue[] = [];
+  let mask = 0; // which params got a value
   const params = cmd.params;
   let k = 0;
-  for (const p of params) {
-    if (p.variadic || (p.kind === "bytes" && p === params[params.length - 1])) {
+  for (let j = 0; j < params.length; j++) {
+    const p = params[j];
+    if (p.variadic || (p.kind === "bytes" && j === params.length - 1)) {
       const rest = positional.slice(k);
       k = positional.length;
       if (p.kind === "bytes") {
         if (rest.length === 0) continue;
-        args.push([p, compileWord(p, concatWords(rest), src, name)]);
+        mask |= 1 << j;
+        argVals.push(compileWord(p, concatWords(rest), src, name));
       } else {
         const parts = rest.map((w) => compileWord(p, w, src, name));
+        mask |= 1 << j;
         if (parts.every((x) => x.run === undefined)) {
-          args.push([p, { constant: parts.map((x) => x.constant) }]);
+          argVals.push({ constant: parts.map((x) => x.constant) });
         } else {
-          args.push([p, {
-            run: (env) => parts.map((x) => x.run ? x.run(env) : x.constant),
-          }]);
+          argVals.push({ run: (env) => parts.map((x) => x.run ? x.run(env) : x.constant) });
         }
       }
       continue;
@@ -377,7 +435,8 @@ export function compileCall(
       );
     }
     k++;
-    args.push([p, compileWord(p, w, src, name)]);
+    mask |= 1 << j;
+    argVals.push(compileWord(p, w, src, name));
   }
   if (k < positional.length) {
     const w = positional[k];
@@ -386,42 +445,128 @@ export function compileCall(
       src.at(w.line, w.col),
     );
   }
-  const argKeys = args.map(([p]) => p.key);
-  const argVals = args.map(([, v]) => v);
-  const optKeys = opts.map(([p]) => p.key);
-  const optVals = opts.map(([, v]) => v);
-  // Defaults of options and arguments come from zod, once.
-  const defaults: Record<string, unknown> = {};
-  for (const p of cmd.options.values()) {
-    if (!seenOpts.has(p.key)) {
-      const d = p.fullSchema.safeParse(undefined);
-      if (d.success && d.data !== undefined) defaults[p.key] = d.data;
+  return new Call(cmd, shapeOf(cmd, mask), argVals, optKeys ?? NONE, optVals ?? NO_VALUES);
+}
+
+const NONE: readonly string[] = [];
+const NO_VALUES: readonly CompiledValue[] = [];
+
+/**
+ * Which arguments a call gives, shared by every call of a command that gives the same ones:
+ * their keys in order, and the defaults of the others.
+ */
+interface ArgShape {
+  readonly keys: readonly string[];
+  readonly defaults: readonly (readonly [string, unknown])[];
+}
+
+const shapes = new WeakMap<RegisteredCommand, Map<number, ArgShape>>();
+
+function shapeOf(cmd: RegisteredCommand, mask: number): ArgShape {
+  let byMask = shapes.get(cmd);
+  if (!byMask) shapes.set(cmd, byMask = new Map());
+  let shape = byMask.get(mask);
+  if (!shape) {
+    const keys = cmd.params.filter((_, j) => (mask & (1 << j)) !== 0).map((p) => p.key);
+    const { argDefaults } = defaultsOf(cmd);
+    const defaults = Object.entries(argDefaults).filter(([k]) => !keys.includes(k));
+    shape = { keys, defaults };
+    byMask.set(mask, shape);
+  }
+  return shape;
+}
+
+/**
+ * A bound call. Constant values are kept as they are and closures apart, so that a long
+ * script's compiled calls stay small (a script keeps every one until it has run).
+ */
+class Call implements CompiledCall {
+  readonly cmd: RegisteredCommand;
+  readonly #shape: ArgShape;
+  readonly #vals: readonly unknown[];
+  /** Closures by position, when any value depends on the environment. */
+  readonly #runs: readonly (((env: Env) => unknown) | undefined)[] | undefined;
+  readonly #optKeys: readonly string[];
+  readonly #optVals: readonly CompiledValue[];
+
+  constructor(
+    cmd: RegisteredCommand,
+    shape: ArgShape,
+    argVals: readonly CompiledValue[],
+    optKeys: readonly string[],
+    optVals: readonly CompiledValue[],
+  ) {
+    this.cmd = cmd;
+    this.#shape = shape;
+    this.#vals = argVals.map((v) => v.constant);
+    this.#runs = argVals.some((v) => v.run) ? argVals.map((v) => v.run) : undefined;
+    this.#optKeys = optKeys.length ? optKeys.slice() : NONE;
+    this.#optVals = optVals.length ? optVals.slice() : NO_VALUES;
+  }
+
+  build(env: Env): { args: Record<string, unknown>; options: Record<string, unknown> } {
+    // Defaults first, then the given values, in declaration order.
+    const a: Record<string, unknown> = {};
+    const { keys, defaults } = this.#shape;
+    for (let i = 0; i < defaults.length; i++) a[defaults[i][0]] = fresh(defaults[i][1]);
+    const vals = this.#vals, runs = this.#runs;
+    for (let i = 0; i < keys.length; i++) {
+      const run = runs?.[i];
+      a[keys[i]] = run ? run(env) : fresh(vals[i]);
     }
+    const o: Record<string, unknown> = {};
+    const optKeys = this.#optKeys, optVals = this.#optVals;
+    const { optDefaults } = defaultsOf(this.cmd);
+    for (let i = 0; i < optDefaults.length; i++) {
+      const [k, v] = optDefaults[i];
+      if (!optKeys.includes(k)) o[k] = fresh(v);
+    }
+    for (let i = 0; i < optKeys.length; i++) {
+      const v = optVals[i];
+      o[optKeys[i]] = v.run ? v.run(env) : fresh(v.constant);
+    }
+    return { args: a, options: o };
+  }
+}
+
+/**
+ * A compiled constant as a command may keep or change it: a compiled statement can run
+ * many times (identical lines share it), so lists, bytes and ranges are handed over as
+ * copies.
+ */
+function fresh(v: unknown): unknown {
+  if (typeof v !== "object" || v === null) return v;
+  if (v instanceof Uint8Array) return v.slice();
+  if (Array.isArray(v)) return v.map(fresh);
+  return Object.getPrototypeOf(v) === Object.prototype ? { ...v } : v;
+}
+
+/** Defaults of a command's arguments and options (from zod, once per command). */
+interface Defaults {
+  readonly argDefaults: Readonly<Record<string, unknown>>;
+  /** In declaration order. */
+  readonly optDefaults: readonly (readonly [string, unknown])[];
+}
+
+const defaultsCache = new WeakMap<RegisteredCommand, Defaults>();
+
+function defaultsOf(cmd: RegisteredCommand): Defaults {
+  let d = defaultsCache.get(cmd);
+  if (d) return d;
+  const optDefaults: [string, unknown][] = [];
+  for (const p of cmd.options.values()) {
+    const r = p.fullSchema.safeParse(undefined);
+    if (r.success && r.data !== undefined) optDefaults.push([p.key, r.data]);
   }
   const argDefaults: Record<string, unknown> = {};
-  for (const p of params) {
-    if (!argKeys.includes(p.key)) {
-      const d = p.fullSchema.safeParse(undefined);
-      if (d.success && d.data !== undefined) argDefaults[p.key] = d.data;
-      else if (p.variadic) argDefaults[p.key] = [];
-    }
+  for (const p of cmd.params) {
+    const r = p.fullSchema.safeParse(undefined);
+    if (r.success && r.data !== undefined) argDefaults[p.key] = r.data;
+    else if (p.variadic) argDefaults[p.key] = [];
   }
-  return {
-    cmd,
-    build(env) {
-      const a: Record<string, unknown> = { ...argDefaults };
-      for (let i = 0; i < argKeys.length; i++) {
-        const v = argVals[i];
-        a[argKeys[i]] = v.run ? v.run(env) : v.constant;
-      }
-      const o: Record<string, unknown> = { ...defaults };
-      for (let i = 0; i < optKeys.length; i++) {
-        const v = optVals[i];
-        o[optKeys[i]] = v.run ? v.run(env) : v.constant;
-      }
-      return { args: a, options: o };
-    },
-  };
+  d = { argDefaults, optDefaults };
+  defaultsCache.set(cmd, d);
+  return d;
 }
 
 function endOf(words: Word[]): { line: number; col: number } {
@@ -440,24 +585,123 @@ function compileCommandWords(
     if (w.quoted || names.length >= 3) break;
     names.push(w.text);
   }
-  const r = registry.resolve(names);
-  if (!r.ok) {
+  const cmd = registry.find(names);
+  if (cmd === undefined) {
+    const r = registry.resolve(names);
+    if (r.ok) throw new Error(`registry: '${names.join(" ")}' resolves but was not found`);
     const w = words[Math.min(r.at, words.length - 1)];
     const at = r.at >= words.length ? endOf(words) : { line: w.line, col: w.col };
     throw new ScriptError(r.message, src.at(at.line, at.col));
   }
-  return compileCall(r.cmd, words.slice(r.consumed), src, endOf(words));
+  return compileCall(cmd, words.slice(cmd.words.length), src, endOf(words));
 }
 
-function compileExpectWords(ew: ExpectWords | undefined, src: SourceText) {
-  return ew ? compileExpectation(ew, valueContext(src)) : undefined;
+/**
+ * Compiled forms by text and column: a direct-mapped table (each text has one slot, by
+ * hash), so that a lookup costs a hash and one comparison, hit or miss, and the table never
+ * grows. An entry that was found again keeps its slot against as many newcomers as it had
+ * hits, so texts that repeat are not pushed out by texts that do not.
+ */
+class TextCache<T> {
+  static readonly SLOTS = 8192; // a power of two
+  readonly #slots: ({ text: string; col: number; value: T; hits: number } | undefined)[] =
+    new Array(TextCache.SLOTS).fill(undefined);
+
+  #slot(text: string, col: number): number {
+    let h = col | 0;
+    for (let i = 0; i < text.length; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
+    return (h ^ (h >>> 13)) & (TextCache.SLOTS - 1);
+  }
+
+  get(text: string, col: number): T | undefined {
+    const e = this.#slots[this.#slot(text, col)];
+    if (e === undefined || e.col !== col || e.text !== text) return undefined;
+    e.hits++;
+    return e.value;
+  }
+
+  set(text: string, col: number, value: T): void {
+    const slot = this.#slot(text, col);
+    const e = this.#slots[slot];
+    if (e !== undefined && e.hits > 0) e.hits--;
+    else this.#slots[slot] = { text, col, value, hits: 0 };
+  }
+}
+
+/**
+ * Compiled expectations by text (each with the column of its first word). A compiled
+ * expectation is pure (it keeps no source, only columns for run-time errors), and scripts
+ * repeat the same few (`=> ok`, `=> ENOENT`, `=> unmapped=4K`), so each is compiled once.
+ */
+const expectCache = new TextCache<CompiledExpectation>();
+
+function compileExpectWords(
+  ew: ExpectWords | undefined,
+  src: SourceText,
+): CompiledExpectation | undefined {
+  if (!ew) return undefined;
+  // Cache only single-spaced expectations on one line, where the text and the first
+  // column fix every word's column.
+  const words = ew.words;
+  let cacheable = words.length > 0;
+  for (let k = 1; cacheable && k < words.length; k++) {
+    const a = words[k - 1], b = words[k];
+    if (b.line !== a.line || b.col !== a.col + a.raw.length + 1) cacheable = false;
+  }
+  if (cacheable) {
+    const hit = expectCache.get(ew.text, words[0].col);
+    if (hit !== undefined) return hit;
+  }
+  const compiled = compileExpectation(ew, valueContext(src));
+  if (cacheable) expectCache.set(ew.text, words[0].col, compiled);
+  return compiled;
+}
+
+/** Compiled statements, per registry (and emptied when the registry changes). */
+const statementCaches = new WeakMap<Registry, { generation: number; cache: TextCache<Compiled> }>();
+
+function statementCache(registry: Registry): TextCache<Compiled> {
+  let c = statementCaches.get(registry);
+  if (c === undefined || c.generation !== registry.generation) {
+    c = { generation: registry.generation, cache: new TextCache() };
+    statementCaches.set(registry, c);
+  }
+  return c.cache;
+}
+
+/**
+ * What a verbatim statement (see `Statement.verbatim` in dsl/lexer.ts) with this text and
+ * column compiled to before, or undefined when it is not known. The compiled form is
+ * shared: its `line` is the line it was first compiled for.
+ *
+ * A compiled statement depends only on its text, its column and the registry (never on its
+ * line), so statements written the same way share one compiled form: scripts repeat the
+ * same lines, and each is compiled once.
+ */
+export function compiledBefore(
+  registry: Registry,
+  text: string,
+  col: number,
+): Compiled | undefined {
+  return statementCache(registry).get(text, col);
 }
 
 /**
  * Compile one statement. Throws a {@link ScriptError} (with location) for an unknown
- * command, a bad argument or a bad expectation.
+ * command, a bad argument or a bad expectation. Verbatim statements are compiled once per
+ * text and column (see {@link compiledBefore}).
  */
 export function compileStatement(s: Stmt, registry: Registry, src: SourceText): Compiled {
+  if (s.kind === "comment" || !s.verbatim) return compileFresh(s, registry, src);
+  const cache = statementCache(registry);
+  const hit = cache.get(s.text, s.col);
+  if (hit !== undefined) return hit.line === s.line ? hit : { ...hit, line: s.line };
+  const compiled = compileFresh(s, registry, src);
+  cache.set(s.text, s.col, compiled);
+  return compiled;
+}
+
+function compileFresh(s: Stmt, registry: Registry, src: SourceText): Compiled {
   switch (s.kind) {
     case "comment":
       return s;
@@ -474,7 +718,7 @@ export function compileStatement(s: Stmt, registry: Registry, src: SourceText): 
     }
     case "let": {
       const first = s.words[0];
-      const isCommand = !first.quoted && registry.children([]).includes(first.text);
+      const isCommand = !first.quoted && registry.isCommandWord(first.text);
       if (isCommand) {
         return {
           kind: "command",

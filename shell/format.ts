@@ -75,17 +75,27 @@ export function formatResult(
   let line = errno === 0
     ? palette.ok("ok")
     : palette.err(`${errnoName(errno)} (${errnoMessage(errno)})`);
-  const parts: string[] = [];
-  const put = (k: string, f?: FieldSpec) => {
+  // Fields in declared order, then any others; two spaces before the first, one between.
+  let sep = "  ";
+  if (specs) {
+    for (const [k, f] of specs) {
+      const v = fields[k];
+      if (v === undefined) continue;
+      const format = f.format ?? guessFormat(v);
+      if (format === "rows" || (stable && f.volatile)) continue;
+      line += sep + k + "=" + formatValue(v, format);
+      sep = " ";
+    }
+  }
+  for (const k of Object.keys(fields)) {
+    if (specs?.has(k)) continue;
     const v = fields[k];
-    if (v === undefined) return;
-    const format = f?.format ?? guessFormat(v);
-    if (format === "rows" || (stable && f?.volatile)) return;
-    parts.push(`${k}=${formatValue(v, format)}`);
-  };
-  if (specs) { for (const [k, f] of specs) put(k, f); }
-  for (const k of Object.keys(fields)) if (!specs?.has(k)) put(k);
-  if (parts.length) line += "  " + parts.join(" ");
+    if (v === undefined) continue;
+    const format = guessFormat(v);
+    if (format === "rows") continue;
+    line += sep + k + "=" + formatValue(v, format);
+    sep = " ";
+  }
   return line;
 }
 

@@ -5,6 +5,7 @@
  * vfsh [OPTIONS]                 interactive shell
  * vfsh run [OPTIONS] FILE… | -   replay scripts, each in a fresh session
  * vfsh -c 'CMDS' [OPTIONS]       run commands given on the command line
+ * vfsh compare FILE… [OPTIONS]   run scripts in several IOMMU modes / kernels, show differences
  * ```
  *
  * Exit status of `run` and `-c`: 0 every expectation held, 1 one failed, 2 a script could
@@ -18,6 +19,8 @@ import denoJson from "../deno.json" with { type: "json" };
 import { openBackend } from "./backend.ts";
 import { createSession, type Session } from "./session.ts";
 import { readEnv } from "./env.ts";
+import { applyMode, isModeName, MODE_NAMES, type ModeName, parseModes } from "./modes.ts";
+import { CLIENT_NAMES, type ClientName, isClientName } from "./clients.ts";
 
 const USAGE = `vfsh ${denoJson.version}: a scriptable shell for the VFIO container ioctls (iommufd)
 
@@ -25,12 +28,20 @@ usage:
   vfsh [OPTIONS]                 interactive shell
   vfsh run [OPTIONS] FILE… | -   replay .vfs scripts, each in a fresh session (- reads stdin)
   vfsh -c 'CMDS' [OPTIONS]       run commands (';' separates them)
+  vfsh compare FILE… [OPTIONS]   run each script in every --modes mode and --kernels release
+                                 (simulator), print only the commands whose results differ
 
 options:
   --backend sim|kernel    sim: the built-in simulator (default); kernel: real ioctls
                           on /dev/iommu (needs --allow-ffi: deno task vfsh:kernel)
   --profile P             simulator platform profile
   --kernel-version V      simulator kernel release (6.2, 6.6, 6.12, 6.12.117, 6.18)
+  --container legacy|iommufd  simulator: what serves /dev/vfio/vfio (default iommufd)
+  --mode M                IOMMU mode for 'container setup' (${MODE_NAMES.join(", ")})
+  --like C                say after each result what client C would conclude
+                          (${CLIENT_NAMES.join(", ")})
+  --modes M1,M2,…         compare: the modes to run in (default: all five)
+  --kernels K1,K2,…       compare: the kernel releases to run as (default: the newest)
   --json                  one JSON object per command instead of the human form
   --plugin PATH           load a plugin module (repeatable)
   --record FILE           write the commands and their results to FILE as a scenario
@@ -38,24 +49,24 @@ options:
   -h, --help              this text
   -V, --version           the version
 
-run exits 0 when every expectation held, 1 when one failed, 2 when a script could not run.
+run exits 0 when every expectation held, 1 when one failed, 2 when a script could not run;
+compare exits 0 when it ran, whatever it found, 2 when a script could not run.
 In the shell, 'help' lists the commands and 'help COMMAND' explains one.`;
 
 /** Output for scripts: buffered, flushed in large blocks and at the end. */
 class BufferedOut {
-  #parts: string[] = [];
-  #size = 0;
+  // Appending to one string (a rope, flattened once when encoded) costs less than an array
+  // of pieces joined at each flush.
+  #text = "";
   readonly #enc = new TextEncoder();
   write = (text: string): void => {
-    this.#parts.push(text);
-    this.#size += text.length;
-    if (this.#size > 1 << 16) this.flush();
+    this.#text += text;
+    if (this.#text.length > 1 << 16) this.flush();
   };
   flush(): void {
-    if (this.#parts.length === 0) return;
-    const bytes = this.#enc.encode(this.#parts.join(""));
-    this.#parts = [];
-    this.#size = 0;
+    if (this.#text === "") return;
+    const bytes = this.#enc.encode(this.#text);
+    this.#text = "";
     let off = 0;
     while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
   }
@@ -88,6 +99,11 @@ export async function main(args: string[]): Promise<number> {
         backend: { type: "string", default: "sim" },
         profile: { type: "string" },
         "kernel-version": { type: "string" },
+        mode: { type: "string" },
+        container: { type: "string" },
+        like: { type: "string" },
+        modes: { type: "string" },
+        kernels: { type: "string" },
         json: { type: "boolean", default: false },
         plugin: { type: "string", multiple: true, default: [] },
         record: { type: "string" },
@@ -110,10 +126,29 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const pos = parsed.positionals;
-  const backendOptions = { profile: v.profile, release: v["kernel-version"] };
+  if (v.mode !== undefined && !isModeName(v.mode)) {
+    return fail(`unknown mode '${v.mode}' (modes: ${MODE_NAMES.join(", ")})`);
+  }
+  if (v.like !== undefined && !isClientName(v.like)) {
+    return fail(`unknown client '${v.like}' (clients: ${CLIENT_NAMES.join(", ")})`);
+  }
+  if (v.container !== undefined && v.container !== "legacy" && v.container !== "iommufd") {
+    return fail(`unknown container '${v.container}' (legacy or iommufd)`);
+  }
+  const mode = v.mode as ModeName | undefined;
+  const like = v.like as ClientName | undefined;
+  if (pos[0] === "compare") return await compareMain(pos.slice(1), v);
+  if (v.modes !== undefined || v.kernels !== undefined) {
+    return fail("--modes and --kernels are options of vfsh compare");
+  }
+  const backendOptions = {
+    profile: v.profile,
+    release: v["kernel-version"],
+    container: v.container as "legacy" | "iommufd" | undefined,
+  };
   const newSession = async (write: (t: string) => void, color: boolean): Promise<Session> => {
     const kernel = await openBackend(v.backend!, backendOptions);
-    return await createSession({
+    const s = await createSession({
       kernel,
       json: v.json,
       color,
@@ -121,7 +156,10 @@ export async function main(args: string[]): Promise<number> {
       plugins: v.plugin as string[],
       quiet: v.quiet,
       record: v.record,
+      like,
     });
+    if (mode !== undefined) applyMode(kernel, s.state, mode);
+    return s;
   };
 
   if (pos[0] === "run") {
@@ -141,7 +179,8 @@ export async function main(args: string[]): Promise<number> {
           return fail((e as Error).message);
         }
         const r = await s.runFile(f);
-        s.close();
+        // The backend is dropped with the session: a simulator needs nothing given back.
+        s.close({ release: v.backend === "kernel" });
         passed += r.passed;
         failed += r.failed;
         status = Math.max(status, r.status);
@@ -167,7 +206,7 @@ export async function main(args: string[]): Promise<number> {
         return fail((e as Error).message);
       }
       const r = await s.runScript(v.command, "-c", { echo: false });
-      s.close();
+      s.close({ release: v.backend === "kernel" });
       return r.status;
     } finally {
       out.flush();
@@ -188,6 +227,53 @@ export async function main(args: string[]): Promise<number> {
   }
   await runRepl(s, { historyFile: defaultHistoryFile(), color });
   return 0;
+}
+
+/** `vfsh compare FILE… [--modes …] [--kernels …] [--profile P] [--like C] [--json]`. */
+async function compareMain(
+  files: string[],
+  v: {
+    modes?: string;
+    kernels?: string;
+    profile?: string;
+    like?: string;
+    json?: boolean;
+    backend?: string;
+    plugin?: string[];
+    "kernel-version"?: string;
+    mode?: string;
+  },
+): Promise<number> {
+  if (files.length === 0) return fail("compare needs at least one FILE");
+  if (v.backend !== "sim") return fail("compare runs on the simulator only (no --backend kernel)");
+  if (v.mode !== undefined) return fail("compare takes --modes M1,M2,… (not --mode)");
+  const { compareFiles, compareJson, formatCompare, parseKernels } = await import("./compare.ts");
+  let modes: ModeName[] | undefined;
+  let kernels: string[] | undefined;
+  try {
+    if (v.modes !== undefined) modes = parseModes(v.modes);
+    if (v.kernels !== undefined) kernels = parseKernels(v.kernels);
+    else if (v["kernel-version"] !== undefined) kernels = parseKernels(v["kernel-version"]);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  let report;
+  try {
+    report = await compareFiles(files, {
+      modes,
+      kernels,
+      profile: v.profile,
+      like: v.like as ClientName | undefined,
+      plugins: v.plugin,
+    });
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  const out = new BufferedOut();
+  if (v.json) out.write(JSON.stringify(compareJson(report)) + "\n");
+  else for (const l of formatCompare(report)) out.write(l + "\n");
+  out.flush();
+  return report.files.some((f) => f.failed) ? 2 : 0;
 }
 
 if (import.meta.main) {

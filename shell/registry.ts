@@ -264,6 +264,12 @@ export class Registry {
   readonly #root: Node = { children: new Map() };
   readonly #byName = new Map<string, RegisteredCommand>();
   readonly #plugins = new Map<string, Plugin>();
+  #generation = 0;
+
+  /** Counts registrations: what a statement compiles to may change when it changes. */
+  get generation(): number {
+    return this.#generation;
+  }
 
   /** Plugins in load order. */
   plugins(): Plugin[] {
@@ -310,6 +316,7 @@ export class Registry {
       added.push(rc);
     }
     this.#plugins.set(plugin.name, plugin);
+    this.#generation++;
     for (const rc of added) {
       this.#byName.set(rc.spec.name, rc);
       let node = this.#root;
@@ -324,6 +331,19 @@ export class Registry {
       node.cmd = rc;
     }
     return added;
+  }
+
+  /** The command named by the first words of `words` (longest match), or undefined. */
+  find(words: readonly string[]): RegisteredCommand | undefined {
+    let node = this.#root;
+    let best: RegisteredCommand | undefined;
+    for (let i = 0; i < words.length && i < 3; i++) {
+      const next = node.children.get(words[i]);
+      if (!next) break;
+      node = next;
+      if (node.cmd) best = node.cmd;
+    }
+    return best;
   }
 
   /**
@@ -365,6 +385,11 @@ export class Registry {
           ? ` (did you mean ${s.map((x) => `${prefix} ${x}`).join(", ")}?)`
           : ` (expected one of: ${subs.join(", ")})`),
     };
+  }
+
+  /** Whether `word` is the first word of a command name. */
+  isCommandWord(word: string): boolean {
+    return this.#root.children.has(word);
   }
 
   /** Names of the sub-commands that follow `prefix` words (for completion and help). */

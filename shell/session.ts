@@ -11,10 +11,10 @@
 import type { Kernel } from "../uapi/kernel.ts";
 import { errnoName } from "../uapi/errno.ts";
 import { EvalError } from "../dsl/expr.ts";
-import { parse, type Script } from "../dsl/parser.ts";
-import { ScriptError, type SourceText } from "../dsl/source.ts";
+import { parse, type Script, StatementReader, type Stmt } from "../dsl/parser.ts";
+import { ScriptError, SourceText } from "../dsl/source.ts";
 import type { Env, FieldValue, ResultRecord, Row, Value } from "../dsl/values.ts";
-import { type Compiled, compileStatement } from "./compile.ts";
+import { type Compiled, compiledBefore, compileStatement } from "./compile.ts";
 import { completeLine } from "./complete.ts";
 import {
   ANSI,
@@ -36,6 +36,13 @@ import {
   type ShellState,
 } from "./plugin_api.ts";
 import { Recorder } from "./record.ts";
+import {
+  type ClientName,
+  clientNote,
+  clientPresetOf,
+  type ResultEvent,
+  setClientPreset,
+} from "./clients.ts";
 import { type RegisteredCommand, Registry } from "./registry.ts";
 import corePlugin from "./commands/mod.ts";
 import { dirname, isAbsolute, join, resolve } from "node:path";
@@ -56,6 +63,10 @@ export interface SessionOptions {
   quiet?: boolean;
   /** Start recording to this file at once (`vfsh --record FILE`). */
   record?: string;
+  /** Say after each result what this client would conclude (`vfsh --like qemu`). */
+  like?: ClientName;
+  /** Called with every command result (`vfsh compare` collects them). */
+  onResult?: (e: ResultEvent) => void;
 }
 
 /** What running one script gave. */
@@ -80,8 +91,12 @@ export interface Session {
   complete(line: string): [string[], string];
   /** Every command name (multi-word names included) and the shell's keywords. */
   commandNames(): string[];
-  /** Stop recording and close every fd and mapping this session opened. */
-  close(): void;
+  /**
+   * Stop recording and close every fd and mapping this session opened. With
+   * `release: false`, only stop recording and forget them: for a backend dropped right after
+   * (a simulator made for this session), where giving each one back is wasted work.
+   */
+  close(options?: { release?: boolean }): void;
   /**
    * Run a whole script (text) named `file`; includes resolve relative to `file`. Never
    * throws. With `echo: false` only results are printed (as at the prompt), with no header
@@ -129,12 +144,15 @@ function stdoutWrite(text: string): void {
   while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
 }
 
+type CompiledCommand = Extract<Compiled, { kind: "command" }>;
+
 const NOT_RECORDED = new Set(["help", "history", "vars", "record", "record stop", "quit"]);
 
 /** Create a session with the core commands and any plugins given. */
 export async function createSession(options: SessionOptions): Promise<Session> {
   const s = new ShellSession(options);
   s.registry.register(corePlugin);
+  if (options.like) setClientPreset(s.state, options.like);
   for (const p of options.plugins ?? []) await s.loadPlugin(p);
   if (options.record) {
     try {
@@ -164,9 +182,13 @@ class ShellSession implements Session, Env {
   #scratch: { addr: bigint; size: bigint } | undefined;
   #contexts = new Map<string, CommandContext>();
   #pluginCommands = new Set<string>();
+  readonly #onResult: ((e: ResultEvent) => void) | undefined;
+  /** The arguments of the command being run (for result post-processors). */
+  #built: { args: Record<string, unknown>; options: Record<string, unknown> } | undefined;
 
   constructor(o: SessionOptions) {
     this.kernel = o.kernel;
+    this.#onResult = o.onResult;
     this.#json = o.json ?? false;
     this.#quiet = o.quiet ?? false;
     this.#p = o.color ? ANSI : PLAIN;
@@ -265,7 +287,8 @@ class ShellSession implements Session, Env {
       this.#stack.push(frame);
       try {
         for (const c of compiled) {
-          await this.#exec(c, frame);
+          const pending = this.#exec(c, c.line, frame);
+          if (pending !== undefined) await pending;
           if (this.#exit) break;
         }
       } catch (e) {
@@ -337,37 +360,49 @@ class ShellSession implements Session, Env {
     top: boolean,
     echo = true,
   ) {
-    let script: Script;
+    const source = new SourceText(file, text);
+    const frame: Frame = { file, path, src: source, transcript: echo && !this.#quiet, top };
+    // Compile everything first, so a typo on line 900 stops the script before line 1 runs.
+    // Statements are compiled as they are read, so only their compiled forms are kept; a
+    // syntax error anywhere is still reported before a compile error, as if the whole
+    // script had been parsed first. After a `plugin load`, unknown commands may come from
+    // the plugin: those are compiled when their turn comes. Identical lines share one
+    // compiled form, so the line of each is kept apart.
+    const compiled: (Compiled | undefined)[] = [];
+    const lines: number[] = [];
+    const deferred = new Map<number, Stmt>();
+    let pluginLoadSeen = false;
+    const reader = new StatementReader(source);
+    // A statement written exactly like one compiled before is not parsed again.
+    const known = (text: string, col: number, line: number) => {
+      const c = compiledBefore(this.registry, text, col);
+      if (c === undefined) return false;
+      compiled.push(c);
+      lines.push(line);
+      if (c.kind === "command" && c.call.cmd.spec.name === "plugin load") pluginLoadSeen = true;
+      return true;
+    };
     try {
-      script = parse(text, file);
+      for (let st = reader.next(known); st !== undefined; st = reader.next(known)) {
+        try {
+          const c = compileStatement(st, this.registry, source);
+          compiled.push(c);
+          lines.push(st.line);
+          if (c.kind === "command" && c.call.cmd.spec.name === "plugin load") pluginLoadSeen = true;
+        } catch (e) {
+          if (pluginLoadSeen && e instanceof ScriptError) {
+            deferred.set(compiled.length, st);
+            compiled.push(undefined);
+            lines.push(st.line);
+            continue;
+          }
+          while (reader.next() !== undefined) { /* a syntax error further on wins */ }
+          throw e;
+        }
+      }
     } catch (e) {
       this.#reportCompileError(e);
       throw new StopScript();
-    }
-    const frame: Frame = {
-      file,
-      path,
-      src: script.source,
-      transcript: echo && !this.#quiet,
-      top,
-    };
-    // Compile everything first, so a typo on line 900 stops the script before line 1 runs.
-    // After a `plugin load`, unknown commands may come from the plugin: compile those later.
-    const compiled: (Compiled | undefined)[] = [];
-    let pluginLoadSeen = false;
-    for (const st of script.statements) {
-      try {
-        const c = compileStatement(st, this.registry, script.source);
-        compiled.push(c);
-        if (c.kind === "command" && c.call.cmd.spec.name === "plugin load") pluginLoadSeen = true;
-      } catch (e) {
-        if (pluginLoadSeen && e instanceof ScriptError) {
-          compiled.push(undefined);
-          continue;
-        }
-        this.#reportCompileError(e);
-        throw new StopScript();
-      }
     }
     this.#stack.push(frame);
     try {
@@ -375,13 +410,16 @@ class ShellSession implements Session, Env {
         let c = compiled[i];
         if (!c) {
           try {
-            c = compileStatement(script.statements[i], this.registry, script.source);
+            c = compileStatement(deferred.get(i)!, this.registry, source);
           } catch (e) {
             this.#reportCompileError(e);
             throw new StopScript();
           }
         }
-        await this.#exec(c, frame);
+        compiled[i] = undefined; // run once: let it go
+        // Commands that finish synchronously run without a turn of the event loop.
+        const pending = this.#exec(c, lines[i], frame);
+        if (pending !== undefined) await pending;
         if (this.#exit) break;
       }
     } finally {
@@ -404,7 +442,11 @@ class ShellSession implements Session, Env {
     throw new StopScript();
   }
 
-  async #exec(c: Compiled, frame: Frame): Promise<void> {
+  /**
+   * Run one statement (written at `line`: a compiled form may serve several lines); a promise
+   * only when its command is asynchronous.
+   */
+  #exec(c: Compiled, line: number, frame: Frame): void | Promise<void> {
     const p = this.#p;
     switch (c.kind) {
       case "comment":
@@ -415,9 +457,9 @@ class ShellSession implements Session, Env {
         try {
           v = c.value.run ? c.value.run(this) : c.value.constant;
         } catch (e) {
-          this.#evalError(e, frame, c.line);
+          this.#evalError(e, frame, line);
         }
-        if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, c.line)}${c.text}`);
+        if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, line)}${c.text}`);
         this.state.vars.set(c.name, v as Value);
         this.#record(frame, c.text);
         return;
@@ -427,15 +469,15 @@ class ShellSession implements Session, Env {
         try {
           r = c.check.check(this.#last, this);
         } catch (e) {
-          this.#evalError(e, frame, c.line);
+          this.#evalError(e, frame, line);
         }
-        if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, c.line)}${c.text}`);
-        this.#count(r.held, frame, c.line, c.text, `actual ${r.actual}`, c.text);
+        if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, line)}${c.text}`);
+        this.#count(r.held, frame, line, c.text, `actual ${r.actual}`, c.text);
         this.#record(frame, c.text);
         return;
       }
       case "command":
-        return await this.#execCommand(c, frame);
+        return this.#execCommand(c, line, frame);
     }
   }
 
@@ -471,67 +513,109 @@ class ShellSession implements Session, Env {
     }
   }
 
-  async #execCommand(c: Extract<Compiled, { kind: "command" }>, frame: Frame): Promise<void> {
+  #execCommand(c: CompiledCommand, line: number, frame: Frame): void | Promise<void> {
     const cmd = c.call.cmd;
     let built: { args: Record<string, unknown>; options: Record<string, unknown> };
     try {
       built = c.call.build(this);
     } catch (e) {
-      this.#evalError(e, frame, c.line);
+      this.#evalError(e, frame, line);
     }
-    if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, c.line)}${c.text}`);
-    let result: CommandResult;
+    if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, line)}${c.text}`);
+    this.#built = built;
+    let r: CommandResult | Promise<CommandResult>;
     try {
-      const r = cmd.spec.run(this.#context(cmd), built.args, built.options);
-      result = r instanceof Promise ? await r : r;
-      if (!result || typeof result.errno !== "number" || typeof result.fields !== "object") {
-        throw new Error("it returned no result (use ctx.ok(), ctx.errno() or ctx.fromRet())");
-      }
+      r = cmd.spec.run(this.#context(cmd), built.args, built.options);
     } catch (e) {
-      if (e instanceof StopScript) throw e;
-      const msg = e instanceof ShellError || e instanceof ScriptError
-        ? `${cmd.spec.name}: ${(e as Error).message}`
-        : cmd.plugin === "core"
-        ? `${cmd.spec.name}: internal error: ${(e as Error)?.message ?? e}`
-        : `plugin ${cmd.plugin}: command '${cmd.spec.name}' threw: ${(e as Error)?.message ?? e}`;
-      if (e instanceof ScriptError && e.location) this.error(msg, e);
-      else {
-        // A one-line error: where (in a script) and what.
-        this.error(frame.file === "<line>" ? msg : `${this.#where(frame, c.line, c.col)}: ${msg}`);
-      }
-      throw new StopScript();
+      this.#commandThrew(e, c, line, frame);
     }
+    if (r instanceof Promise) {
+      return r.then(
+        (result) => this.#finishCommand(c, line, frame, result),
+        (e) => this.#commandThrew(e, c, line, frame),
+      );
+    }
+    this.#finishCommand(c, line, frame, r);
+  }
+
+  /** A command threw (or returned no result): one line naming it, and the script stops. */
+  #commandThrew(e: unknown, c: CompiledCommand, line: number, frame: Frame): never {
+    if (e instanceof StopScript) throw e;
+    const cmd = c.call.cmd;
+    const msg = e instanceof ShellError || e instanceof ScriptError
+      ? `${cmd.spec.name}: ${(e as Error).message}`
+      : cmd.plugin === "core"
+      ? `${cmd.spec.name}: internal error: ${(e as Error)?.message ?? e}`
+      : `plugin ${cmd.plugin}: command '${cmd.spec.name}' threw: ${(e as Error)?.message ?? e}`;
+    if (e instanceof ScriptError && e.location) this.error(msg, e);
+    else {
+      // A one-line error: where (in a script) and what.
+      this.error(frame.file === "<line>" ? msg : `${this.#where(frame, line, c.col)}: ${msg}`);
+    }
+    throw new StopScript();
+  }
+
+  #finishCommand(c: CompiledCommand, line: number, frame: Frame, result: CommandResult): void {
+    if (!result || typeof result.errno !== "number" || typeof result.fields !== "object") {
+      this.#commandThrew(
+        new Error("it returned no result (use ctx.ok(), ctx.errno() or ctx.fromRet())"),
+        c,
+        line,
+        frame,
+      );
+    }
+    const cmd = c.call.cmd;
     const record: ResultRecord = {
       errno: result.errno,
       fields: result.fields,
       principal: cmd.principal,
     };
     if (!result.silent) this.#last = record;
+    // Result post-processors: observers and the client preset's note.
+    let note: string | undefined;
+    if (this.#onResult !== undefined || clientPresetOf(this.state) !== undefined) {
+      const ev: ResultEvent = {
+        command: cmd.spec.name,
+        text: c.text,
+        file: frame.file,
+        line,
+        errno: result.errno,
+        fields: result.fields,
+        formats: cmd.fieldFormats,
+        args: this.#built?.args ?? {},
+        options: this.#built?.options ?? {},
+        state: this.state,
+      };
+      this.#onResult?.(ev);
+      if (!result.silent) note = clientNote(ev);
+    }
     // Print.
     let held: boolean | undefined;
     if (c.expect) {
       try {
         held = c.expect.check(record, this);
       } catch (e) {
-        this.#evalError(e, frame, c.line);
+        this.#evalError(e, frame, line);
       }
     }
     if (this.#json) {
       this.json({
         command: c.text,
         file: frame.file,
-        line: c.line,
+        line,
         ok: result.errno === 0,
         errno: result.errno === 0 ? null : { name: errnoName(result.errno), number: result.errno },
         fields: jsonFields(result.fields, cmd.fieldFormats),
         ...(result.lines && result.silent ? { output: result.lines } : {}),
         ...(c.expect ? { expectation: { expected: c.expect.text, held } } : {}),
+        ...(note ? { client: note } : {}),
       });
     } else {
       const show = !this.#quiet;
       if (show && !result.silent) {
         const stable = frame.transcript;
-        this.out(formatResult(result.errno, result.fields, cmd.fieldFormats, this.#p, stable));
+        const text = formatResult(result.errno, result.fields, cmd.fieldFormats, this.#p, stable);
+        this.out(note ? `${text}  ${note}` : text);
       }
       if (show || result.silent) {
         for (const l of result.lines ?? []) this.out(l);
@@ -543,14 +627,11 @@ class ShellSession implements Session, Env {
       }
     }
     if (c.expect) {
-      this.#count(
-        held!,
-        frame,
-        c.line,
-        c.expect.text,
-        formatResult(result.errno, result.fields, cmd.fieldFormats),
-        c.text,
-      );
+      if (held) this.#stats.passed++;
+      else {
+        const actual = formatResult(result.errno, result.fields, cmd.fieldFormats);
+        this.#count(false, frame, line, c.expect.text, actual, c.text);
+      }
     }
     if (c.bind !== undefined) {
       if (result.errno !== 0) {
@@ -559,7 +640,7 @@ class ShellSession implements Session, Env {
           `let ${c.bind}: '${cmd.spec.name}' failed with ${
             errnoName(result.errno)
           }, nothing to bind`,
-          c.line,
+          line,
           c.col,
         );
       }
@@ -568,13 +649,13 @@ class ShellSession implements Session, Env {
         this.#scriptError(
           frame,
           `let ${c.bind}: '${cmd.spec.name}' has no principal value to bind`,
-          c.line,
+          line,
           c.col,
         );
       }
       this.state.vars.set(c.bind, pv);
     }
-    if (!NOT_RECORDED.has(cmd.spec.name)) {
+    if (this.#recorder && frame.top && !NOT_RECORDED.has(cmd.spec.name)) {
       const bare = c.expect ? c.text.slice(0, c.text.lastIndexOf("=>")).trimEnd() : c.text;
       this.#record(frame, result.silent ? bare : `${bare} => ${this.#asExpectation(record, cmd)}`);
     }
@@ -615,9 +696,21 @@ class ShellSession implements Session, Env {
     if (ctx) return ctx;
     // deno-lint-ignore no-this-alias
     const self = this;
-    const clean = (f?: Record<string, FieldValue | undefined>) => {
+    const clean = (f?: Record<string, FieldValue | undefined>): Record<string, FieldValue> => {
+      if (!f) return {};
+      // Most results have no unset field: then the command's own object will do.
+      let unset = false;
+      for (const k in f) {
+        if (f[k] === undefined) {
+          unset = true;
+          break;
+        }
+      }
+      if (!unset && Object.getPrototypeOf(f) === Object.prototype) {
+        return f as Record<string, FieldValue>;
+      }
       const out: Record<string, FieldValue> = {};
-      if (f) { for (const k in f) if (f[k] !== undefined) out[k] = f[k] as FieldValue; }
+      for (const k in f) if (f[k] !== undefined) out[k] = f[k] as FieldValue;
       return out;
     };
     const shell: ShellControl = {
@@ -744,18 +837,22 @@ class ShellSession implements Session, Env {
     return plugin;
   }
 
-  close(): void {
+  close(options?: { release?: boolean }): void {
     try {
       this.#recorder?.close();
     } catch { /* already reported */ }
     this.#recorder = undefined;
-    const k = this.kernel;
-    for (const fd of this.state.devices) k.close(fd);
-    for (const fd of this.state.groups.keys()) k.close(fd);
-    for (const fd of this.state.containers) k.close(fd);
-    for (const m of this.state.mem.values()) k.munmap(m.addr, m.size);
-    for (const m of this.state.anon) k.munmap(m.addr, m.size);
-    if (this.#scratch) k.munmap(this.#scratch.addr, this.#scratch.size);
+    if (options?.release ?? true) {
+      const k = this.kernel;
+      for (const fd of this.state.devices) k.close(fd);
+      for (const fd of this.state.groups.keys()) k.close(fd);
+      for (const fd of this.state.containers) k.close(fd);
+      for (const m of this.state.mem.values()) k.munmap(m.addr, m.size);
+      // Newest first: what a `map` without --vaddr allocated, in reverse order.
+      const anon = this.state.anon;
+      for (let i = anon.length - 1; i >= 0; i--) k.munmap(anon[i].addr, anon[i].size);
+      if (this.#scratch) k.munmap(this.#scratch.addr, this.#scratch.size);
+    }
     this.state.devices.clear();
     this.state.groups.clear();
     this.state.containers.clear();

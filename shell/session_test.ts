@@ -377,3 +377,29 @@ function bind(k: ReturnType<typeof createSimKernel>) {
     writeMemory: k.writeMemory.bind(k),
   };
 }
+
+Deno.test("session: a syntax error further on is reported before an unknown command", async () => {
+  const { s, script } = await shell();
+  const r = await script('container open\nbogus 1 2\nmap 0x1000 4K rw\necho "open\n', "y.vfs");
+  assert.equal(r.status, 2);
+  assert.match(r.out, /error: y\.vfs:4:6: unterminated string/);
+  assert.doesNotMatch(r.out, /bogus/);
+  s.close();
+});
+
+Deno.test("session: identical lines run as often as written, each with its own line", async () => {
+  const { s, script } = await shell();
+  const line = "map $a 4K rw --vaddr 0x7f0000000000 => ok";
+  const r = await script(
+    ["container open", "let ioas = ioas alloc", "ioas set $ioas", "set-iommu TYPE1v2"]
+      .concat(["let a = 0x100000", line, "let a = 0x200000", line, line, "unmap $a 8K"])
+      .join("\n"),
+    "z.vfs",
+  );
+  assert.equal(r.passed, 2);
+  assert.equal(r.failed, 1);
+  assert.match(r.out, /6> map \$a 4K rw --vaddr 0x7f0000000000 => ok\nok {2}iova=0x100000\n/);
+  assert.match(r.out, /8> map \$a .*\nok {2}iova=0x200000\n/);
+  assert.match(r.out, /9> map \$a .*\nEEXIST .*\nFAIL z\.vfs:9: expected ok, got EEXIST/);
+  s.close();
+});

@@ -71,9 +71,15 @@ export function sendStruct(
   o: Overrides = {},
   bufferSize?: number,
 ): Sent {
+  const size = o.argsz ?? o.size;
+  if (size === undefined && o.flags === undefined) {
+    // Nothing to override: the values as they are.
+    const buf = encode(desc, values, { bufferSize });
+    const ret = ctx.kernel.ioctl(fd, request, buf);
+    return { ret, buf, out: ret < 0 ? {} : decode(desc, buf) };
+  }
   const v: StructValues = { ...values };
   const sf = sizeFieldOf(desc);
-  const size = o.argsz ?? o.size;
   if (size !== undefined && sf) {
     if (size > BigInt(MAX_BUFFER)) {
       ctx.fail(
@@ -118,12 +124,33 @@ export function areaKey(state: ShellState, fd: number, ioas?: number | bigint): 
   return `${fd}:${ioas}`;
 }
 
+/**
+ * Lists of areas that may hold overlapping areas (the same IOVA noted twice through two
+ * views of one IOAS). The others are sorted and disjoint, so a range to forget is found by
+ * binary search instead of a walk over every area.
+ */
+const mayOverlap = new WeakSet<ShellArea[]>();
+
 /** Note an area this shell mapped. */
 export function addArea(state: ShellState, key: string, area: ShellArea): void {
   let list = state.areas.get(key);
   if (!list) state.areas.set(key, list = []);
-  let i = list.length;
-  while (i > 0 && list[i - 1].iova > area.iova) i--;
+  if (mayOverlap.has(list)) {
+    let i = list.length;
+    while (i > 0 && list[i - 1].iova > area.iova) i--;
+    list.splice(i, 0, area);
+    return;
+  }
+  // Sorted by iova: insert after the last area that starts at or below it.
+  let i = 0, hi = list.length;
+  while (i < hi) {
+    const m = (i + hi) >> 1;
+    if (list[m].iova <= area.iova) i = m + 1;
+    else hi = m;
+  }
+  if ((i > 0 && list[i - 1].last >= area.iova) || (i < list.length && area.last >= list[i].iova)) {
+    mayOverlap.add(list);
+  }
   list.splice(i, 0, area);
 }
 
@@ -131,16 +158,47 @@ export function addArea(state: ShellState, key: string, area: ShellArea): void {
 export function removeAreas(state: ShellState, key: string, iova: bigint, last: bigint): void {
   const list = state.areas.get(key);
   if (!list) return;
+  if (mayOverlap.has(list)) {
+    const out = cut(list, 0, list.length, iova, last, true);
+    mayOverlap.add(out);
+    state.areas.set(key, out);
+    return;
+  }
+  // Sorted and disjoint: the areas that meet [iova, last] are those from the first whose
+  // last >= iova to the last whose iova <= last.
+  let lo = 0, hi = list.length;
+  while (lo < hi) {
+    const m = (lo + hi) >> 1;
+    if (list[m].last < iova) lo = m + 1;
+    else hi = m;
+  }
+  let end = lo;
+  while (end < list.length && list[end].iova <= last) end++;
+  if (end === lo) return;
+  const pieces = cut(list, lo, end, iova, last, false);
+  list.splice(lo, end - lo, ...pieces);
+}
+
+/** Areas [from, to) of `list` with [iova, last] cut out (and the others, when `keep`). */
+function cut(
+  list: ShellArea[],
+  from: number,
+  to: number,
+  iova: bigint,
+  last: bigint,
+  keep: boolean,
+): ShellArea[] {
   const out: ShellArea[] = [];
-  for (const a of list) {
+  for (let i = from; i < to; i++) {
+    const a = list[i];
     if (a.last < iova || a.iova > last) {
-      out.push(a);
+      if (keep) out.push(a);
       continue;
     }
     if (a.iova < iova) out.push({ ...a, last: iova - 1n });
     if (a.last > last) out.push({ ...a, iova: last + 1n, vaddr: a.vaddr + (last + 1n - a.iova) });
   }
-  state.areas.set(key, out);
+  return out;
 }
 
 /** Get fresh anonymous memory for a map without `--vaddr`; freed when the session closes. */
@@ -160,7 +218,7 @@ export function freshMemory(ctx: CommandContext, size: bigint): bigint {
 
 /** Give back memory from {@link freshMemory} when the map failed. */
 export function releaseMemory(ctx: CommandContext, addr: bigint): void {
-  const i = ctx.state.anon.findIndex((m) => m.addr === addr);
+  const i = ctx.state.anon.findLastIndex((m) => m.addr === addr);
   if (i < 0) return;
   const [m] = ctx.state.anon.splice(i, 1);
   ctx.kernel.munmap(m.addr, m.size);

@@ -11,6 +11,7 @@ import { memCommands } from "./mem.ts";
 import { miscCommands } from "./misc.ts";
 import { shellCommands } from "./shell.ts";
 import { simCommands } from "./sim.ts";
+import { setupCommands } from "./setup.ts";
 import { vfioCommands } from "./vfio.ts";
 
 /** The built-in plugin, `core`. */
@@ -24,6 +25,7 @@ export default definePlugin({
     ...groupCommands,
     ...miscCommands,
     ...simCommands,
+    ...setupCommands,
     ...shellCommands,
   ],
 });

@@ -36,6 +36,8 @@ import {
   vfioOverrides,
   vfioPerm,
 } from "./_util.ts";
+import { nativeIoas } from "../modes.ts";
+import { nativeMap, nativeUnmap } from "./setup.ts";
 
 function openHint(path: string, errno: number): string | undefined {
   if (errno === 2) {
@@ -247,9 +249,18 @@ const map = defineCommand({
       .optional(),
     ...vfioOverrides,
   }),
-  result: z.object({ iova: t.hex("the IOVA mapped"), vaddr: t.vaddr("user memory behind it") }),
+  result: z.object({
+    iova: t.hex("the IOVA mapped"),
+    vaddr: t.vaddr("user memory behind it"),
+    ioctl: t.text("IOMMU_IOAS_MAP when the iommufd mode ran it as one", { volatile: true }),
+  }),
   examples: ["map 0x100000 2M rw", "map 0x100000 2M rw => EEXIST", "map 0 4K r --vaddr $buf"],
   run(ctx, { iova, size, perm }, o) {
+    // In iommufd mode (container setup), a plain map is IOMMU_IOAS_MAP on the mode's IOAS.
+    if (o.flags === undefined && o.argsz === undefined) {
+      const ioas = nativeIoas(ctx.state, container(ctx));
+      if (ioas !== undefined) return nativeMap(ctx, ioas, { iova, size, perm, vaddr: o.vaddr });
+    }
     const fresh = o.vaddr === undefined;
     const vaddr = o.vaddr ?? freshMemory(ctx, size);
     const flags = vfioPerm(perm);
@@ -286,9 +297,14 @@ const unmap = defineCommand({
   }),
   options: z.object({
     all: t.flag("VFIO_DMA_UNMAP_FLAG_ALL with iova 0 and size 0 (pass IOVA SIZE to try others)"),
+    writeback: t.flag("also show the struct's size field after the call, on error too"),
     ...vfioOverrides,
   }),
-  result: z.object({ unmapped: t.hex("bytes the kernel unmapped") }),
+  result: z.object({
+    unmapped: t.hex("bytes the kernel unmapped"),
+    written_size: t.hex("--writeback: the size field after the call (as passed if not written)"),
+    ioctl: t.text("IOMMU_IOAS_UNMAP when the iommufd mode ran it as one", { volatile: true }),
+  }),
   principal: "unmapped",
   examples: [
     "unmap 0x100000 2M => unmapped=0x200000",
@@ -300,16 +316,24 @@ const unmap = defineCommand({
       ctx.fail("needs IOVA SIZE, or --all (usage: unmap IOVA SIZE | unmap --all)");
     }
     const fd = container(ctx);
+    // In iommufd mode (container setup), a plain unmap is IOMMU_IOAS_UNMAP on the mode's IOAS.
+    if (o.flags === undefined && o.argsz === undefined) {
+      const ioas = nativeIoas(ctx.state, fd);
+      if (ioas !== undefined) {
+        return nativeUnmap(ctx, ioas, { iova, size, all: o.all, writeback: o.writeback });
+      }
+    }
     const r = sendStruct(ctx, fd, VFIO_IOMMU_UNMAP_DMA, vfio_iommu_type1_dma_unmap, {
       flags: o.all ? 2 : 0,
       iova: iova ?? 0n,
       size: size ?? 0n,
     }, o);
-    if (r.ret < 0) return ctx.errno(-r.ret);
+    const written = o.writeback ? new DataView(r.buf.buffer).getBigUint64(16, true) : undefined;
+    if (r.ret < 0) return ctx.errno(-r.ret, { written_size: written });
     const key = areaKey(ctx.state, fd);
     if (o.all) ctx.state.areas.delete(key);
     else if (size! > 0n) removeAreas(ctx.state, key, iova!, iova! + size! - 1n);
-    return ctx.ok({ unmapped: r.out.size });
+    return ctx.ok({ unmapped: r.out.size, written_size: written });
   },
 });
 

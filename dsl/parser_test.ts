@@ -1,0 +1,28 @@
+import assert from "node:assert/strict";
+import { parse, StatementReader } from "./parser.ts";
+import { ScriptError, SourceText } from "./source.ts";
+
+function headline(text: string): string {
+  try {
+    parse(text, "t.vfs");
+  } catch (e) {
+    return (e as ScriptError).headline();
+  }
+  return "no error";
+}
+
+Deno.test("parser: a lexer error anywhere is reported before a syntax error", () => {
+  assert.match(headline("let\nmap 0x1000 4K rw\n"), /^t\.vfs:1:1: expected a name after 'let'/);
+  assert.match(headline('let\necho "open\n'), /^t\.vfs:2:6: unterminated string/);
+});
+
+Deno.test("parser: the reader gives statements one at a time, with column and verbatim", () => {
+  const r = new StatementReader(
+    new SourceText("t", "  api-version => 0\nlet a=1 ; expect value == 0\n"),
+  );
+  const got = [];
+  for (let s = r.next(); s !== undefined; s = r.next()) {
+    got.push([s.kind, s.kind === "comment" ? 0 : s.col, s.kind !== "comment" && s.verbatim]);
+  }
+  assert.deepEqual(got, [["command", 3, true], ["let", 1, true], ["expect", 11, true]]);
+});
