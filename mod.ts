@@ -101,6 +101,8 @@ export async function runScript(
       ? await session.runScript(options.text, file)
       : await session.runFile(file);
   } finally {
-    session.close();
+    // A simulator made here dies with the session: dropping it beats unmapping block by
+    // block. A real kernel, or a backend the caller passed in, gets everything released.
+    session.close({ release: b !== "sim" });
   }
 }
