@@ -7,7 +7,7 @@
 
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { SimKernel } from "../../sim/kernel.ts";
-import { Probe, recordedRuns, type Run } from "./_rig_probe.ts";
+import { Probe, recordedRuns, type Run } from "../_rig_probe.ts";
 
 function replay(run: Run, profile: string, devname?: string): string[] {
   const k = new SimKernel({ profile, release: "6.12.117", container: "legacy" });

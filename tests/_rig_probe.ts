@@ -1,20 +1,21 @@
 /**
  * The rig's probe (shared/rig/probe.c) replayed against the simulator, for comparing with the
- * recordings of shared/rig/results/. It is the probe of tests/sim_rig_probe_test.ts, which
- * also decodes the MIGRATION capability the legacy type1 container returns.
+ * recordings of shared/rig/results/: one probe for the iommufd recordings
+ * (tests/sim_rig_probe_test.ts) and the legacy type1 ones (tests/audit/legacy_rig_probe_test.ts),
+ * so it also decodes the MIGRATION capability only the legacy container returns.
  *
  * @module
  */
 
-import { errnoName } from "../../uapi/errno.ts";
-import { encode } from "../../uapi/codec.ts";
-import { decodeInfoCaps } from "../../uapi/caps.ts";
-import * as S from "../../uapi/structs.ts";
-import * as R from "../../uapi/ioctl.ts";
-import type { SimKernel } from "../../sim/kernel.ts";
+import { errnoName } from "../uapi/errno.ts";
+import { encode } from "../uapi/codec.ts";
+import { decodeInfoCaps } from "../uapi/caps.ts";
+import * as S from "../uapi/structs.ts";
+import * as R from "../uapi/ioctl.ts";
+import type { SimKernel } from "../sim/kernel.ts";
 
 /** Where the rig's recordings are. */
-export const RESULTS = new URL("../../../shared/rig/results/", import.meta.url);
+export const RESULTS = new URL("../../shared/rig/results/", import.meta.url);
 const MiB = 0x100000n;
 const BUF_SIZE = 2n * MiB;
 
