@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parse, StatementReader } from "./parser.ts";
-import { ScriptError, SourceText } from "./source.ts";
+import { type ScriptError, SourceText } from "./source.ts";
 
 function headline(text: string): string {
   try {
