@@ -1,17 +1,6 @@
 import assert from "node:assert/strict";
 import { approx64, IntervalTree, join64, RangeSet, split64, u64 } from "./interval_tree.ts";
-
-/** Small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../tests/_prng.ts";
 
 function big(r: () => number, bits: number): bigint {
   let x = 0n;

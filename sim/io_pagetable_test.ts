@@ -11,6 +11,7 @@ import {
 } from "./io_pagetable.ts";
 import { type AccountMode, PinAccounting, pinnedPages } from "./pages.ts";
 import { UserMemory } from "./user_memory.ts";
+import { prng } from "../tests/_prng.ts";
 
 const RW = IOMMU_READ | IOMMU_WRITE;
 const MiB = 0x100000n;
@@ -860,18 +861,6 @@ Deno.test("scale: 200,000 areas map, allocate and unmap without scanning", () =>
 });
 
 // ---- property test ----------------------------------------------------------------------------
-
-/** Small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Span = [bigint, bigint];
 

@@ -11,17 +11,7 @@ import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import { SimKernel } from "../sim/kernel.ts";
 import type { Ioas } from "../sim/ioas.ts";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "./_prng.ts";
 
 const REQUESTS = R.REQUESTS.map((r) => r.request);
 const HOT = [
@@ -64,7 +54,7 @@ const IOVAS = [
 const LENGTHS = [0n, 1n, 0x800n, 0x1000n, 0x2000n, 0x100000n, 0x200000n, 0xffff_ffff_ffff_ffffn];
 
 function runSeed(seed: number, steps: number): void {
-  const rnd = mulberry32(seed);
+  const rnd = prng(seed);
   const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
   const k = new SimKernel({
     profile: "intel-vtd",

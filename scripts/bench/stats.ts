@@ -36,20 +36,9 @@ export function pairedRatio(a: readonly number[], b: readonly number[]): number 
   return median(r);
 }
 
-/**
- * A seeded PRNG (mulberry32): deterministic 32-bit state, floats in [0, 1). The same seed
- * gives the same sequence on every machine, so random positions are reproducible.
- */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG the tests use too (mulberry32), so a benchmark position is reproducible. */
+import { prng } from "../../tests/_prng.ts";
+export { prng };
 
 /** `count` integers in [0, n) from a PRNG seeded with `seed`. */
 export function randomIndices(count: number, n: number, seed: number): Int32Array {
