@@ -30,6 +30,7 @@ import { type UserArg, type UserMemoryAccess, userRead, userWrite } from "./uacc
 import { type DmaCursor, DmaList, type VfioDma } from "./vfio_dma.ts";
 import { modeIndex, type PinAccounting } from "./pages.ts";
 import { TASK_SIZE } from "./user_memory.ts";
+import type { IovaRange } from "../uapi/caps.ts";
 
 /** VFIO_TYPE1_IOMMU. */
 export const VFIO_TYPE1_IOMMU = 1n;
@@ -98,12 +99,6 @@ export class Type1Domain {
   get pgsizeBitmap(): bigint {
     return this.iommu.pgsizeBitmap;
   }
-}
-
-/** An inclusive IOVA range of the valid list (`struct vfio_iova`). */
-export interface IovaRange {
-  start: bigint;
-  end: bigint;
 }
 
 const MAPD = offsetsOf(S.vfio_iommu_type1_dma_map);
