@@ -16,6 +16,7 @@ import {
   auditArgs,
   discoverAudit,
   discoverScenarios,
+  type MachineScenario,
   maskLines,
   type Scenario,
   unknownTableEntries,
@@ -24,6 +25,7 @@ import {
   type VmProfileName,
 } from "./scenarios.ts";
 import { runInVm, shellQuote, type VmResult } from "./vm.ts";
+import { dropLines } from "./machine.ts";
 
 /** The repository root (the guest's cwd and the host runs' cwd). */
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -278,6 +280,8 @@ function batches(scenarios: Scenario[], variant: KernelVariant) {
 interface Selection {
   scenarios: Scenario[];
   audit: Scenario[];
+  /** Audit files that each run alone, on the machine their `sim` lines describe. */
+  auditMachine: MachineScenario[];
 }
 
 /** Find the scenarios to run, or skip the lane when there are none or no shell to run them. */
@@ -296,6 +300,7 @@ async function selectScenarios(options: LaneOptions): Promise<Selection> {
     for (const s of found.filter((s) => s.skip)) console.log(`SKIP ${s.name}: ${s.skip}`);
   }
   let audit: Scenario[] = [];
+  let auditMachine: MachineScenario[] = [];
   if (suites.includes("audit")) {
     const a = await discoverAudit(`${REPO_ROOT}/${AUDIT.dir}`);
     for (const name of Object.keys(AUDIT.exclude)) {
@@ -305,17 +310,18 @@ async function selectScenarios(options: LaneOptions): Promise<Selection> {
     }
     const wanted = (name: string) => options.only.length === 0 || options.only.includes(name);
     audit = a.run.filter((s) => wanted(s.name));
+    auditMachine = a.machine.filter((s) => wanted(s.name));
     for (const s of a.skipped.filter((s) => wanted(s.name))) {
       console.log(`SKIP audit ${s.name}: ${s.reason}`);
     }
   }
-  if (found.length === 0 && audit.length === 0) {
+  if (found.length === 0 && audit.length === 0 && auditMachine.length === 0) {
     skipLane(`no scenarios (*.vfs) in ${options.scenarioDir} or ${AUDIT.dir}`);
   }
   const usesShell = !options.guestCmd || !options.hostCmd;
   const shell = await Deno.stat(`${REPO_ROOT}/shell/main.ts`).then(() => true, () => false);
   if (usesShell && !shell) skipLane("shell/main.ts does not exist yet");
-  return { scenarios: found, audit };
+  return { scenarios: found, audit, auditMachine };
 }
 
 /** Run the lane; returns the process exit status. */
@@ -324,7 +330,9 @@ export async function runLane(options: LaneOptions): Promise<number> {
   const cannot = await whyLaneCannotRun(variants);
   if (cannot) skipLane(cannot);
   const wantScenarios = !options.buildOnly && !options.smokeOnly;
-  const selection = wantScenarios ? await selectScenarios(options) : { scenarios: [], audit: [] };
+  const selection = wantScenarios
+    ? await selectScenarios(options)
+    : { scenarios: [], audit: [], auditMachine: [] };
   const kernels = await ensureAll(variants);
   if (options.buildOnly) return 0;
   if (!options.noSmoke) {
@@ -364,6 +372,56 @@ function auditCommand(
   return [denoBinary(), ...auditArgs(side, variant, mode, files)].map(shellQuote).join(" ");
 }
 
+/** The last lines of both sides' output, after a run that died. */
+function printTails(kernel: Transcript, sim: Transcript): void {
+  for (const [name, t] of [["kernel", kernel], ["simulator", sim]] as const) {
+    const tail = (x: string) => x.trim().split("\n").slice(-10).join("\n");
+    console.log(`--- ${name} (exit ${t.code}) stdout/stderr tail ---`);
+    console.log(`${tail(t.stdout)}\n${tail(t.stderr)}`);
+  }
+}
+
+/** Where the guest writes its copy of a machine file (the guest's /run is a tmpfs). */
+const GUEST_COPY_DIR = "/run/vfsh-machine";
+
+function guestCopy(s: MachineScenario): string {
+  return `${GUEST_COPY_DIR}/${s.name}.vfs`;
+}
+
+function machineUnit(m: ModeName, s: MachineScenario): string {
+  return `audit.${m}.${s.name}`;
+}
+
+/** What the guest does in place of the file's `sim` lines, for the PASS/FAIL line. */
+function machineSummary(s: MachineScenario): string {
+  return s.machine.summary.join(", ");
+}
+
+/**
+ * The guest command of a machine file: write the copy with its `sim` lines blank, build the
+ * machine, run the copy under the wrappers, put the machine back, keep the run's exit status.
+ */
+export function machineGuestCommand(
+  v: KernelVariant,
+  m: ModeName,
+  s: MachineScenario,
+  override?: string,
+): string {
+  const copy = guestCopy(s);
+  const run = auditCommand("guest", v, m, [copy], override);
+  return [
+    `mkdir -p ${GUEST_COPY_DIR}`,
+    `cat > ${copy} <<'VFSH_EOF'`,
+    s.machine.guestText.replace(/\n$/, ""),
+    "VFSH_EOF",
+    ...s.machine.before,
+    [...s.machine.wrap, run].join(" "),
+    "rc=$?",
+    ...s.machine.after,
+    "(exit $rc)",
+  ].join("\n");
+}
+
 /** Run every batch in the VMs and on the host, print the comparisons and the tally. */
 async function compareAll(
   variants: KernelVariant[],
@@ -380,7 +438,8 @@ async function compareAll(
   };
   for (const v of variants) {
     const groups = batches(selection.scenarios, v);
-    const modes = selection.audit.length > 0 ? auditModes(v, options.modes) : [];
+    const anyAudit = selection.audit.length + selection.auditMachine.length > 0;
+    const modes = anyAudit ? auditModes(v, options.modes) : [];
     const profiles = new Set<VmProfileName>([...groups.keys()]);
     if (modes.length > 0) profiles.add(AUDIT.vm);
     for (const profile of profiles) {
@@ -392,21 +451,34 @@ async function compareAll(
         host.set(s.name, await runHostCommand(scenarioCommand("host", v, s, options.hostCmd)));
       }
       const files = selection.audit.map((s) => s.file);
+      const machines = selection.auditMachine;
       for (const m of auditHere) {
-        host.set(
-          `audit.${m}`,
-          await runHostCommand(auditCommand("host", v, m, files, options.hostCmd)),
-        );
+        if (files.length > 0) {
+          host.set(
+            `audit.${m}`,
+            await runHostCommand(auditCommand("host", v, m, files, options.hostCmd)),
+          );
+        }
+        for (const s of machines) {
+          const cmd = auditCommand("host", v, m, [s.file], options.hostCmd);
+          host.set(machineUnit(m, s), await runHostCommand(cmd));
+        }
       }
       const units: GuestUnit[] = [
         ...group.map((s) => ({
           name: s.name,
           cmd: scenarioCommand("guest", v, s, options.guestCmd),
         })),
-        ...auditHere.map((m) => ({
+        ...(files.length === 0 ? [] : auditHere.map((m) => ({
           name: `audit.${m}`,
           cmd: auditCommand("guest", v, m, files, options.guestCmd),
-        })),
+        }))),
+        ...auditHere.flatMap((m) =>
+          machines.map((s) => ({
+            name: machineUnit(m, s),
+            cmd: machineGuestCommand(v, m, s, options.guestCmd),
+          }))
+        ),
       ];
       const perUnitMs = Math.max(60_000, 15_000 * files.length);
       const guest = await runGuestBatch(v, kernels.get(v)!, profile, units, perUnitMs);
@@ -415,7 +487,7 @@ async function compareAll(
         const tag = `${s.name}${s.mock ? " [mock domain]" : ""}`;
         count(`${v} scenarios`, report(v, tag, whole(k), whole(h)));
       }
-      for (const m of auditHere) {
+      for (const m of files.length > 0 ? auditHere : []) {
         const [k, h] = [guest.get(`audit.${m}`)!, host.get(`audit.${m}`)!];
         const [kp, hp] = [splitRunTranscript(k.stdout), splitRunTranscript(h.stdout)];
         const n = files.length;
@@ -423,11 +495,7 @@ async function compareAll(
           if (!kp.has(f) || !hp.has(f)) {
             // A run that died before this file: never a pass, even if both sides died alike.
             console.log(`FAIL ${v} ${m} ${f}: no '== ${f}' in the transcript`);
-            for (const [name, t] of [["kernel", k], ["simulator", h]] as const) {
-              const tail = (x: string) => x.trim().split("\n").slice(-10).join("\n");
-              console.log(`--- ${name} (exit ${t.code}) stdout/stderr tail ---`);
-              console.log(`${tail(t.stdout)}\n${tail(t.stderr)}`);
-            }
+            printTails(k, h);
             count(`${v} ${m}`, false);
             continue;
           }
@@ -443,6 +511,33 @@ async function compareAll(
         if (k.stderr.trim()) {
           console.log(`--- kernel stderr (${v} ${m}, tail) ---`);
           console.log(k.stderr.trim().split("\n").slice(-10).join("\n"));
+        }
+      }
+      for (const m of auditHere) {
+        for (const s of machines) {
+          const [k, h] = [guest.get(machineUnit(m, s))!, host.get(machineUnit(m, s))!];
+          const copy = guestCopy(s);
+          const [kp, hp] = [
+            splitRunTranscript(k.stdout).get(copy),
+            splitRunTranscript(h.stdout).get(s.file),
+          ];
+          if (kp === undefined || hp === undefined) {
+            console.log(`FAIL ${v} ${m} ${s.file}: no '== FILE' in the transcript`);
+            printTails(k, h);
+            count(`${v} ${m}`, false);
+            continue;
+          }
+          const masks = (AUDIT.lines[s.name] ?? []).filter((x) => !x.modes || x.modes.includes(m));
+          const side = (t: Transcript, part: string) => ({
+            text: `${
+              masks.reduce((p, x) => maskLines(p, x.lines, x.reason), part)
+            }\n[exit ${t.code}]`,
+            stderr: t.stderr,
+            seconds: t.seconds,
+          });
+          const tag = `${m} ${s.file} [machine: ${machineSummary(s)}]`;
+          const kernelSide = side(k, kp.replaceAll(copy, s.file));
+          count(`${v} ${m}`, report(v, tag, kernelSide, side(h, dropLines(hp, s.machine.lines))));
         }
       }
     }

@@ -7,6 +7,7 @@
 
 import type { KernelVariant } from "./build.ts";
 import type { ModeName } from "../../shell/modes.ts";
+import { type GuestMachine, isUntranslatable, translateMachine } from "./machine.ts";
 
 /** How the VM is set up for a scenario. */
 export interface VmProfile {
@@ -159,15 +160,14 @@ export const AUDIT = {
     KernelVariant,
     "legacy" | "iommufd"
   >,
-  /** Audit files that cannot run on a real kernel, with the reason (printed as SKIP). */
+  /**
+   * Audit files that cannot run on a real kernel, with the reason (printed as SKIP). Files
+   * whose leading `sim` lines have a real counterpart (scripts/kernel/machine.ts) run without
+   * an entry here; any other `sim` control skips a file by itself, naming the line.
+   */
   exclude: {
-    "11_dma_entry_limit": "`sim dma-entry-limit 3` changes a module parameter " +
-      "(vfio_iommu_type1.dma_entry_limit) the guest kernel is booted without; " +
-      "the shell has no way to set it on a real kernel",
-    "12_memlock": "`sim privileged off` / `sim rlimit memlock` drop root and set " +
-      "RLIMIT_MEMLOCK, which the guest (root, one process) cannot do from the shell",
-    "20_several_groups": "`sim device add` hot-adds a second device behind an AMD-Vi IOMMU; " +
-      "the rig has one edu device behind VT-d",
+    "20_several_groups": "`sim device add` hot-adds a second device behind an AMD-Vi IOMMU " +
+      "next to the VT-d one: QEMU has one vIOMMU per machine, so no guest has both",
   } as Record<string, string>,
   /**
    * Lines of audit files whose results are not compared, with the reason: the command's
@@ -210,19 +210,40 @@ export function maskLines(part: string, lines: number[], reason: string): string
   return out.join("\n");
 }
 
-/** The audit's `.vfs` names (without `.vfs`) in `dir`, sorted, and which of them run. */
+/** An audit file that runs in the guest on a machine its `sim` lines describe. */
+export interface MachineScenario extends Scenario {
+  machine: GuestMachine;
+}
+
+/**
+ * The audit's `.vfs` names (without `.vfs`) in `dir`, sorted: those that run together as they
+ * are, those that run alone on a machine built for them, and those skipped with the reason.
+ */
 export async function discoverAudit(
   dir: string,
   shownAs = AUDIT.dir,
-): Promise<{ run: Scenario[]; skipped: { name: string; reason: string }[] }> {
+): Promise<{
+  run: Scenario[];
+  machine: MachineScenario[];
+  skipped: { name: string; reason: string }[];
+}> {
   const found = await discoverScenarios(dir, shownAs);
-  return {
-    run: found.filter((s) => !(s.name in AUDIT.exclude)).map(({ name, file }) => ({ name, file })),
-    skipped: found.filter((s) => s.name in AUDIT.exclude).map((s) => ({
-      name: s.name,
-      reason: AUDIT.exclude[s.name],
-    })),
+  const out = {
+    run: [] as Scenario[],
+    machine: [] as MachineScenario[],
+    skipped: [] as { name: string; reason: string }[],
   };
+  for (const { name, file } of found) {
+    if (name in AUDIT.exclude) {
+      out.skipped.push({ name, reason: AUDIT.exclude[name] });
+      continue;
+    }
+    const m = translateMachine(await Deno.readTextFile(`${dir}/${name}.vfs`));
+    if (m === undefined) out.run.push({ name, file });
+    else if (isUntranslatable(m)) out.skipped.push({ name, reason: `line ${m.line}: ${m.why}` });
+    else out.machine.push({ name, file, machine: m });
+  }
+  return out;
 }
 
 /**
