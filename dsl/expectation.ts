@@ -268,6 +268,8 @@ export interface CompiledExpect {
   readonly text: string;
   /** Check `$last`: whether it holds, and the actual value as text. */
   check(last: ResultRecord | undefined, env: Env): { held: boolean; actual: string };
+  /** Whether it holds for `$last` (what {@link check} says, without the text). */
+  holds(last: ResultRecord | undefined, env: Env): boolean;
 }
 
 function show(v: FieldValue | undefined): string {
@@ -298,20 +300,24 @@ export function compileExpect(s: ExpectStmt, vc: ValueContext): CompiledExpect {
     });
   }
   const op = s.op;
+  const holds = (last: ResultRecord | undefined, env: Env): boolean => {
+    if (!last) return false;
+    const a = recordField(last, field);
+    if (a === undefined) return false;
+    if (eqCheck) {
+      const eq = eqCheck(a, env);
+      return op === "==" ? eq : !eq;
+    }
+    if (typeof a !== "bigint") return false;
+    const b = evalInt(num!, env);
+    return op === "<" ? a < b : op === "<=" ? a <= b : op === ">" ? a > b : a >= b;
+  };
   return {
     text: s.text,
+    holds,
     check(last, env) {
       if (!last) return { held: false, actual: "(no command has run yet)" };
-      const a = recordField(last, field);
-      if (a === undefined) return { held: false, actual: show(a) };
-      if (eqCheck) {
-        const eq = eqCheck(a, env);
-        return { held: op === "==" ? eq : !eq, actual: show(a) };
-      }
-      if (typeof a !== "bigint") return { held: false, actual: show(a) };
-      const b = evalInt(num!, env);
-      const held = op === "<" ? a < b : op === "<=" ? a <= b : op === ">" ? a > b : a >= b;
-      return { held, actual: show(a) };
+      return { held: holds(last, env), actual: show(recordField(last, field)) };
     },
   };
 }

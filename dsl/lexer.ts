@@ -87,6 +87,19 @@ export function lex(src: SourceText): LexItem[] {
 export type KnownStatement = (text: string, col: number, line: number) => boolean;
 
 /**
+ * {@link KnownStatement} for a statement not cut out of the source yet: its text is
+ * `source.slice(start, end)`. A caller that mostly meets statements it knows can look them
+ * up in place (no string is made for each).
+ */
+export type KnownSpan = (
+  source: string,
+  start: number,
+  end: number,
+  col: number,
+  line: number,
+) => boolean;
+
+/**
  * The lexer as a cursor: {@link Lexer.next} returns one statement or comment line at a time,
  * so a long script can be compiled as it is read, without holding every word of it. Words
  * are found as offsets first and become {@link Word} objects only when a statement is
@@ -118,9 +131,10 @@ export class Lexer {
   /**
    * The next statement or whole-line comment, or undefined at the end. A verbatim statement
    * (see {@link Statement.verbatim}) without quotes for which `known` answers true is passed
-   * over: the lexer goes on to the one after it.
+   * over: the lexer goes on to the one after it. With `inPlace`, `known` is a
+   * {@link KnownSpan} and gets the statement as a span of the source.
    */
-  next(known?: KnownStatement): LexItem | undefined {
+  next(known?: KnownStatement | KnownSpan, inPlace = false): LexItem | undefined {
     for (;;) {
       const n = this.#scan();
       if (n < 0) return this.#comment;
@@ -137,8 +151,12 @@ export class Lexer {
       const line = this.#lines[0];
       const col = first - this.#lineStarts[0] + 1;
       if (verbatim) {
+        if (!quotes && known !== undefined) {
+          if (inPlace) {
+            if ((known as KnownSpan)(t, first, last, col, line)) continue;
+          } else if ((known as KnownStatement)(t.slice(first, last), col, line)) continue;
+        }
         const text = t.slice(first, last);
-        if (!quotes && known !== undefined && known(text, col, line)) continue;
         return { kind: "statement", words: this.#words(n), line, text, col, verbatim };
       }
       const words = this.#words(n);

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { type KnownStatement, Lexer, type LexItem, type Word } from "./lexer.ts";
+import { type KnownSpan, type KnownStatement, Lexer, type LexItem, type Word } from "./lexer.ts";
 import { ScriptError, SourceText } from "./source.ts";
 
 /** A command with its argument words and an optional expectation. */
@@ -153,7 +153,15 @@ export class StatementReader {
    * what such a statement gives.
    */
   next(known?: KnownStatement): Stmt | undefined {
-    const item = this.#lexer.next(known);
+    return this.#parsed(this.#lexer.next(known));
+  }
+
+  /** {@link next}, with `known` asked about statements as spans of the source. */
+  nextInPlace(known: KnownSpan): Stmt | undefined {
+    return this.#parsed(this.#lexer.next(known, true));
+  }
+
+  #parsed(item: LexItem | undefined): Stmt | undefined {
     if (item === undefined) return undefined;
     try {
       return parseItem(item, this.source);

@@ -21,8 +21,10 @@ export interface BackendOptions {
 /** The backends by name, as functions that create a fresh one. */
 export const backends: Readonly<Record<BackendName, (o?: BackendOptions) => Promise<Kernel>>> = {
   async sim(o: BackendOptions = {}): Promise<Kernel> {
-    const { createSimKernel } = await import("../sim/mod.ts");
-    return createSimKernel({ profile: o.profile, release: o.release, container: o.container });
+    // sim/kernel.ts rather than sim/mod.ts (createSimKernel is `new SimKernel`): sim/mod.ts
+    // also exports the profile schema, which would load zod.
+    const { SimKernel } = await import("../sim/kernel.ts");
+    return new SimKernel({ profile: o.profile, release: o.release, container: o.container });
   },
   async kernel(): Promise<Kernel> {
     const { createFfiKernel } = await import("../ffi/mod.ts");

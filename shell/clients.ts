@@ -17,7 +17,7 @@
  */
 
 import { errnoName } from "../uapi/errno.ts";
-import type { FieldValue, ShellState } from "./plugin_api.ts";
+import type { FieldValue, ShellState } from "./plugin_core.ts";
 import type { FieldSpec } from "./registry.ts";
 
 /** The clients with a preset. */

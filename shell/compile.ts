@@ -488,6 +488,8 @@ class Call implements CompiledCall {
   readonly #runs: readonly (((env: Env) => unknown) | undefined)[] | undefined;
   readonly #optKeys: readonly string[];
   readonly #optVals: readonly CompiledValue[];
+  /** The args and options objects as far as they are the same on every run (see #plan). */
+  #plan: BuildPlan | undefined;
 
   constructor(
     cmd: RegisteredCommand,
@@ -505,28 +507,74 @@ class Call implements CompiledCall {
   }
 
   build(env: Env): { args: Record<string, unknown>; options: Record<string, unknown> } {
-    // Defaults first, then the given values, in declaration order.
-    const a: Record<string, unknown> = {};
-    const { keys, defaults } = this.#shape;
-    for (let i = 0; i < defaults.length; i++) a[defaults[i][0]] = fresh(defaults[i][1]);
-    const vals = this.#vals, runs = this.#runs;
-    for (let i = 0; i < keys.length; i++) {
-      const run = runs?.[i];
-      a[keys[i]] = run ? run(env) : fresh(vals[i]);
+    const plan = this.#plan ??= this.#makePlan();
+    // Copies of the templates (keys in their final order), then what differs per run.
+    const a: Record<string, unknown> = { ...plan.args };
+    for (let i = 0; i < plan.argFills.length; i++) {
+      const f = plan.argFills[i];
+      a[f.key] = f.run ? f.run(env) : fresh(f.value);
     }
-    const o: Record<string, unknown> = {};
-    const optKeys = this.#optKeys, optVals = this.#optVals;
-    const { optDefaults } = defaultsOf(this.cmd);
-    for (let i = 0; i < optDefaults.length; i++) {
-      const [k, v] = optDefaults[i];
-      if (!optKeys.includes(k)) o[k] = fresh(v);
-    }
-    for (let i = 0; i < optKeys.length; i++) {
-      const v = optVals[i];
-      o[optKeys[i]] = v.run ? v.run(env) : fresh(v.constant);
+    const o: Record<string, unknown> = { ...plan.options };
+    for (let i = 0; i < plan.optFills.length; i++) {
+      const f = plan.optFills[i];
+      o[f.key] = f.run ? f.run(env) : fresh(f.value);
     }
     return { args: a, options: o };
   }
+
+  /**
+   * Args: the defaults of the arguments not given, then the given ones, in declaration
+   * order. Options: the defaults of the options not given, in declaration order, then the
+   * given ones, in the order given. A value that is a primitive constant goes in the
+   * template; a closure or an object (handed over as a fresh copy each time) is a fill.
+   */
+  #makePlan(): BuildPlan {
+    const args: Record<string, unknown> = {};
+    const argFills: Fill[] = [];
+    const { keys, defaults } = this.#shape;
+    for (const [k, v] of defaults) put(args, argFills, k, undefined, v);
+    for (let i = 0; i < keys.length; i++) {
+      put(args, argFills, keys[i], this.#runs?.[i], this.#vals[i]);
+    }
+    const options: Record<string, unknown> = {};
+    const optFills: Fill[] = [];
+    const optKeys = this.#optKeys;
+    for (const [k, v] of defaultsOf(this.cmd).optDefaults) {
+      if (!optKeys.includes(k)) put(options, optFills, k, undefined, v);
+    }
+    for (let i = 0; i < optKeys.length; i++) {
+      const v = this.#optVals[i];
+      put(options, optFills, optKeys[i], v.run, v.constant);
+    }
+    return { args, argFills, options, optFills };
+  }
+}
+
+/** A value of a built object that is worked out on each run. */
+interface Fill {
+  readonly key: string;
+  readonly run: ((env: Env) => unknown) | undefined;
+  readonly value: unknown;
+}
+
+/** How a {@link Call} builds its args and options objects. */
+interface BuildPlan {
+  readonly args: Readonly<Record<string, unknown>>;
+  readonly argFills: readonly Fill[];
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly optFills: readonly Fill[];
+}
+
+function put(
+  template: Record<string, unknown>,
+  fills: Fill[],
+  key: string,
+  run: ((env: Env) => unknown) | undefined,
+  value: unknown,
+): void {
+  const constant = run === undefined && (typeof value !== "object" || value === null);
+  template[key] = constant ? value : undefined;
+  if (!constant) fills.push({ key, run, value });
 }
 
 /**
@@ -598,34 +646,87 @@ function compileCommandWords(
 
 /**
  * Compiled forms by text and column: a direct-mapped table (each text has one slot, by
- * hash), so that a lookup costs a hash and one comparison, hit or miss, and the table never
- * grows. An entry that was found again keeps its slot against as many newcomers as it had
- * hits, so texts that repeat are not pushed out by texts that do not.
+ * hash), so that a lookup costs a hash and one comparison, hit or miss. It starts small (a
+ * typed line or a short script needs a few slots) and grows as it fills, up to
+ * {@link TextCache.MAX_SLOTS}. An entry that was found again keeps its slot against as many
+ * newcomers as it had hits, so texts that repeat are not pushed out by texts that do not.
  */
 class TextCache<T> {
-  static readonly SLOTS = 8192; // a power of two
-  readonly #slots: ({ text: string; col: number; value: T; hits: number } | undefined)[] =
-    new Array(TextCache.SLOTS).fill(undefined);
+  static readonly MAX_SLOTS = 8192; // a power of two
+  #slots: (TextEntry<T> | undefined)[] = new Array(64).fill(undefined);
+  #mask = 63;
+  #used = 0;
 
-  #slot(text: string, col: number): number {
+  static #hash(text: string, col: number): number {
     let h = col | 0;
     for (let i = 0; i < text.length; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
-    return (h ^ (h >>> 13)) & (TextCache.SLOTS - 1);
+    return h ^ (h >>> 13);
   }
 
   get(text: string, col: number): T | undefined {
-    const e = this.#slots[this.#slot(text, col)];
+    const e = this.#slots[TextCache.#hash(text, col) & this.#mask];
     if (e === undefined || e.col !== col || e.text !== text) return undefined;
     e.hits++;
     return e.value;
   }
 
-  set(text: string, col: number, value: T): void {
-    const slot = this.#slot(text, col);
-    const e = this.#slots[slot];
-    if (e !== undefined && e.hits > 0) e.hits--;
-    else this.#slots[slot] = { text, col, value, hits: 0 };
+  /** {@link get} of `source.slice(start, end)`, without making that string. */
+  getSpan(source: string, start: number, end: number, col: number): T | undefined {
+    let h = col | 0;
+    for (let i = start; i < end; i++) h = (Math.imul(h, 31) + source.charCodeAt(i)) | 0;
+    const e = this.#slots[(h ^ (h >>> 13)) & this.#mask];
+    if (
+      e === undefined || e.col !== col || e.text.length !== end - start ||
+      !source.startsWith(e.text, start)
+    ) {
+      return undefined;
+    }
+    e.hits++;
+    return e.value;
   }
+
+  set(text: string, col: number, value: T): void {
+    const hash = TextCache.#hash(text, col);
+    const slot = hash & this.#mask;
+    const e = this.#slots[slot];
+    if (e !== undefined && e.hits > 0) {
+      e.hits--;
+      return;
+    }
+    if (e === undefined) this.#used++;
+    this.#slots[slot] = { text, col, hash, value, hits: 0 };
+    if (this.#used * 2 > this.#slots.length && this.#slots.length < TextCache.MAX_SLOTS) {
+      this.#grow();
+    }
+  }
+
+  /** Four times the slots; of two entries that meet in one, the one found more often stays. */
+  #grow(): void {
+    const old = this.#slots;
+    const size = Math.min(old.length * 4, TextCache.MAX_SLOTS);
+    const slots: (TextEntry<T> | undefined)[] = new Array(size).fill(undefined);
+    const mask = size - 1;
+    let used = 0;
+    for (const e of old) {
+      if (e === undefined) continue;
+      const slot = e.hash & mask;
+      const there = slots[slot];
+      if (there === undefined) used++;
+      else if (there.hits >= e.hits) continue;
+      slots[slot] = e;
+    }
+    this.#slots = slots;
+    this.#mask = mask;
+    this.#used = used;
+  }
+}
+
+interface TextEntry<T> {
+  readonly text: string;
+  readonly col: number;
+  readonly hash: number;
+  readonly value: T;
+  hits: number;
 }
 
 /**
@@ -684,6 +785,57 @@ export function compiledBefore(
   col: number,
 ): Compiled | undefined {
   return statementCache(registry).get(text, col);
+}
+
+/**
+ * What {@link knownStatements} gives: the compiled form of a verbatim statement without
+ * quotes (`source.slice(start, end)`) that needs no parsing, or undefined when it must be
+ * parsed.
+ */
+export type KnownCompiled = (
+  source: string,
+  start: number,
+  end: number,
+  col: number,
+  line: number,
+) => Compiled | undefined;
+
+/**
+ * For a script being read against `registry` (which must not change meanwhile): the
+ * compiled form of a verbatim statement without quotes that needs no parsing. That is one
+ * compiled before with the same text and column (see {@link compiledBefore}), or
+ * `let NAME = LITERAL` (a number or a size), whose compiled form is its constant: scripts
+ * that set a variable line after line make each such line unique, and parsing them one by
+ * one would cost more than the rest of their compile. The forms are the ones
+ * {@link compileStatement} gives for the same statements.
+ */
+export function knownStatements(registry: Registry): KnownCompiled {
+  const cache = statementCache(registry);
+  return (source, start, end, col, line) =>
+    cache.getSpan(source, start, end, col) ??
+      (source.startsWith("let ", start)
+        ? letLiteral(source.slice(start, end), col, line)
+        : undefined);
+}
+
+/** `let NAME = LITERAL`, written with single spaces, as compiled; else undefined. */
+function letLiteral(text: string, col: number, line: number): Compiled | undefined {
+  if (!text.startsWith("let ")) return undefined;
+  const sp = text.indexOf(" ", 4);
+  if (sp < 0 || text.charCodeAt(sp + 1) !== 61 || text.charCodeAt(sp + 2) !== 32) return undefined;
+  const lit = text.slice(sp + 3);
+  if (lit.indexOf(" ") >= 0) return undefined;
+  const value = literalValue(lit);
+  if (value === undefined) return undefined;
+  const name = text.slice(4, sp);
+  // A name the parser accepts: letters, digits and '_', not a digit first, not `last`.
+  if (name === "" || name === "last") return undefined;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+    if (!letter && !(i > 0 && c >= 48 && c <= 57)) return undefined;
+  }
+  return { kind: "let", name, value: { constant: value }, text, line, col: col + sp + 3 };
 }
 
 /**

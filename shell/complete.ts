@@ -8,7 +8,7 @@
 
 import { CONSTANT_SETS, constantNames, shortNames } from "../uapi/constants.ts";
 import { errnoNames } from "../uapi/errno.ts";
-import { dirname } from "node:path";
+import { dirname } from "./_path.ts";
 import type { ParamSpec, Registry } from "./registry.ts";
 import { SHELL_SETS } from "./compile.ts";
 

@@ -8,7 +8,7 @@
 
 import { errnoMessage, errnoName } from "../uapi/errno.ts";
 import { bytesToHex, type FieldValue, formatRanges, type Range, type Row } from "../dsl/values.ts";
-import type { FieldFormat } from "./plugin_api.ts";
+import type { FieldFormat } from "./plugin_core.ts";
 import type { FieldSpec } from "./registry.ts";
 
 /** ANSI colours, or none. */
@@ -60,6 +60,24 @@ export function formatValue(v: FieldValue, format: FieldFormat = guessFormat(v))
   return formatRanges(v as Range[]);
 }
 
+/** `ENOENT (No such file or directory)`, once per errno. */
+const errnoTexts = new Map<number, string>();
+
+function errnoText(errno: number): string {
+  let t = errnoTexts.get(errno);
+  if (t === undefined) errnoTexts.set(errno, t = `${errnoName(errno)} (${errnoMessage(errno)})`);
+  return t;
+}
+
+/** The declared fields of a command as a list, once per declaration. */
+const specLists = new WeakMap<ReadonlyMap<string, FieldSpec>, readonly FieldSpec[]>();
+
+function specList(specs: ReadonlyMap<string, FieldSpec>): readonly FieldSpec[] {
+  let l = specLists.get(specs);
+  if (l === undefined) specLists.set(specs, l = [...specs.values()]);
+  return l;
+}
+
 /**
  * A result as the shell prints it: status, then `name=value` fields, in declared order.
  * `stable` leaves out fields declared volatile (fds, addresses), so that a script's
@@ -72,21 +90,27 @@ export function formatResult(
   palette: Palette = PLAIN,
   stable = false,
 ): string {
-  let line = errno === 0
-    ? palette.ok("ok")
-    : palette.err(`${errnoName(errno)} (${errnoMessage(errno)})`);
+  let line = errno === 0 ? palette.ok("ok") : palette.err(errnoText(errno));
   // Fields in declared order, then any others; two spaces before the first, one between.
   let sep = "  ";
+  let declared = 0;
   if (specs) {
-    for (const [k, f] of specs) {
-      const v = fields[k];
+    const list = specList(specs);
+    for (let i = 0; i < list.length; i++) {
+      const f = list[i];
+      const v = fields[f.key];
       if (v === undefined) continue;
+      declared++;
       const format = f.format ?? guessFormat(v);
       if (format === "rows" || (stable && f.volatile)) continue;
-      line += sep + k + "=" + formatValue(v, format);
+      line += sep + f.key + "=" + formatValue(v, format);
       sep = " ";
     }
   }
+  // Fields not declared: only when there are more fields than declared ones were set.
+  let n = 0;
+  for (const k in fields) if (fields[k] !== undefined) n++;
+  if (n === declared) return line;
   for (const k of Object.keys(fields)) {
     if (specs?.has(k)) continue;
     const v = fields[k];

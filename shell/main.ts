@@ -14,7 +14,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
 import { openBackend } from "./backend.ts";
 import { createSession, type Session } from "./session.ts";
@@ -59,14 +58,22 @@ class BufferedOut {
   // of pieces joined at each flush.
   #text = "";
   readonly #enc = new TextEncoder();
+  /** Where a flush encodes to (encodeInto a buffer kept costs less than encode). */
+  #bytes: Uint8Array | undefined;
   write = (text: string): void => {
     this.#text += text;
     if (this.#text.length > 1 << 16) this.flush();
   };
   flush(): void {
-    if (this.#text === "") return;
-    const bytes = this.#enc.encode(this.#text);
+    const text = this.#text;
+    if (text === "") return;
     this.#text = "";
+    let bytes: Uint8Array;
+    // A UTF-16 unit takes at most three bytes of UTF-8.
+    if (text.length * 3 <= 3 << 17) {
+      this.#bytes ??= new Uint8Array(3 << 17);
+      bytes = this.#bytes.subarray(0, this.#enc.encodeInto(text, this.#bytes).written);
+    } else bytes = this.#enc.encode(text);
     let off = 0;
     while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
   }
@@ -87,34 +94,121 @@ function fail(message: string): number {
   return 2;
 }
 
+/** The options of the command line (node:util parseArgs' form). */
+const OPTIONS = {
+  backend: { type: "string", default: "sim" },
+  profile: { type: "string" },
+  "kernel-version": { type: "string" },
+  mode: { type: "string" },
+  container: { type: "string" },
+  like: { type: "string" },
+  modes: { type: "string" },
+  kernels: { type: "string" },
+  json: { type: "boolean", default: false },
+  plugin: { type: "string", multiple: true, default: [] as string[] },
+  record: { type: "string" },
+  quiet: { type: "boolean", short: "q", default: false },
+  command: { type: "string", short: "c" },
+  help: { type: "boolean", short: "h", default: false },
+  version: { type: "boolean", short: "V", default: false },
+} as const;
+
+/** The parsed command line, as node:util parseArgs gives it for {@link OPTIONS}. */
+interface ParsedArgs {
+  values: {
+    backend: string;
+    profile?: string;
+    "kernel-version"?: string;
+    mode?: string;
+    container?: string;
+    like?: string;
+    modes?: string;
+    kernels?: string;
+    json: boolean;
+    plugin: string[];
+    record?: string;
+    quiet: boolean;
+    command?: string;
+    help: boolean;
+    version: boolean;
+  };
+  positionals: string[];
+}
+
+const SHORT: Readonly<Record<string, string>> = {
+  q: "quiet",
+  c: "command",
+  h: "help",
+  V: "version",
+};
+
+/**
+ * The command line parsed as parseArgs (strict, positionals allowed) would, for the plain
+ * forms: `--name`, `--name value`, `--name=value`, `-x`, `-x value` and positionals. Anything
+ * else (an unknown option, a missing or dash-led value, `--`, grouped short options) gives
+ * undefined: node:util's parseArgs then decides, with its own messages. This saves loading
+ * node:util, and the Node compatibility modules behind it, on every start.
+ */
+export function parseArgsFast(args: readonly string[]): ParsedArgs | undefined {
+  const values: Record<string, unknown> = {};
+  const positionals: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a.length < 2 || a.charCodeAt(0) !== 45) {
+      positionals.push(a); // a word, or `-` alone
+      continue;
+    }
+    let name: string | undefined;
+    let inline: string | undefined;
+    if (a.charCodeAt(1) === 45) {
+      const eq = a.indexOf("=");
+      name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      if (eq >= 0) inline = a.slice(eq + 1);
+      if (!Object.hasOwn(OPTIONS, name)) return undefined; // also `--`
+    } else {
+      if (a.length !== 2) return undefined;
+      name = SHORT[a[1]];
+      if (name === undefined) return undefined;
+    }
+    const o: { type: string; multiple?: boolean } = OPTIONS[name as keyof typeof OPTIONS];
+    let value: string | boolean;
+    if (o.type === "boolean") {
+      if (inline !== undefined) return undefined;
+      value = true;
+    } else if (inline !== undefined) {
+      value = inline;
+    } else {
+      const next = args[i + 1];
+      if (next === undefined || next.charCodeAt(0) === 45) return undefined;
+      value = next;
+      i++;
+    }
+    if (o.multiple) ((values[name] ??= []) as unknown[]).push(value);
+    else values[name] = value;
+  }
+  for (const [name, o] of Object.entries(OPTIONS)) {
+    if (values[name] === undefined && "default" in o) {
+      values[name] = Array.isArray(o.default) ? [...o.default] : o.default;
+    }
+  }
+  return { values: values as ParsedArgs["values"], positionals };
+}
+
 /** Run the CLI with `args`; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        backend: { type: "string", default: "sim" },
-        profile: { type: "string" },
-        "kernel-version": { type: "string" },
-        mode: { type: "string" },
-        container: { type: "string" },
-        like: { type: "string" },
-        modes: { type: "string" },
-        kernels: { type: "string" },
-        json: { type: "boolean", default: false },
-        plugin: { type: "string", multiple: true, default: [] },
-        record: { type: "string" },
-        quiet: { type: "boolean", short: "q", default: false },
-        command: { type: "string", short: "c" },
-        help: { type: "boolean", short: "h", default: false },
-        version: { type: "boolean", short: "V", default: false },
-      },
-    });
-  } catch (e) {
-    return fail(`${(e as Error).message} (vfsh --help for usage)`);
+  let parsed = parseArgsFast(args);
+  if (parsed === undefined) {
+    try {
+      const { parseArgs } = await import("node:util");
+      parsed = parseArgs({
+        args,
+        allowPositionals: true,
+        strict: true,
+        options: OPTIONS as unknown as NonNullable<Parameters<typeof parseArgs>[0]>["options"],
+      }) as unknown as ParsedArgs;
+    } catch (e) {
+      return fail(`${(e as Error).message} (vfsh --help for usage)`);
+    }
   }
   const v = parsed.values;
   if (v.help) {

@@ -10,7 +10,7 @@
  */
 
 import type { Kernel } from "../uapi/kernel.ts";
-import type { ShellState } from "./plugin_api.ts";
+import type { ShellState } from "./plugin_core.ts";
 
 /** The five modes of the VFIO selftests. */
 export const MODE_NAMES = [

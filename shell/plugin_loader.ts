@@ -8,7 +8,7 @@
 
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
-import { type Plugin, ShellError } from "./plugin_api.ts";
+import { type Plugin, ShellError } from "./plugin_core.ts";
 
 function isPlugin(x: unknown): x is Plugin {
   return typeof x === "object" && x !== null && typeof (x as Plugin).name === "string" &&

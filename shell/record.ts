@@ -6,7 +6,7 @@
  */
 
 import type { Kernel } from "../uapi/kernel.ts";
-import { ShellError } from "./plugin_api.ts";
+import { ShellError } from "./plugin_core.ts";
 
 const encoder = new TextEncoder();
 

@@ -14,7 +14,8 @@ import {
   metaOf,
   type Plugin,
   ShellError,
-} from "./plugin_api.ts";
+} from "./plugin_core.ts";
+import { isLite } from "./schema_lite.ts";
 
 /** One positional argument or option, as analysed from its zod schema. */
 export interface ParamSpec {
@@ -164,9 +165,8 @@ const NAME_WORD = /^[a-z][a-z0-9-]*$/;
 /** Words that are syntax, not commands. */
 export const RESERVED = new Set(["let", "expect"]);
 
-/** Analyse a command declaration. Throws a TypeError naming the problem. */
-export function analyseCommand(spec: Command, plugin: string): RegisteredCommand {
-  const where = `plugin ${plugin}: command '${spec.name}'`;
+/** The words of a command's name; throws a TypeError for a name the shell cannot use. */
+function nameWords(spec: Command, where: string): string[] {
   const words = spec.name.split(" ");
   if (words.length > 3) throw new TypeError(`${where}: a name has at most three words`);
   for (const w of words) {
@@ -175,6 +175,16 @@ export function analyseCommand(spec: Command, plugin: string): RegisteredCommand
     }
   }
   if (RESERVED.has(words[0])) throw new TypeError(`${where}: '${words[0]}' is reserved`);
+  return words;
+}
+
+/** What the shell reads from a command's args, options and result declarations. */
+type Analysis = Pick<
+  RegisteredCommand,
+  "params" | "options" | "fields" | "fieldFormats" | "principal"
+>;
+
+function analyseDeclarations(spec: Command, where: string): Analysis {
   const params: ParamSpec[] = [];
   let sawOptional = false;
   const argShape = shapeOf(spec.args);
@@ -218,7 +228,71 @@ export function analyseCommand(spec: Command, plugin: string): RegisteredCommand
       }
     }
   }
-  return { spec, plugin, words, params, options, fields, fieldFormats, principal };
+  return { params, options, fields, fieldFormats, principal };
+}
+
+/** Analyse a command declaration. Throws a TypeError naming the problem. */
+export function analyseCommand(spec: Command, plugin: string): RegisteredCommand {
+  const where = `plugin ${plugin}: command '${spec.name}'`;
+  const words = nameWords(spec, where);
+  return { spec, plugin, words, ...analyseDeclarations(spec, where) };
+}
+
+/**
+ * A command whose declarations are analysed when first asked for: the core commands, whose
+ * declarations (shell/schema_lite.ts) cannot fail to be read (schema_lite_test.ts reads them
+ * all), so that starting the shell does not analyse ~100 commands to run two.
+ */
+class LazyCommand implements RegisteredCommand {
+  readonly spec: Command;
+  readonly plugin: string;
+  readonly words: readonly string[];
+  #a: Analysis | undefined;
+
+  constructor(spec: Command, plugin: string, words: readonly string[]) {
+    this.spec = spec;
+    this.plugin = plugin;
+    this.words = words;
+  }
+
+  #analysis(): Analysis {
+    return this.#a ??= analyseDeclarations(
+      this.spec,
+      `plugin ${this.plugin}: command '${this.spec.name}'`,
+    );
+  }
+  get params(): readonly ParamSpec[] {
+    return this.#analysis().params;
+  }
+  get options(): ReadonlyMap<string, ParamSpec> {
+    return this.#analysis().options;
+  }
+  get fields(): readonly FieldSpec[] {
+    return this.#analysis().fields;
+  }
+  get fieldFormats(): ReadonlyMap<string, FieldSpec> {
+    return this.#analysis().fieldFormats;
+  }
+  get principal(): string | undefined {
+    return this.#analysis().principal;
+  }
+}
+
+/** Whether every declaration of `spec` is one of shell/schema_lite.ts (or absent). */
+function declaredLite(spec: Command): boolean {
+  return (spec.args === undefined || isLite(spec.args)) &&
+    (spec.options === undefined || isLite(spec.options)) &&
+    (spec.result === undefined || isLite(spec.result));
+}
+
+/**
+ * The registered form of `spec`: analysed now (a declaration with zod schemas, which may not
+ * be readable: the error names it), or when first used (see {@link LazyCommand}).
+ */
+function registered(spec: Command, plugin: string): RegisteredCommand {
+  if (!declaredLite(spec)) return analyseCommand(spec, plugin);
+  const where = `plugin ${plugin}: command '${spec.name}'`;
+  return new LazyCommand(spec, plugin, nameWords(spec, where));
 }
 
 /** Edit distance, for "did you mean". */
@@ -299,7 +373,7 @@ export class Registry {
     for (const spec of plugin.commands) {
       let rc: RegisteredCommand;
       try {
-        rc = analyseCommand(spec, plugin.name);
+        rc = registered(spec, plugin.name);
       } catch (e) {
         throw new ShellError((e as Error).message);
       }

@@ -14,7 +14,7 @@ import { EvalError } from "../dsl/expr.ts";
 import { parse, type Script, StatementReader, type Stmt } from "../dsl/parser.ts";
 import { ScriptError, SourceText } from "../dsl/source.ts";
 import type { Env, FieldValue, ResultRecord, Row, Value } from "../dsl/values.ts";
-import { type Compiled, compiledBefore, compileStatement } from "./compile.ts";
+import { type Compiled, compileStatement, knownStatements } from "./compile.ts";
 import { completeLine } from "./complete.ts";
 import {
   ANSI,
@@ -26,7 +26,6 @@ import {
   PLAIN,
 } from "./format.ts";
 import { helpCommand, helpList } from "./help.ts";
-import { loadPluginFile } from "./plugin_loader.ts";
 import {
   type CommandContext,
   type CommandResult,
@@ -34,7 +33,7 @@ import {
   type ShellControl,
   ShellError,
   type ShellState,
-} from "./plugin_api.ts";
+} from "./plugin_core.ts";
 import { Recorder } from "./record.ts";
 import {
   type ClientName,
@@ -45,7 +44,7 @@ import {
 } from "./clients.ts";
 import { type RegisteredCommand, Registry } from "./registry.ts";
 import corePlugin from "./commands/mod.ts";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "./_path.ts";
 
 /** Options of {@link createSession}. */
 export interface SessionOptions {
@@ -148,6 +147,17 @@ type CompiledCommand = Extract<Compiled, { kind: "command" }>;
 
 const NOT_RECORDED = new Set(["help", "history", "vars", "record", "record stop", "quit"]);
 
+const rowsCache = new WeakMap<RegisteredCommand, readonly string[]>();
+
+/** The result fields of `cmd` printed as tables below the result line. */
+function rowsFields(cmd: RegisteredCommand): readonly string[] {
+  let r = rowsCache.get(cmd);
+  if (r === undefined) {
+    rowsCache.set(cmd, r = cmd.fields.filter((f) => f.format === "rows").map((f) => f.key));
+  }
+  return r;
+}
+
 /** Create a session with the core commands and any plugins given. */
 export async function createSession(options: SessionOptions): Promise<Session> {
   const s = new ShellSession(options);
@@ -181,6 +191,8 @@ class ShellSession implements Session, Env {
   #stats: Stats = { passed: 0, failed: 0, errors: 0 };
   #scratch: { addr: bigint; size: bigint } | undefined;
   #contexts = new Map<string, CommandContext>();
+  #lastPlugin: string | undefined;
+  #lastContext: CommandContext | undefined;
   #pluginCommands = new Set<string>();
   readonly #onResult: ((e: ResultEvent) => void) | undefined;
   /** The arguments of the command being run (for result post-processors). */
@@ -373,9 +385,11 @@ class ShellSession implements Session, Env {
     const deferred = new Map<number, Stmt>();
     let pluginLoadSeen = false;
     const reader = new StatementReader(source);
-    // A statement written exactly like one compiled before is not parsed again.
-    const known = (text: string, col: number, line: number) => {
-      const c = compiledBefore(this.registry, text, col);
+    // A statement written exactly like one compiled before is not parsed again (nor is
+    // `let NAME = NUMBER`).
+    const knownText = knownStatements(this.registry);
+    const known = (src: string, start: number, end: number, col: number, line: number) => {
+      const c = knownText(src, start, end, col, line);
       if (c === undefined) return false;
       compiled.push(c);
       lines.push(line);
@@ -383,7 +397,7 @@ class ShellSession implements Session, Env {
       return true;
     };
     try {
-      for (let st = reader.next(known); st !== undefined; st = reader.next(known)) {
+      for (let st = reader.nextInPlace(known); st !== undefined; st = reader.nextInPlace(known)) {
         try {
           const c = compileStatement(st, this.registry, source);
           compiled.push(c);
@@ -465,14 +479,19 @@ class ShellSession implements Session, Env {
         return;
       }
       case "expect": {
-        let r: { held: boolean; actual: string };
+        let held: boolean;
         try {
-          r = c.check.check(this.#last, this);
+          held = c.check.holds(this.#last, this);
         } catch (e) {
           this.#evalError(e, frame, line);
         }
         if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, line)}${c.text}`);
-        this.#count(r.held, frame, line, c.text, `actual ${r.actual}`, c.text);
+        if (held) this.#stats.passed++;
+        else {
+          // The actual value, as text, only for a failure.
+          const actual = c.check.check(this.#last, this).actual;
+          this.#count(false, frame, line, c.text, `actual ${actual}`, c.text);
+        }
         this.#record(frame, c.text);
         return;
       }
@@ -618,10 +637,11 @@ class ShellSession implements Session, Env {
         this.out(note ? `${text}  ${note}` : text);
       }
       if (show || result.silent) {
-        for (const l of result.lines ?? []) this.out(l);
-        for (const f of cmd.fields) {
-          if (f.format === "rows" && Array.isArray(result.fields[f.key]) && show) {
-            for (const l of formatTable(result.fields[f.key] as Row[])) this.out(l);
+        if (result.lines != null) { for (const l of result.lines) this.out(l); }
+        if (show) {
+          for (const key of rowsFields(cmd)) {
+            const rows = result.fields[key];
+            if (Array.isArray(rows)) { for (const l of formatTable(rows as Row[])) this.out(l); }
           }
         }
       }
@@ -692,8 +712,14 @@ class ShellSession implements Session, Env {
 
   // ---- command context ----
   #context(cmd: RegisteredCommand): CommandContext {
+    // Most commands in a row come from one plugin.
+    if (cmd.plugin === this.#lastPlugin) return this.#lastContext!;
     let ctx = this.#contexts.get(cmd.plugin);
-    if (ctx) return ctx;
+    if (ctx) {
+      this.#lastPlugin = cmd.plugin;
+      this.#lastContext = ctx;
+      return ctx;
+    }
     // deno-lint-ignore no-this-alias
     const self = this;
     const clean = (f?: Record<string, FieldValue | undefined>): Record<string, FieldValue> => {
@@ -831,6 +857,8 @@ class ShellSession implements Session, Env {
   async #loadPlugin(path: string): Promise<Plugin> {
     const frame = this.#stack[this.#stack.length - 1];
     const base = frame?.path ? dirname(frame.path) : Deno.cwd();
+    // Loaded only when a plugin is (it needs node:url for the module URL).
+    const { loadPluginFile } = await import("./plugin_loader.ts");
     const plugin = await loadPluginFile(isAbsolute(path) ? path : join(base, path), path);
     this.registry.register(plugin);
     for (const c of plugin.commands) this.#pluginCommands.add(c.name);

@@ -18,7 +18,8 @@ import type { IommufdCtx } from "./context.ts";
 import type { UserArg } from "./uaccess.ts";
 import { deviceAttach, deviceBind, deviceUnbind, type IommufdDevice } from "./device.ts";
 import { IommuGroup, type PhysicalDevice } from "./platform.ts";
-import { type Iommu, MOCK_DOMAIN } from "./profiles.ts";
+import { MOCK_DOMAIN } from "./builtin_profiles.ts";
+import type { Iommu } from "./profiles.ts";
 
 const T = offsetsOf(S.iommu_test_cmd);
 /** Start of the command's union, where `memory_limit.limit` lives. */

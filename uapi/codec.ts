@@ -11,9 +11,29 @@ import type { FieldDesc, StructDesc } from "./structs.ts";
 /** Field values by name. Numbers are accepted on input; decoding always gives bigints. */
 export type StructValues = Record<string, bigint | number>;
 
+/** What encoding and decoding need of a struct, worked out once per description. */
+interface Layout {
+  readonly byName: ReadonlyMap<string, FieldDesc>;
+  readonly sizeField: FieldDesc | undefined;
+}
+
+const layouts = new WeakMap<StructDesc, Layout>();
+
+function layoutOf(desc: StructDesc): Layout {
+  let l = layouts.get(desc);
+  if (l === undefined) {
+    const byName = new Map<string, FieldDesc>();
+    // The first field of a name wins, as a search from the start finds it.
+    for (const f of desc.fields) if (!byName.has(f.name)) byName.set(f.name, f);
+    l = { byName, sizeField: desc.fields.find((f) => f.kind === "size") };
+    layouts.set(desc, l);
+  }
+  return l;
+}
+
 /** The description of field `name` of `desc`; throws for a name the struct does not have. */
 export function fieldOf(desc: StructDesc, name: string): FieldDesc {
-  const f = desc.fields.find((x) => x.name === name);
+  const f = layoutOf(desc).byName.get(name);
   if (!f) throw new RangeError(`struct ${desc.name} has no field '${name}'`);
   return f;
 }
@@ -25,47 +45,80 @@ export function offsetsOf(desc: StructDesc): Readonly<Record<string, number>> {
 
 /** The name of the field holding the struct's own size (`argsz` or `size`). */
 export function sizeFieldOf(desc: StructDesc): FieldDesc | undefined {
-  return desc.fields.find((f) => f.kind === "size");
+  return layoutOf(desc).sizeField;
 }
 
-function mask(size: number): bigint {
-  return (1n << BigInt(size * 8)) - 1n;
-}
+const MASKS: Readonly<Record<number, bigint>> = {
+  1: 0xffn,
+  2: 0xffffn,
+  4: 0xffff_ffffn,
+  8: 0xffff_ffff_ffff_ffffn,
+};
 
 /** Write one field (little-endian); the value is truncated to the field's width. */
 export function writeField(view: DataView, f: FieldDesc, value: bigint | number): void {
-  const v = BigInt(value) & mask(f.size);
-  switch (f.size) {
+  writeAt(view, f.offset, f.size, value);
+}
+
+function writeAt(view: DataView, offset: number, size: number, value: bigint | number): void {
+  // The common values need no BigInt: a number that is a safe integer, or a bigint that
+  // already fits the field. Anything else goes through BigInt (which throws for a number
+  // that is not an integer, as it always did).
+  if (size === 8) {
+    if (typeof value === "bigint" && value >= 0n && value <= MASKS[8]) {
+      view.setBigUint64(offset, value, true);
+      return;
+    }
+  } else if (typeof value === "number") {
+    if (Number.isSafeInteger(value)) {
+      if (size === 4) view.setUint32(offset, value >>> 0, true);
+      else if (size === 2) view.setUint16(offset, value & 0xffff, true);
+      else view.setUint8(offset, value & 0xff);
+      return;
+    }
+  } else if (typeof value === "bigint" && value >= 0n && value <= 0xffff_ffffn) {
+    const n = Number(value);
+    if (size === 4) view.setUint32(offset, n, true);
+    else if (size === 2) view.setUint16(offset, n & 0xffff, true);
+    else view.setUint8(offset, n & 0xff);
+    return;
+  }
+  const v = BigInt(value) & MASKS[size];
+  switch (size) {
     case 1:
-      view.setUint8(f.offset, Number(v));
+      view.setUint8(offset, Number(v));
       break;
     case 2:
-      view.setUint16(f.offset, Number(v), true);
+      view.setUint16(offset, Number(v), true);
       break;
     case 4:
-      view.setUint32(f.offset, Number(v), true);
+      view.setUint32(offset, Number(v), true);
       break;
     case 8:
-      view.setBigUint64(f.offset, v, true);
+      view.setBigUint64(offset, v, true);
       break;
   }
 }
 
 /** Read one field (little-endian), sign-extended for `kind: "s"` and `"fd"`. */
 export function readField(view: DataView, f: FieldDesc): bigint {
+  return readAt(view, f.offset, f);
+}
+
+function readAt(view: DataView, offset: number, f: FieldDesc): bigint {
   let v: bigint;
   switch (f.size) {
     case 1:
-      v = BigInt(view.getUint8(f.offset));
+      v = BigInt(view.getUint8(offset));
       break;
     case 2:
-      v = BigInt(view.getUint16(f.offset, true));
+      v = BigInt(view.getUint16(offset, true));
       break;
     case 4:
-      v = BigInt(view.getUint32(f.offset, true));
+      v = BigInt(view.getUint32(offset, true));
       break;
     case 8:
-      v = view.getBigUint64(f.offset, true);
+      v = view.getBigUint64(offset, true);
       break;
   }
   if (f.kind === "s" || f.kind === "fd") v = BigInt.asIntN(f.size * 8, v);
@@ -98,13 +151,36 @@ export function encode(
     : desc.size;
   const length = Math.max(desc.size, sizeValue, options.bufferSize ?? 0);
   const buf = new Uint8Array(length);
-  const view = new DataView(buf.buffer);
-  if (sizeField) writeField(view, sizeField, sizeValue);
-  for (const [name, value] of Object.entries(values)) {
-    if (sizeField && name === sizeField.name) continue;
-    writeField(view, fieldOf(desc, name), value);
-  }
+  encodeInto(desc, values, new DataView(buf.buffer), 0, sizeValue);
   return buf;
+}
+
+/**
+ * Encode `values` as `desc` into zeroed memory at `offset` of `view` (at least `sizeof`
+ * bytes, more if `sizeValue` says so), as {@link encode} does into a buffer of its own:
+ * for callers that keep their own buffers. The size field gets `sizeValue` (default
+ * `sizeof`) unless `values` gives it.
+ */
+export function encodeInto(
+  desc: StructDesc,
+  values: StructValues,
+  view: DataView,
+  offset = 0,
+  sizeValue = desc.size,
+): void {
+  const { byName, sizeField } = layoutOf(desc);
+  if (sizeField) {
+    const given = values[sizeField.name];
+    const v = given !== undefined ? Number(BigInt(given) & 0xffff_ffffn) : sizeValue;
+    writeAt(view, offset + sizeField.offset, sizeField.size, v);
+  }
+  for (const name in values) {
+    if (!Object.hasOwn(values, name)) continue;
+    if (sizeField && name === sizeField.name) continue;
+    const f = byName.get(name);
+    if (!f) throw new RangeError(`struct ${desc.name} has no field '${name}'`);
+    writeAt(view, offset + f.offset, f.size, values[name]);
+  }
 }
 
 /**
@@ -113,9 +189,24 @@ export function encode(
  */
 export function decode(desc: StructDesc, bytes: Uint8Array): Record<string, bigint> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return decodeFrom(desc, view, 0, bytes.byteLength);
+}
+
+/**
+ * {@link decode} of the `length` bytes at `offset` of `view`: for callers that keep their
+ * own buffers.
+ */
+export function decodeFrom(
+  desc: StructDesc,
+  view: DataView,
+  offset: number,
+  length: number,
+): Record<string, bigint> {
   const out: Record<string, bigint> = {};
-  for (const f of desc.fields) {
-    if (f.offset + f.size <= bytes.byteLength) out[f.name] = readField(view, f);
+  const fields = desc.fields;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
+    if (f.offset + f.size <= length) out[f.name] = readAt(view, offset + f.offset, f);
   }
   return out;
 }

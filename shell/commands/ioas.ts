@@ -30,7 +30,7 @@ import {
 import { E } from "../../uapi/errno.ts";
 import { U64_MAX } from "../../uapi/constants.ts";
 import type { Range } from "../../dsl/values.ts";
-import { type Command, type CommandContext, defineCommand, t, z } from "../plugin_api.ts";
+import { type Command, type CommandContext, defineCommand, t, z } from "./_api.ts";
 import {
   addArea,
   areaKey,

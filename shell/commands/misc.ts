@@ -9,7 +9,7 @@ import { IOMMU_TEST_CMD, requestByName } from "../../uapi/ioctl.ts";
 import { iommu_test_cmd } from "../../uapi/structs.ts";
 import { parseInteger } from "../../dsl/number.ts";
 import type { Row } from "../../dsl/values.ts";
-import { type Command, defineCommand, t, z } from "../plugin_api.ts";
+import { type Command, defineCommand, t, z } from "./_api.ts";
 import { areaKey, container, MAX_BUFFER, permText, sendStruct, sizeOverride } from "./_util.ts";
 
 const mappings = defineCommand({

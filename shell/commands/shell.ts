@@ -8,7 +8,7 @@
 import type { Value } from "../../dsl/values.ts";
 import { isRecord } from "../../dsl/values.ts";
 import { formatResult, formatValue } from "../format.ts";
-import { type Command, type CommandResult, defineCommand, t, z } from "../plugin_api.ts";
+import { type Command, type CommandResult, defineCommand, t, z } from "./_api.ts";
 
 function text(lines: string[]): CommandResult {
   return { errno: 0, fields: {}, lines, silent: true };

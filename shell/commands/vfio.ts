@@ -23,7 +23,7 @@ import {
   vfio_iommu_type1_info,
 } from "../../uapi/structs.ts";
 import type { Range } from "../../dsl/values.ts";
-import { type Command, defineCommand, t, z } from "../plugin_api.ts";
+import { type Command, defineCommand, t, z } from "./_api.ts";
 import {
   addArea,
   areaKey,
