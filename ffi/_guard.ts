@@ -219,6 +219,9 @@ function userPointerTable(): Map<number, UserPointer[]> {
   add("IOMMU_HWPT_GET_DIRTY_BITMAP", bitmapAt("data", 40, 24, 32));
   // struct iommu_hwpt_invalidate { size, hwpt_id, data_uptr@8, data_type@16,
   // entry_len@20, entry_num@24 }: drivers may write back into the entries.
+  // struct iommu_viommu_alloc { ..., data_len@24 (u32), __reserved, data_uptr@32 }: the
+  // driver writes its data back (the mock: out_data and the mmap window).
+  add("IOMMU_VIOMMU_ALLOC", span("data_uptr", 32, 24, 4));
   add("IOMMU_HWPT_INVALIDATE", {
     field: "data_uptr",
     at: 8,

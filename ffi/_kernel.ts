@@ -14,6 +14,7 @@ import {
   MAP_ANONYMOUS,
   MAP_FAILED,
   MAP_PRIVATE,
+  MAP_SHARED,
   O_CLOEXEC,
   O_RDWR,
   PROT_READ,
@@ -35,12 +36,21 @@ export class FfiKernel implements Kernel {
   readonly #errno: Int32Array;
   readonly #page: bigint;
   readonly #arena: GuardedArena;
-  /** User memory: what mmap() gave and munmap() has not taken back. */
+  /**
+   * Anonymous user memory: what mmap() gave and munmap() has not taken back. The only memory
+   * this backend reads or writes itself.
+   */
   readonly #mapped = new RangeSet();
+  /**
+   * Everything mmap() gave, files' mappings too: what munmap() may take back and what the
+   * kernel may be handed as a DMA target. A file's mapping is never touched here: a device
+   * BAR faults (SIGBUS) while its memory decoding is off, a file past its end always does.
+   */
+  readonly #owned = new RangeSet();
   /** Fds this backend opened or the kernel handed it; only these may be closed. */
   readonly #fds = new Set<number>();
   readonly #encoder = new TextEncoder();
-  readonly #covers = (addr: bigint, length: bigint) => this.#mapped.covers(addr, length);
+  readonly #covers = (addr: bigint, length: bigint) => this.#owned.covers(addr, length);
   #last: ArgPolicy = policyOf(0);
 
   /** A backend over `libc` (the real one, or one a test controls). */
@@ -160,15 +170,35 @@ export class FfiKernel implements Kernel {
     return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(ptr, Number(length)));
   }
 
-  mmap(length: bigint): bigint {
+  mmap(length: bigint, fd?: number, offset?: bigint): bigint {
     if (typeof length !== "bigint" || length === 0n) return BigInt(-E.EINVAL);
     // C would see a negative or oversized length as a huge size_t: no memory for that.
     if (length < 0n || length > U64_MAX - this.#page) return BigInt(-E.ENOMEM);
+    if (fd !== undefined) return this.#mmapFile(length, fd, offset ?? 0n);
     const addr = BigInt(
       this.#sym.mmap(0n, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n),
     );
     if (addr === MAP_FAILED) return BigInt(this.#fail());
     this.#mapped.add(addr, addr + this.#roundUp(length));
+    this.#owned.add(addr, addr + this.#roundUp(length));
+    return addr;
+  }
+
+  /**
+   * A shared read/write mapping of an fd this backend holds (others: EBADF, as Deno's own
+   * fds are not the script's). The kernel picks the address, so nothing of Deno's can be
+   * replaced; the range is remembered as owned but never touched.
+   */
+  #mmapFile(length: bigint, fd: number, offset: bigint): bigint {
+    if ((fd | 0) !== fd || !this.#fds.has(fd)) return BigInt(-E.EBADF);
+    // The offset is an off_t: C would pass a value past 2^63 as a negative one (EINVAL).
+    if (typeof offset !== "bigint" || offset < 0n || offset > U64_MAX) return BigInt(-E.EINVAL);
+    const off = BigInt.asIntN(64, offset);
+    const addr = BigInt(
+      this.#sym.mmap(0n, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off),
+    );
+    if (addr === MAP_FAILED) return BigInt(this.#fail());
+    this.#owned.add(addr, addr + this.#roundUp(length));
     return addr;
   }
 
@@ -177,10 +207,11 @@ export class FfiKernel implements Kernel {
     if (length <= 0n || addr < 0n || addr % this.#page !== 0n) return -E.EINVAL;
     const end = addr + this.#roundUp(length);
     // Only our own mappings: anything else may be memory Deno is using.
-    if (!this.#mapped.covers(addr, end - addr)) return -E.EINVAL;
+    if (!this.#owned.covers(addr, end - addr)) return -E.EINVAL;
     const r = this.#sym.munmap(addr, length);
     if (r < 0) return this.#fail();
-    this.#mapped.remove(addr, end);
+    this.#owned.remove(addr, end);
+    this.#mapped.subtract(addr, end);
     return 0;
   }
 
@@ -200,6 +231,29 @@ export class FfiKernel implements Kernel {
     }
     this.#view(addr, BigInt(bytes.length)).set(bytes);
     return 0;
+  }
+
+  memfdCreate(name: string, size: bigint): number {
+    if (typeof name !== "string" || typeof size !== "bigint") return -E.EINVAL;
+    // The C string ends at the first NUL, as memfd_create(2) would read it.
+    const fd = this.#sym.memfd_create(this.#encoder.encode(name.split("\0")[0] + "\0"), 0);
+    if (fd < 0) return this.#fail();
+    if (this.#sym.ftruncate(fd, size) < 0) {
+      const e = this.#fail();
+      this.#sym.close(fd);
+      return e;
+    }
+    this.#fds.add(fd);
+    return fd;
+  }
+
+  read(fd: number, into: Uint8Array): number {
+    // Only fds this backend owns: another may be one Deno itself is reading.
+    if (!this.#fds.has(fd)) return -E.EBADF;
+    // At least one byte: Deno passes an empty view as the start of its buffer, not its end.
+    const buf = into.length > 0 ? into : new Uint8Array(1);
+    const r = Number(this.#sym.read(fd, buf, BigInt(into.length)));
+    return r < 0 ? this.#fail() : r;
   }
 
   #roundUp(length: bigint): bigint {

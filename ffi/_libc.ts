@@ -43,6 +43,9 @@ export const SYMBOLS = {
   munmap: { parameters: ["u64", "usize"], result: "i32", nonblocking: false },
   mprotect: { parameters: ["u64", "usize", "i32"], result: "i32", nonblocking: false },
   sysconf: { parameters: ["i32"], result: "i64", nonblocking: false },
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32", nonblocking: false },
+  ftruncate: { parameters: ["i32", "i64"], result: "i32", nonblocking: false },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: false },
   __errno_location: { parameters: [], result: "pointer", nonblocking: false },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -73,6 +76,8 @@ export const PROT_NONE = 0;
 export const PROT_READ = 1;
 /** mmap(2)/mprotect(2): writable. */
 export const PROT_WRITE = 2;
+/** mmap(2): shared mapping (what a device fd needs: vfio-pci refuses private ones). */
+export const MAP_SHARED = 0x01;
 /** mmap(2): private copy-on-write mapping. */
 export const MAP_PRIVATE = 0x02;
 /** mmap(2): not backed by a file. */

@@ -308,7 +308,7 @@ Deno.test("session: completion of commands, options, choices, constants, paths",
   const { s } = await shell();
   const c = (l: string) => s.complete(l);
   assert.deepEqual(c("io"), [["ioas", "ioctl"], "io"]);
-  assert.deepEqual(c("ioas m"), [["map"], "m"]);
+  assert.deepEqual(c("ioas m"), [["map", "map-file"], "m"]);
   assert.deepEqual(c("map 0 4K r"), [["r", "rw"], "r"]);
   assert.deepEqual(c("map 0 4K rw --va"), [["--vaddr"], "--va"]);
   assert.deepEqual(c("check-extension type1"), [["TYPE1", "TYPE1_NESTING", "TYPE1v2"], "type1"]);

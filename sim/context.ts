@@ -7,9 +7,10 @@
  * 2. get_user of the leading u32 `size` → EFAULT;
  * 3. the table slot's full request number differs (a hole, or dir/size bits) → ENOTTY. The
  *    table is the release's: each request sits in it from its `since` release (uapi/ioctl.ts),
- *    so on 6.2 IOMMU_HWPT_ALLOC is a hole. Not modelled, and left as holes (ENOTTY) even where
- *    the release has them: 0x8F–0x94 (IOAS_MAP_FILE, VIOMMU_ALLOC, VDEVICE_ALLOC,
- *    IOAS_CHANGE_PROCESS: 6.13; VEVENTQ_ALLOC: 6.15; HW_QUEUE_ALLOC: 6.16);
+ *    so on 6.2 IOMMU_HWPT_ALLOC is a hole, and so are 0x8F–0x94 on every release before
+ *    theirs (IOAS_MAP_FILE, VIOMMU_ALLOC, VDEVICE_ALLOC: 6.13; IOAS_CHANGE_PROCESS: 6.14;
+ *    VEVENTQ_ALLOC: 6.15; HW_QUEUE_ALLOC: 6.17). 6.18 has nothing past 0x94 but
+ *    IOMMU_TEST_CMD (0xA0); 0x95 (VDEVICE_TSM_OP) came later;
  * 4. size below the struct's minimum → EINVAL;
  * 5. copy_struct_from_user: non-zero bytes past the kernel's struct → E2BIG, fault → EFAULT;
  * 6. the handler.
@@ -44,7 +45,6 @@ import { type HwPagetable, hwptDestroy } from "./hw_pagetable.ts";
 import {
   hwInfoSize,
   hwptAllocSize,
-  iommufdFaultAlloc,
   iommufdGetHwInfo,
   iommufdHwptAlloc,
   iommufdHwptGetDirtyBitmap,
@@ -54,6 +54,39 @@ import {
 import { deviceDestroy, type IommufdDevice } from "./device.ts";
 import { selftestDestroy, type SelftestObject } from "./selftest.ts";
 import { ioasDestroy } from "./ioas.ts";
+import type { SimFile } from "./file.ts";
+import { iommufdIoasChangeProcess, iommufdIoasMapFile } from "./ioas_file.ts";
+import {
+  type Fault,
+  faultDestroy,
+  iommufdFaultAlloc,
+  iommufdVeventqAlloc,
+  type Veventq,
+  veventqDestroy,
+} from "./eventq.ts";
+import {
+  type HwQueue,
+  hwQueueDestroy,
+  iommufdHwQueueAlloc,
+  iommufdVdeviceAlloc,
+  iommufdViommuAlloc,
+  type Vdevice,
+  vdeviceDestroy,
+  type Viommu,
+  viommuAllocSize,
+  viommuDestroy,
+} from "./viommu.ts";
+import { type HwptNested, hwptNestedDestroy } from "./hw_pagetable.ts";
+
+/** The process's file table, as handlers that take or hand out fds need it. */
+export interface FileTable {
+  /** `fget`: the file open as `fd`, or undefined (EBADF). */
+  fget(fd: number): SimFile | undefined;
+  /** get_unused_fd + fd_install: `file` at the lowest free fd. */
+  install(file: SimFile): number;
+  /** close(2). */
+  close(fd: number): number;
+}
 
 /** Machine-wide state every context shares: the simulated host. */
 export interface Machine {
@@ -67,6 +100,8 @@ export interface Machine {
   privileged(): boolean;
   /** Groups and devices of the platform. */
   readonly platform: Platform;
+  /** The process's open files. */
+  readonly files: FileTable;
 }
 
 /** One ioctl handler: returns the ioctl result (≥ 0) or -errno. */
@@ -168,6 +203,20 @@ const ALL_OPS: readonly IoctlOp[] = (() => {
   put(op(R.IOMMU_HWPT_GET_DIRTY_BITMAP, S.iommu_hwpt_get_dirty_bitmap, iommufdHwptGetDirtyBitmap));
   put(op(R.IOMMU_HWPT_INVALIDATE, S.iommu_hwpt_invalidate, iommufdHwptInvalidate));
   put(op(R.IOMMU_FAULT_QUEUE_ALLOC, S.iommu_fault_alloc, iommufdFaultAlloc));
+  put(op(R.IOMMU_IOAS_MAP_FILE, S.iommu_ioas_map_file, iommufdIoasMapFile));
+  put({
+    cmd: R.IOMMU_VIOMMU_ALLOC,
+    since: sinceOf(R.IOMMU_VIOMMU_ALLOC),
+    fixedSize: -1,
+    fixedMin: -1,
+    size: viommuAllocSize,
+    min: () => S.iommu_viommu_alloc.minSize,
+    handler: iommufdViommuAlloc,
+  });
+  put(op(R.IOMMU_VDEVICE_ALLOC, S.iommu_vdevice_alloc, iommufdVdeviceAlloc));
+  put(op(R.IOMMU_IOAS_CHANGE_PROCESS, S.iommu_ioas_change_process, iommufdIoasChangeProcess));
+  put(op(R.IOMMU_VEVENTQ_ALLOC, S.iommu_veventq_alloc, iommufdVeventqAlloc));
+  put(op(R.IOMMU_HW_QUEUE_ALLOC, S.iommu_hw_queue_alloc, iommufdHwQueueAlloc));
   return t;
 })();
 
@@ -200,6 +249,8 @@ export class IommufdCtx {
   released = false;
   /** The reusable argument accessor. */
   readonly uarg: UserArg;
+  /** The file this context belongs to (`ictx->file`), for objects that hold it. */
+  file: SimFile | undefined;
 
   constructor(readonly machine: Machine, opts: { vfioContainer: boolean }) {
     this.objects = new ObjectTable(() => machine.release().ids31Bit ? 0x7fffffff : 0xffffffff);
@@ -301,5 +352,24 @@ export function destroyObject(ctx: IommufdCtx, obj: IommufdObject): void {
     case "selftest":
       selftestDestroy(ctx, obj as SelftestObject);
       break;
+    case "hwpt_nested":
+      hwptNestedDestroy(ctx, obj as HwptNested);
+      break;
+    case "fault":
+      faultDestroy(ctx, obj as Fault);
+      break;
+    case "viommu":
+      viommuDestroy(ctx, obj as Viommu);
+      break;
+    case "vdevice":
+      vdeviceDestroy(ctx, obj as Vdevice);
+      break;
+    case "veventq":
+      veventqDestroy(ctx, obj as Veventq);
+      break;
+    case "hw_queue":
+      hwQueueDestroy(ctx, obj as HwQueue);
+      break;
+      // An access is destroyed by the HW queue that made it; a tombstone has nothing left.
   }
 }

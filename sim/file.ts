@@ -8,9 +8,13 @@
  */
 
 import type { IoctlArg } from "../uapi/kernel.ts";
+import { E } from "../uapi/errno.ts";
 
-/** What kind of file an fd refers to; ioctls are dispatched by it. */
-export type FileKind = "iommufd" | "group" | "device" | "container";
+/**
+ * What kind of file an fd refers to; ioctls are dispatched by it. `memfd` is a
+ * memfd_create(2) file, `eventq` an iommufd event queue's anonymous-inode file.
+ */
+export type FileKind = "iommufd" | "group" | "device" | "container" | "memfd" | "eventq";
 
 /** A reference-counted open file. */
 export abstract class SimFile {
@@ -33,4 +37,19 @@ export abstract class SimFile {
 
   /** The file's unlocked_ioctl. */
   abstract ioctl(cmd: number, arg: IoctlArg): number;
+
+  /**
+   * read(2) into `into`: bytes read or -errno. Files without a read op answer EINVAL, as
+   * vfs_read does without FMODE_CAN_READ.
+   */
+  read(_into: Uint8Array): number {
+    return -E.EINVAL;
+  }
+
+  /**
+   * The file's mmap op (`f_op->mmap`) for a shared read/write mapping of `length` bytes
+   * (page aligned) at page offset `pgoff`: what the new mapping is (VM_PFNMAP or not), or
+   * -errno. Files without the op leave it undefined: mmap(2) answers ENODEV.
+   */
+  mmap?(pgoff: bigint, length: bigint): { pfnmap: boolean } | number;
 }

@@ -116,6 +116,40 @@ function hwptUnlink(hwpt: HwPagetable): void {
   }
 }
 
+/** MOCK_NESTED_DOMAIN_IOTLB_NUM: the mock nested domain's fake IOTLB entries. */
+export const MOCK_NESTED_DOMAIN_IOTLB_NUM = 4;
+
+/**
+ * `struct iommufd_hwpt_nested` of the mock driver: a nested domain over a nest-parent paging
+ * hwpt (which it holds), or allocated through a vIOMMU (which it holds instead).
+ */
+export class HwptNested implements IommufdObject {
+  id = 0;
+  readonly type = "hwpt_nested" as const;
+  users = 1;
+  finalized = false;
+  /** The fault object it reports to (IOMMU_HWPT_FAULT_ID_VALID), which it holds. */
+  fault: IommufdObject | undefined;
+  /** The mock's `iotlb[]`, set from `struct iommu_hwpt_selftest`. */
+  readonly iotlb: number[];
+
+  constructor(
+    readonly parent: HwPagetable,
+    readonly viommu: IommufdObject | undefined,
+    iotlb: number,
+  ) {
+    this.iotlb = new Array(MOCK_NESTED_DOMAIN_IOTLB_NUM).fill(iotlb);
+  }
+}
+
+/** `iommufd_hwpt_nested_destroy`: drop the parent (or the vIOMMU) and the fault object. */
+export function hwptNestedDestroy(_ctx: IommufdCtx, hwpt: HwptNested): void {
+  if (hwpt.viommu !== undefined) hwpt.viommu.users--;
+  else hwpt.parent.users--;
+  if (hwpt.fault !== undefined) hwpt.fault.users--;
+  hwpt.fault = undefined;
+}
+
 /** `iommufd_hwpt_paging_destroy`: remove the domain from the IOAS and drop the IOAS. */
 export function hwptDestroy(_ctx: IommufdCtx, hwpt: HwPagetable): void {
   hwptUnlink(hwpt);

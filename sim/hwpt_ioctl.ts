@@ -1,23 +1,23 @@
 /**
- * The hw_pagetable and device-info ioctls of the dispatch table (0x89–0x8E): IOMMU_HWPT_ALLOC,
- * IOMMU_GET_HW_INFO, IOMMU_HWPT_SET_DIRTY_TRACKING, IOMMU_HWPT_GET_DIRTY_BITMAP,
- * IOMMU_HWPT_INVALIDATE and IOMMU_FAULT_QUEUE_ALLOC (drivers/iommu/iommufd/hw_pagetable.c,
- * device.c, fault.c; the mock driver of selftest.c). Each handler runs after the entry checks of
- * `context.ts` and keeps the kernel's order of checks.
+ * The hw_pagetable and device-info ioctls of the dispatch table (0x89–0x8D): IOMMU_HWPT_ALLOC,
+ * IOMMU_GET_HW_INFO, IOMMU_HWPT_SET_DIRTY_TRACKING, IOMMU_HWPT_GET_DIRTY_BITMAP and
+ * IOMMU_HWPT_INVALIDATE (drivers/iommu/iommufd/hw_pagetable.c, device.c; the mock driver of
+ * selftest.c). IOMMU_FAULT_QUEUE_ALLOC (0x8E) is in `eventq.ts`, the vIOMMU ioctls in
+ * `viommu.ts`. Each handler runs after the entry checks of `context.ts` and keeps the
+ * kernel's order of checks.
  *
  * These structs grew over releases, so a caller may pass fewer bytes than the release knows:
  * the kernel's copy then has zeros there. Handlers therefore read and write through
  * {@link get32} and friends, bounded by min(size, sizeof), never through `u.kv` directly.
  *
- * Modelled exactly (against the mock driver, and for what the kernel checks before any driver
- * call on any device): see each handler. Not modelled, answered EOPNOTSUPP as an
- * approximation (each place says so):
- * - nested hw_pagetables (IOMMU_HWPT_ALLOC with a paging parent, past the parent checks);
- * - fault objects (IOMMU_FAULT_QUEUE_ALLOC past its flags check: the kernel creates an object
- *   and an anonymous-inode fd);
- * - GET_HW_INFO and HWPT_ALLOC with flags or data on real (non-mock) IOMMUs, whose answers
- *   depend on hardware registers;
- * - on 6.18: the IOMMU_HWPT_ALLOC_PASID and FAULT_ID_VALID flags of a paging allocation.
+ * Modelled exactly against the mock driver, and for what the kernel checks before any driver
+ * call on any device: paging hwpts, nested hwpts of the mock (over a nest-parent hwpt or a
+ * vIOMMU, with IOMMU_HWPT_DATA_SELFTEST, holding a fault object with FAULT_ID_VALID), and the
+ * mock's cache invalidation of a nested hwpt or a vIOMMU. Approximations, each place says so:
+ * - GET_HW_INFO and HWPT_ALLOC with flags or driver data on real (non-mock) IOMMUs, whose
+ *   answers depend on hardware registers: EOPNOTSUPP;
+ * - on 6.18: the IOMMU_HWPT_ALLOC_PASID and FAULT_ID_VALID flags of a paging allocation;
+ * - attaching a device to a nested hwpt (IOMMU_TEST_OP_MOCK_DOMAIN on one) is not modelled.
  *
  * @module
  */
@@ -27,21 +27,28 @@ import { offsetsOf } from "../uapi/codec.ts";
 import * as S from "../uapi/structs.ts";
 import type { IommufdCtx } from "./context.ts";
 import type { UserArg } from "./uaccess.ts";
-import { userWrite } from "./uaccess.ts";
+import { copyStructFromUser, userWrite } from "./uaccess.ts";
 import { type Release, releaseAtLeast } from "./release.ts";
 import type { Ioas } from "./ioas.ts";
 import type { IommufdDevice } from "./device.ts";
-import { type HwPagetable, hwptPagingAbort, hwptPagingAlloc } from "./hw_pagetable.ts";
+import {
+  type HwPagetable,
+  HwptNested,
+  hwptNestedDestroy,
+  hwptPagingAbort,
+  hwptPagingAlloc,
+} from "./hw_pagetable.ts";
+import type { Viommu } from "./viommu.ts";
 
 // ---- the kernel's copy of a struct that may be shorter than sizeof ----
 
 /** Byte `off` of the kernel's copy: the caller's byte below `lim`, else zero. */
-function byte(u: UserArg, lim: number, off: number): number {
+export function byte(u: UserArg, lim: number, off: number): number {
   return off < lim ? u.kv.getUint8(off) : 0;
 }
 
 /** The u32 at `off` of the kernel's copy (see {@link byte}). */
-function get32(u: UserArg, lim: number, off: number): number {
+export function get32(u: UserArg, lim: number, off: number): number {
   if (off + 4 <= lim) return u.kv.getUint32(off, true);
   let v = 0;
   for (let i = 3; i >= 0; i--) v = v * 256 + byte(u, lim, off + i);
@@ -49,13 +56,13 @@ function get32(u: UserArg, lim: number, off: number): number {
 }
 
 /** The u64 at `off` of the kernel's copy. */
-function get64(u: UserArg, lim: number, off: number): bigint {
+export function get64(u: UserArg, lim: number, off: number): bigint {
   if (off + 8 <= lim) return u.kv.getBigUint64(off, true);
   return (BigInt(get32(u, lim, off + 4)) << 32n) | BigInt(get32(u, lim, off));
 }
 
 /** Store `n` little-endian bytes of `v` at `off`, only those below `lim` (what is copied back). */
-function put(u: UserArg, lim: number, off: number, n: number, v: bigint): void {
+export function put(u: UserArg, lim: number, off: number, n: number, v: bigint): void {
   for (let i = 0; i < n && off + i < lim; i++) {
     u.kv.setUint8(off + i, Number((v >> BigInt(8 * i)) & 0xffn));
   }
@@ -101,7 +108,7 @@ export function hwInfoSize(r: Release): number {
 }
 
 /** `iommufd_get_device`: a finalised device object, else undefined (ENOENT). */
-function getDevice(ctx: IommufdCtx, id: number): IommufdDevice | undefined {
+export function getDevice(ctx: IommufdCtx, id: number): IommufdDevice | undefined {
   return ctx.objects.get(id, "device") as IommufdDevice | undefined;
 }
 
@@ -153,7 +160,10 @@ export function iommufdHwptAlloc(ctx: IommufdCtx, u: UserArg, usize: number): nu
     return allocPaging(ctx, u, lim, pt as Ioas, idev, flags);
   }
   if (pt.type === "hwpt_paging") {
-    return nestedAlloc(pt as HwPagetable, idev, flags, dataType, dataLen);
+    return nestedAlloc(ctx, u, lim, pt as HwPagetable, idev, flags, dataType, dataLen);
+  }
+  if (pt.type === "viommu") {
+    return viommuNestedAlloc(ctx, u, lim, pt as Viommu, idev, flags, dataType, dataLen);
   }
   return -E.EINVAL;
 }
@@ -200,27 +210,127 @@ function allocPaging(
   return 0;
 }
 
+/** IOMMU_HWPT_FAULT_ID_VALID and IOMMU_HWPT_ALLOC_PASID (6.15). */
+const HWPT_FAULT_ID_VALID = 4;
+const HWPT_ALLOC_PASID = 8;
+
+/** Flags a nested allocation may carry: FAULT_ID_VALID, and PASID from 6.15. */
+function nestedValidFlags(r: Release): number {
+  return HWPT_FAULT_ID_VALID | (releaseAtLeast(r, "6.15") ? HWPT_ALLOC_PASID : 0);
+}
+
 /**
- * `iommufd_hwpt_nested_alloc`'s checks: flags other than FAULT_ID_VALID or no data
+ * `iommufd_hwpt_nested_alloc`: flags beyond FAULT_ID_VALID (and PASID, 6.15) or no data
  * (EOPNOTSUPP); a parent that is automatic, not a nest parent, or of another driver (EINVAL);
- * the mock driver then wants IOMMU_HWPT_DATA_SELFTEST and no flags (EOPNOTSUPP).
+ * then the nested hwpt takes the next id and holds its parent, and the driver makes the
+ * domain: the mock wants no other flag than PASID (EOPNOTSUPP), IOMMU_HWPT_DATA_SELFTEST
+ * (EOPNOTSUPP) and a `struct iommu_hwpt_selftest` (data_len below 4: EINVAL; E2BIG/EFAULT).
+ * Other drivers' nested data is not modelled: EOPNOTSUPP, an approximation.
  */
 function nestedAlloc(
+  ctx: IommufdCtx,
+  u: UserArg,
+  lim: number,
   parent: HwPagetable,
   idev: IommufdDevice,
   flags: number,
   dataType: number,
   dataLen: number,
 ): number {
-  const FAULT_ID_VALID = 4;
-  if ((flags & ~FAULT_ID_VALID) !== 0 || dataLen === 0) return -E.EOPNOTSUPP;
+  if ((flags & ~nestedValidFlags(ctx.release)) !== 0 || dataLen === 0) return -E.EOPNOTSUPP;
   if (parent.autoDomain || !parent.nestParent || parent.iommu.driver !== idev.dev.iommu.driver) {
     return -E.EINVAL;
   }
-  if (idev.dev.isMock && (dataType !== HWPT_DATA_SELFTEST || flags !== 0)) return -E.EOPNOTSUPP;
-  // Approximation: nested hw_pagetables are not modelled (the kernel would copy the driver
-  // data, then create a nested hwpt object or fail with the driver's errno).
-  return -E.EOPNOTSUPP;
+  if (!idev.dev.isMock) return -E.EOPNOTSUPP;
+  const hwpt = new HwptNested(parent, undefined, 0);
+  const rc = ctx.objects.allocate(hwpt);
+  if (rc !== 0) return -rc;
+  parent.users++;
+  const e = mockNestedDomain(ctx, u, lim, hwpt, flags & ~HWPT_FAULT_ID_VALID, dataType, dataLen);
+  return finishNested(ctx, u, lim, hwpt, flags, e);
+}
+
+/**
+ * IOMMU_HWPT_ALLOC with a vIOMMU as pt_id (6.13): the device must sit behind the vIOMMU's
+ * IOMMU (EINVAL); flags beyond FAULT_ID_VALID|PASID or no data (EOPNOTSUPP); the nested hwpt
+ * takes the next id and holds the vIOMMU; the mock's domain as for a paging parent.
+ */
+function viommuNestedAlloc(
+  ctx: IommufdCtx,
+  u: UserArg,
+  lim: number,
+  viommu: Viommu,
+  idev: IommufdDevice,
+  flags: number,
+  dataType: number,
+  dataLen: number,
+): number {
+  if (viommu.iommuDev !== idev.dev.iommu.driver) return -E.EINVAL;
+  if ((flags & ~(HWPT_FAULT_ID_VALID | HWPT_ALLOC_PASID)) !== 0 || dataLen === 0) {
+    return -E.EOPNOTSUPP;
+  }
+  const hwpt = new HwptNested(viommu.hwpt, viommu, 0);
+  const rc = ctx.objects.allocate(hwpt);
+  if (rc !== 0) return -rc;
+  viommu.users++;
+  const e = mockNestedDomain(ctx, u, lim, hwpt, flags & ~HWPT_FAULT_ID_VALID, dataType, dataLen);
+  return finishNested(ctx, u, lim, hwpt, flags, e);
+}
+
+/** `struct iommu_hwpt_selftest` { iotlb }: sizeof and offsetofend(iotlb). */
+const HWPT_SELFTEST_SIZE = 4;
+
+/** The mock's nested domain allocation: flags, data type, then the data itself. */
+function mockNestedDomain(
+  ctx: IommufdCtx,
+  u: UserArg,
+  lim: number,
+  hwpt: HwptNested,
+  flags: number,
+  dataType: number,
+  dataLen: number,
+): number {
+  const pasidOk = releaseAtLeast(ctx.release, "6.15") ? HWPT_ALLOC_PASID : 0;
+  if ((flags & ~pasidOk) !== 0) return -E.EOPNOTSUPP;
+  if (dataType !== HWPT_DATA_SELFTEST) return -E.EOPNOTSUPP;
+  if (dataLen < HWPT_SELFTEST_SIZE) return -E.EINVAL;
+  const data = copyStructFromUser(u, get64(u, lim, A.data_uptr), dataLen, HWPT_SELFTEST_SIZE);
+  if (typeof data === "number") return data;
+  hwpt.iotlb.fill(new DataView(data.buffer).getUint32(0, true));
+  return 0;
+}
+
+/**
+ * The common tail of a nested allocation: on a driver error drop the hwpt; else attach the
+ * fault object named by fault_id (FAULT_ID_VALID: ENOENT), write out_hwpt_id back, publish.
+ */
+function finishNested(
+  ctx: IommufdCtx,
+  u: UserArg,
+  lim: number,
+  hwpt: HwptNested,
+  flags: number,
+  e: number,
+): number {
+  if (e === 0 && (flags & HWPT_FAULT_ID_VALID) !== 0) {
+    const fault = ctx.objects.get(get32(u, lim, A.fault_id), "fault");
+    if (fault === undefined) e = -E.ENOENT;
+    else {
+      fault.users++;
+      hwpt.fault = fault;
+    }
+  }
+  if (e === 0) {
+    put(u, lim, A.out_hwpt_id, 4, BigInt(hwpt.id));
+    if (!u.respond(lim)) e = -E.EFAULT;
+  }
+  if (e !== 0) {
+    hwptNestedDestroy(ctx, hwpt);
+    ctx.objects.abort(hwpt);
+    return e;
+  }
+  ctx.objects.finalize(hwpt);
+  return 0;
 }
 
 // ---- IOMMU_GET_HW_INFO ----
@@ -350,41 +460,129 @@ const INV = offsetsOf(S.iommu_hwpt_invalidate);
 /**
  * IOMMU_HWPT_INVALIDATE: `__reserved` (EOPNOTSUPP); with entries, a null data_uptr or a zero
  * entry_len (EINVAL; where the release bounds them, also entry_len > PAGE_SIZE or entry_num >
- * 2^19); hwpt_id must be a nested hwpt (or, 6.13+, a vIOMMU): the simulator has neither, so
- * ENOENT. Every path, failures included, writes entry_num = 0 back (EFAULT if that fails).
+ * 2^19); hwpt_id must be a nested hwpt (ENOENT) or, from 6.13, a vIOMMU (any other object:
+ * EINVAL); then the mock driver's cache invalidation (see {@link mockNestedInvalidate} and
+ * {@link mockViommuInvalidate}). Every path, failures included, writes back entry_num = the
+ * entries handled (EFAULT if that fails).
  */
 export function iommufdHwptInvalidate(ctx: IommufdCtx, u: UserArg): number {
   const lim = S.iommu_hwpt_invalidate.size;
   let rc: number;
+  let done = 0;
   const entryNum = get32(u, lim, INV.entry_num);
   const entryLen = get32(u, lim, INV.entry_len);
+  const uptr = get64(u, lim, INV.data_uptr);
   if (get32(u, lim, INV.__reserved) !== 0) {
     rc = -E.EOPNOTSUPP;
   } else if (
     entryNum !== 0 &&
-    (get64(u, lim, INV.data_uptr) === 0n || entryLen === 0 ||
+    (uptr === 0n || entryLen === 0 ||
       (ctx.release.invalidateBounds &&
         (entryLen > PAGE_SIZE || entryNum > INVALIDATE_ENTRY_NUM_MAX)))
   ) {
     rc = -E.EINVAL;
   } else {
-    rc = -E.ENOENT;
+    const arr = { type: get32(u, lim, INV.data_type), uptr, entryLen, entryNum };
+    const obj = ctx.objects.get(get32(u, lim, INV.hwpt_id));
+    let r: { rc: number; done: number };
+    if (obj?.type === "hwpt_nested") r = mockNestedInvalidate(u, obj as HwptNested, arr);
+    else if (obj?.type === "viommu") r = mockViommuInvalidate(u, obj as Viommu, arr);
+    else if (obj === undefined || !releaseAtLeast(ctx.release, "6.13")) {
+      r = { rc: -E.ENOENT, done: 0 };
+    } else r = { rc: -E.EINVAL, done: 0 };
+    rc = r.rc;
+    done = r.done;
   }
-  put(u, lim, INV.entry_num, 4, 0n);
+  put(u, lim, INV.entry_num, 4, BigInt(done));
   if (!u.respond(lim)) return -E.EFAULT;
   return rc;
 }
 
-// ---- IOMMU_FAULT_QUEUE_ALLOC ----
+/** `struct iommu_user_data_array`. */
+interface UserArray {
+  type: number;
+  uptr: bigint;
+  entryLen: number;
+  entryNum: number;
+}
 
-const FA = offsetsOf(S.iommu_fault_alloc);
+/** IOMMU_HWPT_INVALIDATE_DATA_SELFTEST and IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST. */
+const HWPT_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+const VIOMMU_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+/** IOMMU_TEST_INVALIDATE_FLAG_ALL. */
+const TEST_INVALIDATE_FLAG_ALL = 1;
+/** MOCK_NESTED_DOMAIN_IOTLB_ID_MAX and MOCK_DEV_CACHE_ID_MAX. */
+const MOCK_IOTLB_ID_MAX = 3;
+const MOCK_DEV_CACHE_ID_MAX = 3;
+/** KMALLOC_MAX_SIZE (order-10 pages): a larger kcalloc fails (ENOMEM). */
+const KMALLOC_MAX_SIZE = 4 * 1024 * 1024;
+
+/** Entry `i` of `arr` as a `ksize`-byte struct (copy_struct_from_user), or -errno. */
+function arrayEntry(u: UserArg, arr: UserArray, i: number, ksize: number): DataView | number {
+  const at = arr.uptr + BigInt(arr.entryLen) * BigInt(i);
+  const b = copyStructFromUser(u, at, arr.entryLen, ksize);
+  return typeof b === "number" ? b : new DataView(b.buffer);
+}
 
 /**
- * IOMMU_FAULT_QUEUE_ALLOC: non-zero flags (EOPNOTSUPP). Approximation past that: the kernel
- * creates a fault object and an anonymous-inode fd and answers 0 with out_fault_id and
- * out_fault_fd; the simulator models neither and answers EOPNOTSUPP.
+ * `mock_domain_cache_invalidate_user`: IOMMU_HWPT_INVALIDATE_DATA_SELFTEST only (EINVAL);
+ * each `struct iommu_hwpt_invalidate_selftest` { flags, iotlb_id }: entry_len below 8
+ * (EINVAL), E2BIG/EFAULT, unknown flags (EOPNOTSUPP), iotlb_id above 3 (EINVAL); the mock
+ * IOTLB entry (or all of them) is cleared. Stops at the first bad entry.
  */
-export function iommufdFaultAlloc(_ctx: IommufdCtx, u: UserArg): number {
-  if (get32(u, S.iommu_fault_alloc.size, FA.flags) !== 0) return -E.EOPNOTSUPP;
-  return -E.EOPNOTSUPP;
+function mockNestedInvalidate(
+  u: UserArg,
+  hwpt: HwptNested,
+  arr: UserArray,
+): { rc: number; done: number } {
+  if (arr.type !== HWPT_INVALIDATE_DATA_SELFTEST) return { rc: -E.EINVAL, done: 0 };
+  let done = 0;
+  for (let i = 0; i < arr.entryNum; i++) {
+    if (arr.entryLen < 8) return { rc: -E.EINVAL, done };
+    const v = arrayEntry(u, arr, i, 8);
+    if (typeof v === "number") return { rc: v, done };
+    const flags = v.getUint32(0, true);
+    const id = v.getUint32(4, true);
+    if ((flags & ~TEST_INVALIDATE_FLAG_ALL) !== 0) return { rc: -E.EOPNOTSUPP, done };
+    if (id > MOCK_IOTLB_ID_MAX) return { rc: -E.EINVAL, done };
+    if (flags & TEST_INVALIDATE_FLAG_ALL) hwpt.iotlb.fill(0);
+    else hwpt.iotlb[id] = 0;
+    done++;
+  }
+  return { rc: 0, done };
+}
+
+/**
+ * `mock_viommu_cache_invalidate`: an empty array of IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST is
+ * accepted as a probe; otherwise the whole array of `struct iommu_viommu_invalidate_selftest`
+ * { flags, vdev_id, cache_id } is copied first (kcalloc: ENOMEM; wrong type or no entries:
+ * EINVAL; E2BIG/EFAULT; nothing handled), then each entry: unknown flags (EOPNOTSUPP),
+ * cache_id above 3 (EINVAL), vdev_id without a vDEVICE in this vIOMMU (EINVAL).
+ */
+function mockViommuInvalidate(
+  u: UserArg,
+  viommu: Viommu,
+  arr: UserArray,
+): { rc: number; done: number } {
+  if (arr.entryNum === 0 && arr.type === VIOMMU_INVALIDATE_DATA_SELFTEST) return { rc: 0, done: 0 };
+  if (arr.entryNum * 12 > KMALLOC_MAX_SIZE) return { rc: -E.ENOMEM, done: 0 };
+  if (arr.type !== VIOMMU_INVALIDATE_DATA_SELFTEST || arr.entryNum === 0) {
+    return { rc: -E.EINVAL, done: 0 };
+  }
+  const cmds: DataView[] = [];
+  for (let i = 0; i < arr.entryNum; i++) {
+    const v = arrayEntry(u, arr, i, 12);
+    if (typeof v === "number") return { rc: v, done: 0 };
+    cmds.push(v);
+  }
+  let done = 0;
+  for (const v of cmds) {
+    if ((v.getUint32(0, true) & ~TEST_INVALIDATE_FLAG_ALL) !== 0) {
+      return { rc: -E.EOPNOTSUPP, done };
+    }
+    if (v.getUint32(8, true) > MOCK_DEV_CACHE_ID_MAX) return { rc: -E.EINVAL, done };
+    if (!viommu.vdevs.has(BigInt(v.getUint32(4, true)))) return { rc: -E.EINVAL, done };
+    done++;
+  }
+  return { rc: 0, done };
 }

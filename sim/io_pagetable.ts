@@ -28,7 +28,13 @@ import {
   split64,
   u64,
 } from "./interval_tree.ts";
-import { type AccountMode, modeIndex, type PagesStore, type PinAccounting } from "./pages.ts";
+import {
+  type AccountMode,
+  type FileBacking,
+  modeIndex,
+  type PagesStore,
+  type PinAccounting,
+} from "./pages.ts";
 import type { UserMemory } from "./user_memory.ts";
 
 /** IOMMU_READ: the device may read. */
@@ -139,6 +145,18 @@ interface PieceSpec {
   lenLo: number;
 }
 
+/** Pages an internal access pinned (and whose areas it locked), to undo on its destroy. */
+export interface AccessPin {
+  /** @internal iopt_pages id. */
+  readonly pagesId: number;
+  /** @internal First and last page index pinned. */
+  readonly first: number;
+  /** @internal See {@link first}. */
+  readonly last: number;
+  /** @internal First IOVA of the locked area. */
+  readonly areaStart: bigint;
+}
+
 /** The kernel's struct io_pagetable. */
 export class IoPagetable {
   private readonly tree = new IntervalTree({ payload: 4, gaps: true });
@@ -161,6 +179,10 @@ export class IoPagetable {
   outLo = 0;
   /** After {@link unmap64}: nothing at all intersected the range (see UnmapResult.empty). */
   outEmpty = false;
+  /** `access_list`: the iova_alignment each attached access asks for. */
+  private readonly accessAligns = new Map<object, bigint>();
+  /** `area->num_locks` by the area's first IOVA: locked areas cannot be unmapped (EBUSY). */
+  private readonly locks = new Map<bigint, number>();
 
   constructor(private readonly opts: IoPagetableOptions) {
     this.store = opts.accounting.pages;
@@ -243,6 +265,61 @@ export class IoPagetable {
     // The areas hold their own references; drop the creator's.
     this.store.put(id);
     return r;
+  }
+
+  /**
+   * iopt_map_file_pages: map bytes [start, start + length) of `file` at a fixed IOVA or at
+   * an automatic one (allocated as if the file offset were the user address). The checks of
+   * iopt_alloc_file_pages come first: start + length - 1 wrapping (EOVERFLOW), then a zero
+   * or too large length (EINVAL). Nothing is pinned until a domain or an access needs it.
+   * Returns 0 or the errno; on success the IOVA is in {@link outHi}/{@link outLo}.
+   */
+  mapFile(
+    file: FileBacking,
+    start: bigint,
+    length: bigint,
+    prot: number,
+    iova: bigint | undefined,
+  ): number {
+    if (length !== 0n && start + length - 1n > U64_MAX) return E.EOVERFLOW;
+    if (length === 0n || length > U64_MAX - PAGE_SIZE) return E.EINVAL;
+    const acc = this.opts.accounting;
+    const mode = acc.privileged ? "none" : this.opts.accountMode();
+    const id = this.store.allocFile(start, length, (prot & IOMMU_WRITE) !== 0, mode, file);
+    const piece = this.scratch;
+    piece.pagesId = id;
+    piece.sbHi = 0;
+    piece.sbLo = Number(start & PAGE_MASK);
+    split64(length);
+    piece.lenHi = u64.hi;
+    piece.lenLo = u64.lo;
+    const lh = u64.hi, ll = u64.lo;
+    split64(iova ?? 0n);
+    const ih = u64.hi, il = u64.lo;
+    split64(start);
+    const r = this.mapPieces(
+      this.scratchList,
+      lh,
+      ll,
+      prot,
+      iova !== undefined,
+      ih,
+      il,
+      u64.hi,
+      u64.lo,
+    );
+    this.store.put(id);
+    return r;
+  }
+
+  /** Whether every area is backed by a file (IOMMU_IOAS_CHANGE_PROCESS accepts only those). */
+  allAreasFromFiles(): boolean {
+    const t = this.tree;
+    if (!t.first()) return true;
+    do {
+      if (!this.store.isFile(t.word(W_PAGES))) return false;
+    } while (t.next());
+    return true;
   }
 
   /**
@@ -382,7 +459,7 @@ export class IoPagetable {
     let e = this.store.pin(id, first, last, this.memory);
     if (e !== 0) {
       // The first batch is mapped before a later batch faults.
-      const mapped = this.memory.isMappedPages(this.store.firstPageNumber(id) + first, 1);
+      const mapped = this.memory.isPinnablePages(this.store.firstPageNumber(id) + first, 1);
       if (protErr !== 0 && mapped) return protErr;
       return e;
     }
@@ -554,6 +631,12 @@ export class IoPagetable {
     let any = false;
     while (t.firstOverlap(sh, sl, lh, ll)) {
       const ah = t.sHi, al = t.sLo, zh = t.lHi, zl = t.lLo;
+      // A locked area is refused before the containment check.
+      if (this.locks.size > 0 && this.locks.has(join64(ah, al))) {
+        this.outHi = uh;
+        this.outLo = ul;
+        return E.EBUSY;
+      }
       if (lt64(ah, al, sh, sl) || lt64(lh, ll, zh, zl)) {
         this.outHi = uh;
         this.outLo = ul;
@@ -586,9 +669,22 @@ export class IoPagetable {
     this.store.put(id);
   }
 
-  /** iopt_unmap_all (§6.3): remove every area; 0 even when there is none. */
+  /**
+   * iopt_unmap_all (§6.3): remove every area; 0 even when there is none. An area locked by
+   * an internal access stops it with EBUSY (the areas below it stay removed).
+   */
   unmapAll(): UnmapResult {
     const t = this.tree;
+    if (this.locks.size > 0) {
+      this.outHi = 0;
+      this.outLo = 0;
+      const e = this.unmapRange(0, 0, MAX32, MAX32);
+      return {
+        errno: e === E.ENOENT ? 0 : e,
+        unmapped: join64(this.outHi, this.outLo),
+        empty: false,
+      };
+    }
     let uh = 0;
     let ul = 0;
     const filled = this.doms.length > 0;
@@ -634,6 +730,9 @@ export class IoPagetable {
     const start = join64(t.sHi, t.sLo);
     const last = join64(t.lHi, t.lLo);
     if (c === start || c === last) return 0;
+    // Approximation: an area locked by an internal access is not split (its lock would have
+    // to follow one half).
+    if (this.locks.has(start)) return E.EBUSY;
     const sb = join64(t.word(W_SB_HI), t.word(W_SB_LO));
     const id = t.word(W_PAGES);
     const prot = t.word(W_PROT);
@@ -850,6 +949,7 @@ export class IoPagetable {
       const low = d.pgsizeBitmap & -d.pgsizeBitmap;
       if (low > n) n = low;
     }
+    for (const a of this.accessAligns.values()) if (a > n) n = a;
     if (n > this.align) {
       const e = this.checkAreasAligned(n);
       if (e !== 0) return e;
@@ -879,6 +979,88 @@ export class IoPagetable {
   private setAlign(n: bigint): void {
     this.align = n;
     this.alignMask = Number(n) - 1;
+  }
+
+  // ---- internal accesses (HW queues) ---------------------------------------------------------
+
+  /**
+   * iopt_add_access: the access's alignment joins the IOAS's (EADDRINUSE, and no change,
+   * when an existing area does not meet it).
+   */
+  addAccess(owner: object, alignment: bigint): number {
+    this.accessAligns.set(owner, alignment);
+    const e = this.recalcAlignment();
+    if (e !== 0) this.accessAligns.delete(owner);
+    return e;
+  }
+
+  /** iopt_remove_access: the alignment may go down again. */
+  removeAccess(owner: object): void {
+    if (this.accessAligns.delete(owner)) this.recalcAlignment();
+  }
+
+  /**
+   * iommufd_access_pin_pages for an internal access over [iova, iova + length - 1]: contiguous
+   * areas must cover it (ENOENT), each piece must start on a page of its pages and, unless
+   * it is the last, end on one (EINVAL), be readable (EPERM); then the pages are pinned
+   * (EFAULT, ENOMEM) and every area is locked. All or nothing.
+   */
+  accessPin(iova: bigint, length: bigint): { errno: number; pins: AccessPin[] } {
+    if (length === 0n) return { errno: E.EINVAL, pins: [] };
+    const last = iova + length - 1n;
+    if (last > U64_MAX) return { errno: E.EOVERFLOW, pins: [] };
+    const pins: AccessPin[] = [];
+    const fail = (errno: number) => {
+      for (const p of pins) {
+        this.store.uncharge(p.pagesId, this.store.unpin(p.pagesId, p.first, p.last));
+      }
+      return { errno, pins: [] };
+    };
+    const t = this.tree;
+    split64(iova);
+    if (!t.seekContaining(u64.hi, u64.lo)) return fail(E.ENOENT);
+    let cur = iova;
+    for (;;) {
+      const start = join64(t.sHi, t.sLo);
+      const areaLast = join64(t.lHi, t.lLo);
+      const end = areaLast < last ? areaLast : last;
+      const sb = join64(t.word(W_SB_HI), t.word(W_SB_LO));
+      const id = t.word(W_PAGES);
+      const prot = t.word(W_PROT);
+      const firstByte = sb + (cur - start);
+      const lastByte = sb + (end - start);
+      if (firstByte & PAGE_MASK) return fail(E.EINVAL);
+      if (end < last && (lastByte & PAGE_MASK) !== PAGE_MASK) return fail(E.EINVAL);
+      if ((prot & IOMMU_READ) === 0) return fail(E.EPERM);
+      const first = Number(firstByte / PAGE_SIZE);
+      const lastIdx = Number(lastByte / PAGE_SIZE);
+      let e = this.store.pin(id, first, lastIdx, this.memory);
+      if (e === 0) {
+        e = this.store.charge(id, this.store.newlyPinned);
+        if (e !== 0) this.store.unpin(id, first, lastIdx);
+      }
+      if (e !== 0) return fail(e);
+      pins.push({ pagesId: id, first, last: lastIdx, areaStart: start });
+      if (areaLast >= last) break;
+      cur = areaLast + 1n;
+      // Re-find the cursor: pinning may have used the tree's scratch state.
+      split64(start);
+      if (!t.seekContaining(u64.hi, u64.lo) || !t.next() || join64(t.sHi, t.sLo) !== cur) {
+        return fail(E.ENOENT);
+      }
+    }
+    for (const p of pins) this.locks.set(p.areaStart, (this.locks.get(p.areaStart) ?? 0) + 1);
+    return { errno: 0, pins };
+  }
+
+  /** iommufd_access_unpin_pages of {@link accessPin}'s pins: unlock, unpin, uncharge. */
+  accessUnpin(pins: readonly AccessPin[]): void {
+    for (const p of pins) {
+      const n = (this.locks.get(p.areaStart) ?? 1) - 1;
+      if (n > 0) this.locks.set(p.areaStart, n);
+      else this.locks.delete(p.areaStart);
+      this.store.uncharge(p.pagesId, this.store.unpin(p.pagesId, p.first, p.last));
+    }
   }
 
   // ---- COPY ---------------------------------------------------------------------------------
@@ -1010,6 +1192,8 @@ export class IoPagetable {
 
   /** Unmap and unpin everything; forget domains, reserved and allowed ranges. */
   destroy(): void {
+    this.locks.clear();
+    this.accessAligns.clear();
     this.unmapAll();
     this.doms.length = 0;
     this.reserved.clear();

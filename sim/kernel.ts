@@ -6,7 +6,11 @@
  * Device nodes: `/dev/iommu` (an iommufd context, per-user accounting), `/dev/vfio/vfio`
  * (served by iommufd as with CONFIG_IOMMUFD_VFIO_CONTAINER, per-process accounting, or by the
  * legacy container and vfio_iommu_type1 when the `legacy` container is selected),
- * `/dev/vfio/N` for the platform's groups. fds are the lowest free number from 3.
+ * `/dev/vfio/N` for the platform's groups (`/dev/vfio/noiommu-N` for no-IOMMU ones). fds are
+ * the lowest free number from 3.
+ *
+ * mmap(2) maps anonymous memory, or a file through its mmap op: a VFIO device fd maps a PCI
+ * BAR as device memory (VM_PFNMAP), which legacy type1 can map for DMA and iommufd cannot pin.
  *
  * @module
  */
@@ -14,18 +18,20 @@
 import { E } from "../uapi/errno.ts";
 import type { IoctlArg, Kernel, MappingRow, SimulatorControl } from "../uapi/kernel.ts";
 import { DEFAULT_RELEASE, findRelease, type Release, RELEASES } from "./release.ts";
-import { DEFAULT_PROFILE, findProfile, type Profile, PROFILES } from "./profiles.ts";
+import { DEFAULT_PROFILE, findProfile, PROFILES } from "./builtin_profiles.ts";
+import type { Profile } from "./profiles.ts";
 import { UserMemory } from "./user_memory.ts";
 import { PinAccounting, pinnedPages } from "./pages.ts";
 import { IommufdCtx, type Machine } from "./context.ts";
 import { IommufdFile } from "./vfio_iommufd.ts";
 import type { SimFile } from "./file.ts";
 import { type FdTable, GroupFile } from "./group.ts";
-import { Platform } from "./platform.ts";
+import { NO_IOMMU, NOIOMMU_OFF, type NoIommuConfig, Platform } from "./platform.ts";
 import { deviceAttach, deviceBind, deviceUnbind } from "./device.ts";
 import { compatIoasCreate } from "./vfio_compat.ts";
-import { VfioContainerFile } from "./vfio_container.ts";
-import { DEFAULT_DMA_ENTRY_LIMIT, type Type1Machine, type Type1Params } from "./vfio_type1.ts";
+import { type ContainerMachine, VfioContainerFile } from "./vfio_container.ts";
+import { DEFAULT_DMA_ENTRY_LIMIT, type Type1Params } from "./vfio_type1.ts";
+import { memfdCreate } from "./memfd.ts";
 
 /** What serves /dev/vfio/vfio: iommufd (IOMMUFD_VFIO_CONTAINER) or the legacy container. */
 export type ContainerImpl = "iommufd" | "legacy";
@@ -43,10 +49,26 @@ export interface SimKernelOptions {
   container?: ContainerImpl;
   /** vfio_iommu_type1's `dma_entry_limit` module parameter (default 65535). */
   dmaEntryLimit?: number;
+  /**
+   * No-IOMMU support (default `off`): `built` is CONFIG_VFIO_NOIOMMU=y with vfio's
+   * `enable_unsafe_noiommu_mode` off, `on` is both.
+   */
+  noiommu?: NoIommuSetting;
 }
 
+/** The no-IOMMU settings by name: CONFIG_VFIO_NOIOMMU, and enable_unsafe_noiommu_mode. */
+export type NoIommuSetting = "off" | "built" | "on";
+
+const NOIOMMU_SETTINGS: Readonly<Record<NoIommuSetting, NoIommuConfig>> = Object.freeze({
+  off: NOIOMMU_OFF,
+  built: Object.freeze({ built: true, enabled: false }),
+  on: Object.freeze({ built: true, enabled: true }),
+});
+
 const FIRST_FD = 3;
-const GROUP_PATH = /^\/dev\/vfio\/(0|[1-9][0-9]{0,9})$/;
+const GROUP_PATH = /^\/dev\/vfio\/(noiommu-)?(0|[1-9][0-9]{0,9})$/;
+const PAGE_MASK = 0xfffn;
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
 /** The simulator backend. */
 export class SimKernel implements Kernel, SimulatorControl, FdTable {
@@ -62,6 +84,7 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
   #machine: Machine;
   #container: ContainerImpl;
   #type1: Type1Params;
+  #noiommu: NoIommuSetting;
   /** Internal errors caught at the boundary (the Kernel contract forbids throwing). */
   internalErrors: unknown[] = [];
 
@@ -70,7 +93,8 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
     this.#profile = resolveProfile(options.profile);
     this.#memory = new UserMemory();
     this.#accounting = new PinAccounting();
-    this.#platform = new Platform(this.#profile);
+    this.#noiommu = resolveNoIommu(options.noiommu);
+    this.#platform = this.#boot();
     this.#machine = this.#makeMachine();
     this.#container = resolveContainer(options.container);
     this.#type1 = {
@@ -79,8 +103,8 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
     };
   }
 
-  /** The machine as vfio_iommu_type1 sees it. */
-  #type1Machine(): Type1Machine {
+  /** The machine as vfio_iommu_type1 and the legacy container see it. */
+  #type1Machine(): ContainerMachine {
     const m = this.#machine;
     return {
       release: m.release,
@@ -92,7 +116,15 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
       },
       privileged: m.privileged,
       type1Params: () => this.#type1,
+      noiommu: () => this.#platform.noiommu,
     };
+  }
+
+  /** A freshly booted platform of the profile, with the no-IOMMU settings. */
+  #boot(): Platform {
+    const p = new Platform(this.#profile);
+    p.noiommu = NOIOMMU_SETTINGS[this.#noiommu];
+    return p;
   }
 
   #makeMachine(): Machine {
@@ -112,6 +144,7 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
       get platform() {
         return platform();
       },
+      files: this,
     };
   }
 
@@ -166,8 +199,10 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
       }
       const m = GROUP_PATH.exec(path);
       if (m !== null) {
-        const group = this.#platform.groups.get(Number(m[1]));
-        if (group === undefined) return -E.ENOENT;
+        const group = this.#platform.groups.get(Number(m[2]));
+        if (group === undefined || group.noiommu !== (m[1] !== undefined)) return -E.ENOENT;
+        // vfio_group_fops_open: a no-IOMMU group needs CAP_SYS_RAWIO, before the EBUSY check.
+        if (group.noiommu && !this.#accounting.privileged) return -E.EPERM;
         if (group.openedFile !== undefined) return -E.EBUSY;
         const f = new GroupFile(group, this);
         group.openedFile = f;
@@ -186,7 +221,25 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
     this.#files[fd] = undefined;
     try {
       f.put();
+      this.#accounting.pages.flushDeferred();
       return 0;
+    } catch (e) {
+      return this.#internal(e);
+    }
+  }
+
+  /** memfd_create(2) + ftruncate(2): a shmem file of `size` bytes at the lowest free fd. */
+  memfdCreate(name: string, size: bigint): number {
+    const f = memfdCreate(name, size);
+    return typeof f === "number" ? f : this.install(f);
+  }
+
+  /** read(2). */
+  read(fd: number, into: Uint8Array): number {
+    const f = this.fget(fd);
+    if (f === undefined) return -E.EBADF;
+    try {
+      return f.read(into);
     } catch (e) {
       return this.#internal(e);
     }
@@ -198,15 +251,44 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
     const f = this.#files[fd];
     if (f === undefined) return -E.EBADF;
     try {
-      return f.ioctl(request >>> 0, arg);
+      const r = f.ioctl(request >>> 0, arg);
+      this.#accounting.pages.flushDeferred();
+      return r;
     } catch (e) {
       return this.#internal(e);
     }
   }
 
-  /** mmap(2) of anonymous read/write memory. */
-  mmap(length: bigint): bigint {
-    return this.#memory.mmap(length);
+  /**
+   * mmap(2), PROT_READ | PROT_WRITE: anonymous private memory, or with `fd` a MAP_SHARED
+   * mapping of the file at byte `offset`. In the order of sys_mmap and do_mmap: an offset
+   * that is not page aligned (EINVAL), a bad fd (EBADF), length 0 (EINVAL), a length that
+   * wraps when rounded to pages or finds no room below TASK_SIZE (ENOMEM), an end past the
+   * largest file offset (EOVERFLOW), a file without an mmap op (ENODEV), then the file's own
+   * answer.
+   */
+  mmap(length: bigint, fd?: number, offset = 0n): bigint {
+    if (fd === undefined) return this.#memory.mmap(length);
+    try {
+      if (offset < 0n || offset > U64_MAX || (offset & PAGE_MASK) !== 0n) {
+        return -BigInt(E.EINVAL);
+      }
+      const f = this.fget(fd);
+      if (f === undefined) return -BigInt(E.EBADF);
+      if (length <= 0n || length > U64_MAX) return -BigInt(E.EINVAL);
+      const len = (length + PAGE_MASK) & ~PAGE_MASK;
+      if (len > U64_MAX) return -BigInt(E.ENOMEM);
+      if (!this.#memory.fits(len)) return -BigInt(E.ENOMEM);
+      // file_mmap_ok: the mapping's last byte must stay within the largest file offset.
+      if (offset + len - 1n > U64_MAX) return -BigInt(E.EOVERFLOW);
+      const pgoff = offset >> 12n;
+      if (f.mmap === undefined) return -BigInt(E.ENODEV);
+      const r = f.mmap(pgoff, len);
+      if (typeof r === "number") return BigInt(r);
+      return this.#memory.mmapFile(len, { file: f, pfnmap: r.pfnmap });
+    } catch (e) {
+      return BigInt(this.#internal(e));
+    }
   }
 
   /** munmap(2). */
@@ -214,13 +296,18 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
     return this.#memory.munmap(addr, length);
   }
 
-  /** Copy user memory out. */
+  /**
+   * Copy user memory out. A file's mapping (a device BAR) is refused with EFAULT, as by the
+   * FFI backend, which never touches one: a device access could fault the process (SIGBUS).
+   */
   readMemory(addr: bigint, into: Uint8Array): number {
+    if (this.#memory.touchesFile(addr, BigInt(into.length))) return -E.EFAULT;
     return this.#memory.read(addr, into) === 0 ? 0 : -E.EFAULT;
   }
 
-  /** Copy into user memory. */
+  /** Copy into user memory (a file's mapping: EFAULT, as {@link readMemory}). */
   writeMemory(addr: bigint, bytes: Uint8Array): number {
+    if (this.#memory.touchesFile(addr, BigInt(bytes.length))) return -E.EFAULT;
     return this.#memory.write(addr, bytes) === 0 ? 0 : -E.EFAULT;
   }
 
@@ -278,10 +365,33 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
   }
 
   /** The platform's groups and their devices, lowest group first. */
-  groups(): { group: number; devices: string[] }[] {
+  groups(): { group: number; devices: string[]; noiommu?: boolean }[] {
     return [...this.#platform.groups.values()]
-      .map((g) => ({ group: g.id, devices: g.devices.map((d) => d.name) }))
+      .map((g) => ({
+        group: g.id,
+        devices: g.devices.map((d) => d.name),
+        ...(g.noiommu ? { noiommu: true } : {}),
+      }))
       .sort((a, b) => a.group - b.group);
+  }
+
+  /**
+   * CONFIG_VFIO_NOIOMMU and enable_unsafe_noiommu_mode: `off` (not built, the default, as on
+   * the rig's kernels), `built` (built, parameter off) or `on`. Throws for `off` while
+   * no-IOMMU groups exist (a kernel without the option has none).
+   */
+  setNoIommu(setting: NoIommuSetting): void {
+    const s = resolveNoIommu(setting);
+    if (s === "off" && [...this.#platform.groups.values()].some((g) => g.noiommu)) {
+      throw new RangeError("no-IOMMU groups exist: sim reset first");
+    }
+    this.#noiommu = s;
+    this.#platform.noiommu = NOIOMMU_SETTINGS[s];
+  }
+
+  /** The no-IOMMU setting. */
+  noIommu(): NoIommuSetting {
+    return this.#noiommu;
   }
 
   /** RLIMIT_MEMLOCK in bytes. */
@@ -289,7 +399,7 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
     this.#accounting.memlockLimit = bytes;
   }
 
-  /** Root (CAP_IPC_LOCK, CAP_SYS_RESOURCE) or not. */
+  /** Root (CAP_IPC_LOCK, CAP_SYS_RESOURCE, CAP_SYS_RAWIO) or not. */
   setPrivileged(privileged: boolean): void {
     this.#accounting.privileged = privileged;
   }
@@ -299,15 +409,31 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
    * profile). Returns the group number. Throws for a name already in use or an unknown
    * profile.
    */
-  addDevice(name: string, options: { profile?: string } = {}): number {
+  addDevice(name: string, options: { profile?: string; noiommu?: boolean } = {}): number {
     if (this.#platform.devices.has(name)) throw new RangeError(`device ${name} already exists`);
-    const profile = options.profile === undefined ? this.#profile : resolveProfile(options.profile);
+    if (options.noiommu && options.profile !== undefined) {
+      throw new RangeError("a no-IOMMU device has no IOMMU, hence no profile");
+    }
+    // vfio_group_find_or_alloc: a device without an iommu_group gets a fake one only in
+    // no-IOMMU mode; otherwise vfio-pci cannot bind it.
+    if (options.noiommu && !this.#platform.noiommu.enabled) {
+      throw new RangeError(
+        "vfio-pci binds a device without an IOMMU only with enable_unsafe_noiommu_mode " +
+          "(sim noiommu on)",
+      );
+    }
+    const iommu = options.noiommu
+      ? NO_IOMMU
+      : (options.profile === undefined ? this.#profile : resolveProfile(options.profile)).iommu;
     const id = this.#platform.freeGroupId();
-    const group = this.#platform.addGroup(id, profile.iommu);
+    const group = this.#platform.addGroup(id, iommu, options.noiommu === true);
+    // QEMU's edu device, like the profiles' devices: BAR0 of 1 MiB, conventional PCI.
     this.#platform.addDevice(group, {
       name,
       reservedRegions: [],
       info: { flags: 2, numRegions: 9, numIrqs: 5 },
+      bars: [{ index: 0, size: 0x100000n, mmap: true }],
+      configSize: 256,
     });
     return id;
   }
@@ -369,16 +495,19 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
       if (f === undefined) continue;
       try {
         f.put();
+        this.#accounting.pages.flushDeferred();
       } catch (e) {
         this.internalErrors.push(e);
       }
     }
+    // Mappings of files (device BARs) hold those files: let them go too.
+    this.#memory.unmapAll();
     this.#memory = new UserMemory();
     this.#accounting = new PinAccounting({
       memlockLimit: this.#accounting.memlockLimit,
       privileged: this.#accounting.privileged,
     });
-    this.#platform = new Platform(this.#profile);
+    this.#platform = this.#boot();
   }
 }
 
@@ -396,6 +525,12 @@ function resolveRelease(version: string | undefined): Release {
 function resolveContainer(impl: string | undefined): ContainerImpl {
   if (impl === undefined || impl === "iommufd" || impl === "legacy") return impl ?? "iommufd";
   throw new RangeError(`unknown container ${impl}; known: iommufd, legacy`);
+}
+
+function resolveNoIommu(s: string | undefined): NoIommuSetting {
+  if (s === undefined) return "off";
+  if (s === "off" || s === "built" || s === "on") return s;
+  throw new RangeError(`unknown no-IOMMU setting ${s}; known: off, built, on`);
 }
 
 function resolveDmaEntryLimit(n: number | undefined): number {

@@ -9,7 +9,19 @@
 import { E } from "../uapi/errno.ts";
 
 /** The object types of iommufd_private.h that the simulator models. */
-export type ObjectType = "ioas" | "device" | "hwpt_paging" | "selftest";
+export type ObjectType =
+  | "ioas"
+  | "device"
+  | "hwpt_paging"
+  | "hwpt_nested"
+  | "selftest"
+  | "fault"
+  | "viommu"
+  | "vdevice"
+  | "veventq"
+  | "hw_queue"
+  | "access"
+  | "tombstone";
 
 /** Common part of every iommufd object (`struct iommufd_object`). */
 export interface IommufdObject {
@@ -141,6 +153,16 @@ export class ObjectTable {
   /** Drop an object the kernel destroys on its own (auto hwpt, unbound device). */
   forget(obj: IommufdObject): void {
     if (this.#slots[obj.id] === obj) this.#release(obj.id);
+  }
+
+  /**
+   * `iommufd_object_tombstone_user`: `obj` leaves the table but its id stays taken by a
+   * tombstone that lookups and IOMMU_DESTROY see as absent (ENOENT) until the file is
+   * released.
+   */
+  tombstone(obj: IommufdObject): void {
+    if (this.#slots[obj.id] !== obj) return;
+    this.#slots[obj.id] = { id: obj.id, type: "tombstone", users: 1, finalized: false };
   }
 
   /** Whether `obj` still owns its id. */

@@ -120,6 +120,21 @@ export function pinnedPages(accounting: PinAccounting): bigint {
   return BigInt(accounting.pages.totalPinned);
 }
 
+/**
+ * What a file-backed iopt_pages (IOMMU_IOAS_MAP_FILE) needs from its file: the pages hold a
+ * file reference (`get_file`) for as long as they live, and pin through memfd_pin_folios.
+ */
+export interface FileBacking {
+  /** shmem or hugetlbfs, the only files memfd_pin_folios accepts (others: EINVAL). */
+  readonly pinnable: boolean;
+  /** i_size in bytes: a page at or past it cannot be pinned (shmem_get_folio: EINVAL). */
+  fileSize(): bigint;
+  /** `get_file`. */
+  get(): void;
+  /** `fput`. */
+  put(): void;
+}
+
 // Float64 fields per pages object (48 bytes).
 const F_PAGE = 0; // page number (address / PAGE_SIZE) of the first page: exact below 2^53
 const F_NPAGES = 1;
@@ -149,6 +164,10 @@ export class PagesStore {
   totalPinned = 0;
   /** Pages newly pinned by the last successful {@link pin}. */
   newlyPinned = 0;
+  /** The file behind each file-backed pages object. */
+  private files = new Map<number, FileBacking>();
+  /** File references dropped by freed pages, released at the end of the system call. */
+  private deferredPuts: FileBacking[] = [];
 
   constructor(private readonly accounting: PinAccounting) {}
 
@@ -188,6 +207,36 @@ export class PagesStore {
     return id;
   }
 
+  /**
+   * `iopt_alloc_file_pages`: pages over bytes [start, start + length) of `file` (validated by
+   * the caller), holding one reference and a reference on the file.
+   */
+  allocFile(
+    start: bigint,
+    length: bigint,
+    writable: boolean,
+    mode: AccountMode,
+    file: FileBacking,
+  ): number {
+    const id = this.alloc(start, length, writable, mode);
+    file.get();
+    this.files.set(id, file);
+    return id;
+  }
+
+  /** Whether pages `id` come from a file (IOPT_ADDRESS_FILE) rather than user memory. */
+  isFile(id: number): boolean {
+    return this.files.has(id);
+  }
+
+  /**
+   * Release the file references of pages freed since the last call: like the kernel's
+   * deferred fput, a file's release never runs inside the ioctl that dropped it.
+   */
+  flushDeferred(): void {
+    while (this.deferredPuts.length > 0) this.deferredPuts.pop()!.put();
+  }
+
   /** Is id a live pages object? */
   alive(id: number): boolean {
     return id >= 0 && id < this.nextId && (this.f[id * FIELDS + F_META] & ALIVE) !== 0;
@@ -206,6 +255,11 @@ export class PagesStore {
     this.f[b + F_META] = 0;
     this.freeIds.push(id);
     this.live--;
+    const file = this.files.get(id);
+    if (file !== undefined) {
+      this.files.delete(id);
+      this.deferredPuts.push(file);
+    }
   }
 
   /** Reference count (for tests). */
@@ -263,7 +317,8 @@ export class PagesStore {
     const f = this.f;
     const cov = this.cov(id);
     if (cov === COV_NONE) {
-      if (!this.mapped(id, first, last, memory)) return E.EFAULT;
+      const e = this.pinError(id, first, last, memory);
+      if (e !== 0) return e;
       this.setCov(id, COV_ONE);
       f[b + F_FIRST] = first;
       f[b + F_LAST] = last;
@@ -272,9 +327,10 @@ export class PagesStore {
     const tree = cov === COV_ONE ? this.toTree(id) : this.trees.get(id)!;
     const holes = uncovered(tree, first, last);
     for (let i = 0; i < holes.length; i += 2) {
-      if (!this.mapped(id, holes[i], holes[i + 1], memory)) {
+      const e = this.pinError(id, holes[i], holes[i + 1], memory);
+      if (e !== 0) {
         this.maybeShrink(id, tree);
-        return E.EFAULT;
+        return e;
       }
     }
     addCount(tree, first, last, +1);
@@ -343,9 +399,21 @@ export class PagesStore {
     return this.f[id * FIELDS + F_PAGE];
   }
 
-  /** Are pages [first, last] of this object mapped in user memory? */
-  private mapped(id: number, first: number, last: number, memory: UserMemory): boolean {
-    return memory.isMappedPages(this.firstPageNumber(id) + first, last - first + 1);
+  /**
+   * Why pages [first, last] cannot be pinned now, or 0: user pages must be mapped (EFAULT);
+   * file pages must come from shmem/hugetlbfs and lie below i_size (EINVAL).
+   */
+  private pinError(id: number, first: number, last: number, memory: UserMemory): number {
+    const file = this.files.get(id);
+    if (file === undefined) {
+      // pin_user_pages: mapped, and not VM_IO/VM_PFNMAP device memory (check_vma_flags).
+      return memory.isPinnablePages(this.firstPageNumber(id) + first, last - first + 1)
+        ? 0
+        : E.EFAULT;
+    }
+    if (!file.pinnable) return E.EINVAL;
+    const lastByte = BigInt(this.firstPageNumber(id) + last) * PAGE_SIZE;
+    return lastByte >= file.fileSize() ? E.EINVAL : 0;
   }
 
   /** Move the inline single range into a tree. */

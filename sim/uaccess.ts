@@ -170,3 +170,46 @@ export class UserArg {
     }
   }
 }
+
+/**
+ * check_zeroed_user over [addr, addr + n): 0, E2BIG for a non-zero byte, EFAULT for an
+ * unreadable one (whichever comes first).
+ */
+function checkZeroedUser(u: UserArg, addr: bigint, n: number): number {
+  const chunk = new Uint8Array(Math.min(n, 4096));
+  for (let off = 0; off < n;) {
+    const len = Math.min(chunk.length, n - off);
+    const piece = chunk.subarray(0, len);
+    if (!userRead(u.memory, addr + BigInt(off), piece)) {
+      const one = chunk.subarray(0, 1);
+      for (let i = 0; i < len; i++) {
+        if (!userRead(u.memory, addr + BigInt(off + i), one)) return E.EFAULT;
+        if (one[0] !== 0) return E.E2BIG;
+      }
+      return E.EFAULT;
+    }
+    if (piece.some((b) => b !== 0)) return E.E2BIG;
+    off += len;
+  }
+  return 0;
+}
+
+/**
+ * copy_struct_from_user of a driver's data struct of `ksize` bytes from [uptr, uptr + len):
+ * the bytes past ksize must be zero (E2BIG/EFAULT), then min(len, ksize) bytes are read
+ * (EFAULT). Returns the kernel's copy (zero-extended) or -errno.
+ */
+export function copyStructFromUser(
+  u: UserArg,
+  uptr: bigint,
+  len: number,
+  ksize: number,
+): Uint8Array | number {
+  if (len > ksize) {
+    const e = checkZeroedUser(u, uptr + BigInt(ksize), len - ksize);
+    if (e !== 0) return -e;
+  }
+  const out = new Uint8Array(ksize);
+  if (!userRead(u.memory, uptr, out.subarray(0, Math.min(len, ksize)))) return -E.EFAULT;
+  return out;
+}

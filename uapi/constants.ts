@@ -107,6 +107,29 @@ export const IOMMU_VFIO_IOAS_OPS = set("iommu_vfio_ioas_op", "enum", {
   IOMMU_VFIO_IOAS_CLEAR: 2,
 });
 
+/** `iommu_viommu_alloc.type` (linux/iommufd.h; SELFTEST from iommufd_test.h). */
+export const IOMMU_VIOMMU_TYPES = set("iommu_viommu_type", "enum", {
+  IOMMU_VIOMMU_TYPE_DEFAULT: 0,
+  IOMMU_VIOMMU_TYPE_ARM_SMMUV3: 1,
+  IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV: 2,
+  IOMMU_VIOMMU_TYPE_SELFTEST: 0xdeadbeef,
+});
+
+/** `iommu_veventq_alloc.type` (linux/iommufd.h; SELFTEST from iommufd_test.h). */
+export const IOMMU_VEVENTQ_TYPES = set("iommu_veventq_type", "enum", {
+  IOMMU_VEVENTQ_TYPE_DEFAULT: 0,
+  IOMMU_VEVENTQ_TYPE_ARM_SMMUV3: 1,
+  IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV: 2,
+  IOMMU_VEVENTQ_TYPE_SELFTEST: 0xbeefbeef,
+});
+
+/** `iommu_hw_queue_alloc.type` (linux/iommufd.h; SELFTEST from iommufd_test.h). */
+export const IOMMU_HW_QUEUE_TYPES = set("iommu_hw_queue_type", "enum", {
+  IOMMU_HW_QUEUE_TYPE_DEFAULT: 0,
+  IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV: 1,
+  IOMMU_HW_QUEUE_TYPE_SELFTEST: 0xdeadbeef,
+});
+
 /** `iommu_test_cmd.op` (selftest only, CONFIG_IOMMUFD_TEST). */
 export const IOMMU_TEST_OPS = set("iommu_test_op", "enum", {
   IOMMU_TEST_OP_ADD_RESERVED: 1,
@@ -159,6 +182,9 @@ export const CONSTANT_SETS: readonly ConstantSet[] = [
   IOMMU_VFIO_IOAS_OPS,
   IOMMU_TEST_OPS,
   MOCK_FLAGS_DEVICE,
+  IOMMU_VIOMMU_TYPES,
+  IOMMU_VEVENTQ_TYPES,
+  IOMMU_HW_QUEUE_TYPES,
 ];
 
 /**

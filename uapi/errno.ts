@@ -164,6 +164,7 @@ export const errno: Readonly<Record<string, number>> = Object.freeze(
 export const E = {
   EPERM: 1,
   ENOENT: 2,
+  EIO: 5,
   E2BIG: 7,
   EBADF: 9,
   ENOMEM: 12,
@@ -175,6 +176,8 @@ export const E = {
   EINVAL: 22,
   ENOTTY: 25,
   ENOSPC: 28,
+  ESPIPE: 29,
+  ERANGE: 34,
   EDEADLK: 35,
   EOVERFLOW: 75,
   EBADFD: 77,

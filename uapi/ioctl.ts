@@ -85,7 +85,7 @@ export const REQUESTS: readonly RequestDesc[] = Object.freeze([
   vfio("VFIO_GROUP_UNSET_CONTAINER", 5, "group", "none"),
   vfio("VFIO_GROUP_GET_DEVICE_FD", 6, "group", "string"),
   vfio("VFIO_DEVICE_GET_INFO", 7, "device", "struct"),
-  vfio("VFIO_DEVICE_GET_REGION_INFO", 8, "device", "struct"),
+  vfio("VFIO_DEVICE_GET_REGION_INFO", 8, "device", "struct", S.vfio_region_info),
   vfio("VFIO_DEVICE_GET_IRQ_INFO", 9, "device", "struct"),
   vfio("VFIO_DEVICE_SET_IRQS", 10, "device", "struct"),
   vfio("VFIO_DEVICE_RESET", 11, "device", "none"),
@@ -116,11 +116,12 @@ export const REQUESTS: readonly RequestDesc[] = Object.freeze([
   iommufd("IOMMU_HWPT_INVALIDATE", 0x0d, "6.8", S.iommu_hwpt_invalidate),
   iommufd("IOMMU_FAULT_QUEUE_ALLOC", 0x0e, "6.11", S.iommu_fault_alloc),
   iommufd("IOMMU_IOAS_MAP_FILE", 0x0f, "6.13", S.iommu_ioas_map_file),
-  iommufd("IOMMU_VIOMMU_ALLOC", 0x10, "6.13"),
-  iommufd("IOMMU_VDEVICE_ALLOC", 0x11, "6.13"),
-  iommufd("IOMMU_IOAS_CHANGE_PROCESS", 0x12, "6.13"),
-  iommufd("IOMMU_VEVENTQ_ALLOC", 0x13, "6.15"),
-  iommufd("IOMMU_HW_QUEUE_ALLOC", 0x14, "6.16"),
+  iommufd("IOMMU_VIOMMU_ALLOC", 0x10, "6.13", S.iommu_viommu_alloc),
+  iommufd("IOMMU_VDEVICE_ALLOC", 0x11, "6.13", S.iommu_vdevice_alloc),
+  // Merged for 6.14 (after MAP_FILE and vIOMMU in 6.13); HW queues came with 6.17.
+  iommufd("IOMMU_IOAS_CHANGE_PROCESS", 0x12, "6.14", S.iommu_ioas_change_process),
+  iommufd("IOMMU_VEVENTQ_ALLOC", 0x13, "6.15", S.iommu_veventq_alloc),
+  iommufd("IOMMU_HW_QUEUE_ALLOC", 0x14, "6.17", S.iommu_hw_queue_alloc),
   iommufd("IOMMU_TEST_CMD", 0x20, "6.2", S.iommu_test_cmd),
 ]);
 
@@ -156,6 +157,7 @@ export const VFIO_GROUP_GET_STATUS = req("VFIO_GROUP_GET_STATUS");
 export const VFIO_GROUP_SET_CONTAINER = req("VFIO_GROUP_SET_CONTAINER");
 export const VFIO_GROUP_UNSET_CONTAINER = req("VFIO_GROUP_UNSET_CONTAINER");
 export const VFIO_GROUP_GET_DEVICE_FD = req("VFIO_GROUP_GET_DEVICE_FD");
+export const VFIO_DEVICE_GET_REGION_INFO = req("VFIO_DEVICE_GET_REGION_INFO");
 export const VFIO_IOMMU_GET_INFO = req("VFIO_IOMMU_GET_INFO");
 export const VFIO_IOMMU_MAP_DMA = req("VFIO_IOMMU_MAP_DMA");
 export const VFIO_IOMMU_UNMAP_DMA = req("VFIO_IOMMU_UNMAP_DMA");
@@ -178,4 +180,9 @@ export const IOMMU_HWPT_GET_DIRTY_BITMAP = req("IOMMU_HWPT_GET_DIRTY_BITMAP");
 export const IOMMU_HWPT_INVALIDATE = req("IOMMU_HWPT_INVALIDATE");
 export const IOMMU_FAULT_QUEUE_ALLOC = req("IOMMU_FAULT_QUEUE_ALLOC");
 export const IOMMU_IOAS_MAP_FILE = req("IOMMU_IOAS_MAP_FILE");
+export const IOMMU_VIOMMU_ALLOC = req("IOMMU_VIOMMU_ALLOC");
+export const IOMMU_VDEVICE_ALLOC = req("IOMMU_VDEVICE_ALLOC");
+export const IOMMU_IOAS_CHANGE_PROCESS = req("IOMMU_IOAS_CHANGE_PROCESS");
+export const IOMMU_VEVENTQ_ALLOC = req("IOMMU_VEVENTQ_ALLOC");
+export const IOMMU_HW_QUEUE_ALLOC = req("IOMMU_HW_QUEUE_ALLOC");
 export const IOMMU_TEST_CMD = req("IOMMU_TEST_CMD");

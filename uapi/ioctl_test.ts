@@ -59,6 +59,22 @@ Deno.test("every described request has a pinned number", () => {
   assert.deepEqual(REQUESTS.map((r) => r.name).sort(), Object.keys(EXPECTED).sort());
 });
 
+Deno.test("first releases of 0x8F-0x94: MAP_FILE/vIOMMU/vDEVICE 6.13, CHANGE_PROCESS 6.14, vEVENTQ 6.15, HW_QUEUE 6.17", () => {
+  const since = (n: string) => requestByName(n)?.since;
+  assert.deepEqual(
+    [
+      "IOMMU_IOAS_MAP_FILE",
+      "IOMMU_VIOMMU_ALLOC",
+      "IOMMU_VDEVICE_ALLOC",
+      "IOMMU_IOAS_CHANGE_PROCESS",
+      "IOMMU_VEVENTQ_ALLOC",
+      "IOMMU_HW_QUEUE_ALLOC",
+    ].map(since),
+    ["6.13", "6.13", "6.13", "6.14", "6.15", "6.17"],
+  );
+  for (const r of REQUESTS.filter((q) => q.fd === "iommufd")) assert.ok(r.struct, r.name);
+});
+
 Deno.test("named request exports match the table", () => {
   assert.equal(R.VFIO_IOMMU_MAP_DMA, 0x3b71);
   assert.equal(R.VFIO_IOMMU_UNMAP_DMA, 0x3b72);

@@ -65,8 +65,12 @@ export interface SimulatorControl {
    * (the default), or as an unprivileged user with access to the device nodes.
    */
   setPrivileged(privileged: boolean): void;
-  /** Add a mock device (and its group) to the platform; returns the group number. */
-  addDevice(name: string, options?: { profile?: string }): number;
+  /**
+   * Add a mock device (and its group) to the platform; returns the group number. With
+   * `noiommu` the device has no IOMMU and vfio-pci gives it a no-IOMMU group
+   * (/dev/vfio/noiommu-N; needs {@link setNoIommu} `on`).
+   */
+  addDevice(name: string, options?: { profile?: string; noiommu?: boolean }): number;
   /** Attach a mock device to an IOAS of the iommufd context open as `fd`, as group attach does. */
   attachDevice(fd: number, name: string, ioasId?: number): { errno: number; ioasId?: number };
   /** The areas of IOAS `ioasId` (the compat IOAS when omitted) in the context open as `fd`. */
@@ -84,8 +88,15 @@ export interface SimulatorControl {
   container?(): "iommufd" | "legacy";
   /** vfio_iommu_type1's `dma_entry_limit` module parameter (mappings per legacy container). */
   setDmaEntryLimit?(limit: number): void;
-  /** The platform's VFIO groups and their devices. */
-  groups?(): { group: number; devices: string[] }[];
+  /** The platform's VFIO groups and their devices (`noiommu`: /dev/vfio/noiommu-N). */
+  groups?(): { group: number; devices: string[]; noiommu?: boolean }[];
+  /**
+   * VFIO no-IOMMU support: `off` (CONFIG_VFIO_NOIOMMU unset, the default, as on the rig's
+   * kernels), `built` (set, vfio's enable_unsafe_noiommu_mode parameter off) or `on` (both).
+   */
+  setNoIommu?(setting: "off" | "built" | "on"): void;
+  /** The no-IOMMU setting. */
+  noIommu?(): "off" | "built" | "on";
 }
 
 /** The system-call surface every backend implements. */
@@ -105,18 +116,32 @@ export interface Kernel {
    */
   ioctl(fd: number, request: number, arg: IoctlArg): number;
   /**
-   * mmap(2) of fresh anonymous, private, read/write memory of `length` bytes.
-   * Returns the address or `-errno` as a negative bigint.
+   * mmap(2) of `length` bytes, PROT_READ | PROT_WRITE: fresh anonymous private memory, or,
+   * with `fd`, a MAP_SHARED mapping of that file from byte `offset` (default 0), e.g. a
+   * region of a VFIO device fd (region N starts at N << 40 in vfio-pci). Returns the address
+   * or `-errno` as a negative bigint. A file's mapping is for the kernel (a DMA target):
+   * {@link readMemory} and {@link writeMemory} refuse it.
    */
-  mmap(length: bigint): bigint;
+  mmap(length: bigint, fd?: number, offset?: bigint): bigint;
   /** munmap(2). Returns 0 or `-errno`. */
   munmap(addr: bigint, length: bigint): number;
   /**
    * Copy user memory at `addr` into `into` (its whole length). Returns 0, or `-EFAULT` when
-   * any byte lies outside memory this backend mapped: the FFI backend never touches an
-   * address it did not map itself.
+   * any byte lies outside anonymous memory this backend mapped: the FFI backend never touches
+   * an address it did not map itself, nor a file's mapping (device memory may fault).
    */
   readMemory(addr: bigint, into: Uint8Array): number;
   /** Copy `bytes` into user memory at `addr`. Returns 0 or `-EFAULT` as {@link readMemory}. */
   writeMemory(addr: bigint, bytes: Uint8Array): number;
+  /**
+   * memfd_create(2) with no flags, then ftruncate(2) to `size` bytes: a shmem file, as
+   * IOMMU_IOAS_MAP_FILE wants. Returns the fd or `-errno` (of whichever call failed; the fd
+   * is closed again when ftruncate fails).
+   */
+  memfdCreate?(name: string, size: bigint): number;
+  /**
+   * read(2) of up to `into.length` bytes from `fd` (an event queue's fd, a memfd). Returns
+   * the bytes read or `-errno`; never blocks on the simulator.
+   */
+  read?(fd: number, into: Uint8Array): number;
 }

@@ -11,11 +11,14 @@
 
 import {
   type ConstantSet,
+  IOMMU_HW_QUEUE_TYPES,
   IOMMU_IOAS_MAP_FLAGS,
   IOMMU_OPTION_IDS,
   IOMMU_OPTION_OPS,
   IOMMU_TEST_OPS,
+  IOMMU_VEVENTQ_TYPES,
   IOMMU_VFIO_IOAS_OPS,
+  IOMMU_VIOMMU_TYPES,
   VFIO_DMA_MAP_FLAGS,
   VFIO_DMA_UNMAP_FLAGS,
   VFIO_GROUP_FLAGS,
@@ -97,6 +100,16 @@ function struct(
 export const vfio_group_status = struct("vfio_group_status", 8, 4, 8, [
   ["argsz", 0, 4, "in", "size"],
   ["flags", 4, 4, "out", "u", VFIO_GROUP_FLAGS],
+]);
+
+/** VFIO_DEVICE_GET_REGION_INFO; minSize 32: vfio-pci checks argsz against offsetofend(offset). */
+export const vfio_region_info = struct("vfio_region_info", 32, 8, 32, [
+  ["argsz", 0, 4, "inout", "size"],
+  ["flags", 4, 4, "out"],
+  ["index", 8, 4, "in"],
+  ["cap_offset", 12, 4, "out"],
+  ["size", 16, 8, "out"],
+  ["offset", 24, 8, "out"],
 ]);
 
 export const vfio_info_cap_header = struct("vfio_info_cap_header", 8, 4, 8, [
@@ -369,6 +382,61 @@ export const iommu_fault_alloc = struct("iommu_fault_alloc", 16, 4, 16, [
 ]);
 
 /**
+ * IOMMU_VIOMMU_ALLOC (6.17+ layout: `data_len`, `__reserved` and `data_uptr` were appended in
+ * 6.17; 6.13 knows the first 24 bytes). minSize is offsetofend(out_viommu_id).
+ */
+export const iommu_viommu_alloc = struct("iommu_viommu_alloc", 40, 8, 24, [
+  ["size", 0, 4, "in", "size"],
+  ["flags", 4, 4, "in"],
+  ["type", 8, 4, "in", "u", IOMMU_VIOMMU_TYPES],
+  ["dev_id", 12, 4, "in", "id"],
+  ["hwpt_id", 16, 4, "in", "id"],
+  ["out_viommu_id", 20, 4, "out", "id"],
+  ["data_len", 24, 4, "in"],
+  ["__reserved", 28, 4, "in", "reserved"],
+  ["data_uptr", 32, 8, "in", "ptr"],
+]);
+
+/** IOMMU_VDEVICE_ALLOC (6.13); minSize is offsetofend(virt_id): the whole struct. */
+export const iommu_vdevice_alloc = struct("iommu_vdevice_alloc", 24, 8, 24, [
+  ["size", 0, 4, "in", "size"],
+  ["viommu_id", 4, 4, "in", "id"],
+  ["dev_id", 8, 4, "in", "id"],
+  ["out_vdevice_id", 12, 4, "out", "id"],
+  ["virt_id", 16, 8, "in"],
+]);
+
+/** IOMMU_IOAS_CHANGE_PROCESS (6.14); minSize is offsetofend(__reserved). */
+export const iommu_ioas_change_process = struct("iommu_ioas_change_process", 8, 4, 8, [
+  ["size", 0, 4, "in", "size"],
+  ["__reserved", 4, 4, "in", "reserved"],
+]);
+
+/** IOMMU_VEVENTQ_ALLOC (6.15); minSize is offsetofend(out_veventq_fd), 28. */
+export const iommu_veventq_alloc = struct("iommu_veventq_alloc", 32, 4, 28, [
+  ["size", 0, 4, "in", "size"],
+  ["flags", 4, 4, "in"],
+  ["viommu_id", 8, 4, "in", "id"],
+  ["type", 12, 4, "in", "u", IOMMU_VEVENTQ_TYPES],
+  ["veventq_depth", 16, 4, "in"],
+  ["out_veventq_id", 20, 4, "out", "id"],
+  ["out_veventq_fd", 24, 4, "out", "fd"],
+  ["__reserved", 28, 4, "in", "reserved"],
+]);
+
+/** IOMMU_HW_QUEUE_ALLOC (6.17); minSize is offsetofend(length): the whole struct. */
+export const iommu_hw_queue_alloc = struct("iommu_hw_queue_alloc", 40, 8, 40, [
+  ["size", 0, 4, "in", "size"],
+  ["flags", 4, 4, "in"],
+  ["viommu_id", 8, 4, "in", "id"],
+  ["type", 12, 4, "in", "u", IOMMU_HW_QUEUE_TYPES],
+  ["index", 16, 4, "in"],
+  ["out_hw_queue_id", 20, 4, "out", "id"],
+  ["nesting_parent_iova", 24, 8, "in"],
+  ["length", 32, 8, "in"],
+]);
+
+/**
  * The selftest command (6.7+ layout: the largest union member is `dirty`, 48 bytes, so
  * `last` sits at 64). The union's members are listed by their own names; they overlap.
  * minSize is offsetofend(last).
@@ -392,6 +460,7 @@ export const iommu_test_cmd = struct("iommu_test_cmd", 72, 8, 68, [
 /** Every struct, by C name. */
 export const STRUCTS: Readonly<Record<string, StructDesc>> = Object.freeze({
   vfio_group_status,
+  vfio_region_info,
   vfio_info_cap_header,
   vfio_iommu_type1_info,
   vfio_iova_range,
@@ -420,5 +489,10 @@ export const STRUCTS: Readonly<Record<string, StructDesc>> = Object.freeze({
   iommu_hwpt_get_dirty_bitmap,
   iommu_hwpt_invalidate,
   iommu_fault_alloc,
+  iommu_viommu_alloc,
+  iommu_vdevice_alloc,
+  iommu_ioas_change_process,
+  iommu_veventq_alloc,
+  iommu_hw_queue_alloc,
   iommu_test_cmd,
 });

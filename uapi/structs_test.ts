@@ -6,6 +6,14 @@ import { STRUCTS } from "./structs.ts";
 type Layout = [number, number, number, Record<string, [number, number]>];
 const EXPECTED: Record<string, Layout> = {
   vfio_group_status: [8, 8, 4, { argsz: [0, 4], flags: [4, 4] }],
+  vfio_region_info: [32, 32, 8, {
+    argsz: [0, 4],
+    flags: [4, 4],
+    index: [8, 4],
+    cap_offset: [12, 4],
+    size: [16, 8],
+    offset: [24, 8],
+  }],
   vfio_info_cap_header: [8, 8, 4, { id: [0, 2], version: [2, 2], next: [4, 4] }],
   vfio_iommu_type1_info: [24, 16, 8, {
     argsz: [0, 4],
@@ -181,6 +189,46 @@ const EXPECTED: Record<string, Layout> = {
     flags: [4, 4],
     out_fault_id: [8, 4],
     out_fault_fd: [12, 4],
+  }],
+  // include/uapi/linux/iommufd.h of 6.18; min = offsetofend of the IOCTL_OP member.
+  iommu_viommu_alloc: [40, 24, 8, {
+    size: [0, 4],
+    flags: [4, 4],
+    type: [8, 4],
+    dev_id: [12, 4],
+    hwpt_id: [16, 4],
+    out_viommu_id: [20, 4],
+    data_len: [24, 4],
+    __reserved: [28, 4],
+    data_uptr: [32, 8],
+  }],
+  iommu_vdevice_alloc: [24, 24, 8, {
+    size: [0, 4],
+    viommu_id: [4, 4],
+    dev_id: [8, 4],
+    out_vdevice_id: [12, 4],
+    virt_id: [16, 8],
+  }],
+  iommu_ioas_change_process: [8, 8, 4, { size: [0, 4], __reserved: [4, 4] }],
+  iommu_veventq_alloc: [32, 28, 4, {
+    size: [0, 4],
+    flags: [4, 4],
+    viommu_id: [8, 4],
+    type: [12, 4],
+    veventq_depth: [16, 4],
+    out_veventq_id: [20, 4],
+    out_veventq_fd: [24, 4],
+    __reserved: [28, 4],
+  }],
+  iommu_hw_queue_alloc: [40, 40, 8, {
+    size: [0, 4],
+    flags: [4, 4],
+    viommu_id: [8, 4],
+    type: [12, 4],
+    index: [16, 4],
+    out_hw_queue_id: [20, 4],
+    nesting_parent_iova: [24, 8],
+    length: [32, 8],
   }],
   iommu_test_cmd: [72, 68, 8, {
     size: [0, 4],

@@ -1,10 +1,13 @@
 /**
- * The core commands: a plugin like any other, written with the public plugin API.
+ * The core commands: a plugin like any other, written with the public plugin API (through
+ * ./_api.ts, whose `t` and `z` declare arguments without loading zod at start-up).
  *
  * @module
  */
 
-import { definePlugin } from "../plugin_api.ts";
+import { definePlugin } from "./_api.ts";
+import { deviceCommands } from "./device.ts";
+import { fileCommands } from "./file.ts";
 import { groupCommands } from "./group.ts";
 import { ioasCommands } from "./ioas.ts";
 import { memCommands } from "./mem.ts";
@@ -21,8 +24,10 @@ export default definePlugin({
   commands: [
     ...vfioCommands,
     ...ioasCommands,
+    ...fileCommands,
     ...memCommands,
     ...groupCommands,
+    ...deviceCommands,
     ...miscCommands,
     ...simCommands,
     ...setupCommands,
