@@ -69,6 +69,28 @@ export class RangeSet {
     this.#ends.splice(i, j - i, e);
   }
 
+  /** Remove whatever part of `[start, end)` the set holds (none is fine). */
+  subtract(start: bigint, end: bigint): void {
+    if (end <= start) return;
+    let i = this.#floor(start);
+    if (i < 0 || this.#ends[i] <= start) i++;
+    const starts: bigint[] = [];
+    const ends: bigint[] = [];
+    let j = i;
+    for (; j < this.#starts.length && this.#starts[j] < end; j++) {
+      if (this.#starts[j] < start) {
+        starts.push(this.#starts[j]);
+        ends.push(start);
+      }
+      if (this.#ends[j] > end) {
+        starts.push(end);
+        ends.push(this.#ends[j]);
+      }
+    }
+    this.#starts.splice(i, j - i, ...starts);
+    this.#ends.splice(i, j - i, ...ends);
+  }
+
   /**
    * Remove `[start, end)`, splitting a range if needed. Returns false (and changes nothing)
    * unless the whole span is covered.

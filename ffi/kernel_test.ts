@@ -259,6 +259,63 @@ Deno.test(
   }),
 );
 
+Deno.test(
+  "mmap of a file fd: MAP_SHARED, a DMA target for the kernel, never touched by the backend",
+  withKernel((k, nullFd) => {
+    // An empty file: touching its mapping would SIGBUS the process, so nothing may.
+    const path = Deno.makeTempFileSync({ prefix: "vfsh-mmap-" });
+    const fd = k.open(path);
+    try {
+      assert.ok(fd >= 0, `open ${path}: ${fd}`);
+      const a = k.mmap(2n * PAGE, fd, 0n);
+      assert.ok(a > 0n && a % PAGE === 0n, `mmap: ${a}`);
+      assert.equal(k.readMemory(a, new Uint8Array(1)), -E.EFAULT);
+      assert.equal(k.writeMemory(a + PAGE, new Uint8Array(1)), -E.EFAULT);
+      // The kernel may be handed it (MAP_DMA pins it): the pointer check lets it through.
+      const map = (vaddr: bigint, size: bigint) =>
+        encode(vfio_iommu_type1_dma_map, { flags: 3, vaddr, iova: 0x100000n, size });
+      assert.equal(k.ioctl(nullFd, VFIO_IOMMU_MAP_DMA, map(a, 2n * PAGE)), -E.ENOTTY);
+      assert.equal(k.ioctl(nullFd, VFIO_IOMMU_MAP_DMA, map(a, 3n * PAGE)), -E.EFAULT);
+      // ...but an ioctl argument read from it would be touched by the backend: EFAULT.
+      assert.equal(k.ioctl(nullFd, IOMMU_IOAS_ALLOC, a), -E.EFAULT);
+      // The kernel's own answers: an unaligned offset.
+      assert.equal(errnoOf(k.mmap(PAGE, fd, 1n)), "EINVAL");
+      // Partial munmap, then the rest; twice is refused.
+      assert.equal(k.munmap(a + PAGE, PAGE), 0);
+      assert.equal(k.ioctl(nullFd, VFIO_IOMMU_MAP_DMA, map(a, 2n * PAGE)), -E.EFAULT);
+      assert.equal(k.munmap(a, PAGE), 0);
+      assert.equal(k.munmap(a, PAGE), -E.EINVAL);
+      // /dev/zero maps shared too; still never read by the backend.
+      const z = k.open("/dev/zero");
+      const b = k.mmap(PAGE, z);
+      assert.ok(b > 0n, `mmap /dev/zero: ${b}`);
+      assert.equal(k.readMemory(b, new Uint8Array(8)), -E.EFAULT);
+      assert.equal(k.munmap(b, PAGE), 0);
+      assert.equal(k.close(z), 0);
+      // Anonymous memory next to it still reads and writes.
+      const c = k.mmap(PAGE);
+      assert.equal(k.writeMemory(c, new Uint8Array([1, 2])), 0);
+      assert.equal(k.munmap(c, PAGE), 0);
+    } finally {
+      if (fd >= 0) assert.equal(k.close(fd), 0);
+      Deno.removeSync(path);
+    }
+  }),
+);
+
+Deno.test("mmap of an fd this backend does not hold: EBADF, nothing mapped", () => {
+  const k = createFfiKernel();
+  // Deno's own stdin/stdout/stderr, and a number nobody opened.
+  for (const fd of [0, 1, 2, 999, -1, 1.5]) assert.equal(k.mmap(PAGE, fd), BigInt(-E.EBADF));
+  const path = Deno.makeTempFileSync({ prefix: "vfsh-mmap-" });
+  const fd = k.open(path);
+  assert.equal(k.mmap(PAGE, fd, -PAGE), BigInt(-E.EINVAL));
+  assert.equal(k.mmap(0n, fd), BigInt(-E.EINVAL));
+  assert.equal(k.close(fd), 0);
+  assert.equal(k.mmap(PAGE, fd), BigInt(-E.EBADF)); // closed
+  Deno.removeSync(path);
+});
+
 Deno.test("a request that writes back: FIONREAD on a regular file, canaries intact", () => {
   const k = createFfiKernel();
   const fd = k.open(THIS_FILE);

@@ -50,8 +50,12 @@ export const NEEDS_FFI_MESSAGE =
  *   `vaddr`, IOAS_MAP `user_va`, IOVA_RANGES `allowed_iovas`, dirty bitmaps, GET_HW_INFO
  *   `data_uptr`, the selftest ACCESS_RW `uptr`, HWPT_INVALIDATE `data_uptr`) must span only
  *   memory this backend mmapped, else `-EFAULT` without the call.
- * - **Memory.** `readMemory`/`writeMemory` work only inside live mappings of this backend
- *   (else `-EFAULT`, nothing touched); `munmap` of anything else is `-EINVAL`.
+ * - **Memory.** `readMemory`/`writeMemory` work only inside live anonymous mappings of this
+ *   backend (else `-EFAULT`, nothing touched); `munmap` of anything it did not map is
+ *   `-EINVAL`. `mmap` with an fd maps that file MAP_SHARED (only fds of this backend, else
+ *   `-EBADF`): such a mapping, e.g. a VFIO device BAR, may be handed to the kernel (a
+ *   MAP_DMA `vaddr`) but is never read or written by the backend, since touching device
+ *   memory or a file past its end can kill the process (SIGBUS).
  * - **Fds.** `close` accepts only fds this backend opened or the kernel handed it
  *   (VFIO_GROUP_GET_DEVICE_FD, fault/vevent queue fds); any other fd is `-EBADF`, so Deno's
  *   own fds cannot be closed from a script.

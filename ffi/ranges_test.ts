@@ -67,3 +67,17 @@ Deno.test("RangeSet: many ranges stay consistent with a byte model", () => {
     assert.equal(s.covers(BigInt(q), BigInt(n)), model.subarray(q, q + n).every((x) => x === 1));
   }
 });
+
+Deno.test("RangeSet: subtract removes whatever part it holds, across ranges", () => {
+  const s = new RangeSet();
+  s.add(0x1000n, 0x3000n);
+  s.add(0x5000n, 0x8000n);
+  s.subtract(0x0n, 0x1000n); // nothing held there
+  assert.deepEqual(s.ranges(), [[0x1000n, 0x3000n], [0x5000n, 0x8000n]]);
+  s.subtract(0x2000n, 0x6000n); // the end of one, a hole, the start of the next
+  assert.deepEqual(s.ranges(), [[0x1000n, 0x2000n], [0x6000n, 0x8000n]]);
+  s.subtract(0x6800n, 0x7000n); // splits one
+  assert.deepEqual(s.ranges(), [[0x1000n, 0x2000n], [0x6000n, 0x6800n], [0x7000n, 0x8000n]]);
+  s.subtract(0x0n, 0x10000n);
+  assert.equal(s.size, 0);
+});

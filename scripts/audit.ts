@@ -87,12 +87,7 @@ export const REFERENCE_ROWS: readonly {
     unmodelled: "per-user vs per-process counters only differ across processes; the simulator " +
       "models one process (both run out at the same point, see 12_memlock.vfs)",
   },
-  {
-    row: 25,
-    aspect: "MMIO / VM_PFNMAP user memory (P2P)",
-    unmodelled: "the simulator's user memory is anonymous only: there is no VM_PFNMAP mapping " +
-      "to map",
-  },
+  { row: 25, aspect: "MMIO / VM_PFNMAP user memory (P2P)" },
   { row: 26, aspect: "Huge IOPTEs" },
   { row: 27, aspect: "UNMAP_DMA accepted flags" },
   { row: 28, aspect: "UNMAP_DMA ALL with iova/size" },
@@ -119,12 +114,7 @@ export const REFERENCE_ROWS: readonly {
   { row: 45, aspect: "Source of the IOVA ranges" },
   { row: 46, aspect: "VFIO_IOMMU_DIRTY_PAGES" },
   { row: 47, aspect: "Extra control plane on the container fd" },
-  {
-    row: 48,
-    aspect: "No-IOMMU",
-    unmodelled: "the modelled kernels, like the rig's, are built without CONFIG_VFIO_NOIOMMU: " +
-      "the legacy container has no vfio-noiommu driver to compare with",
-  },
+  { row: 48, aspect: "No-IOMMU" },
   { row: 49, aspect: "Object handles (ids)" },
 ];
 
@@ -327,8 +317,15 @@ export async function generateAudit(): Promise<string> {
     "  consequences (a mapping ending at 2^64 - 1 is never found as the first match, a request",
     "  ending there finds nothing). The kernel's red-black tree walk may also miss a lower",
     "  mapping on its way past that one, which depends on the tree's shape and is not modelled.",
-    "- Emulated (mdev) groups and the vfio-noiommu driver are not modelled: UPDATE_VADDR is 1",
-    "  whenever the legacy container has its IOMMU set.",
+    "- Emulated (mdev) groups are not modelled: UPDATE_VADDR is 1 whenever the legacy",
+    "  container has its type1 IOMMU set.",
+    "- Device memory is a VFIO device's BAR mmapped through its fd (`mem mmap-region`): a",
+    "  VM_PFNMAP mapping that legacy type1 looks up (follow_fault_pfn) and iommufd cannot pin",
+    "  (check_vma_flags). vfsh never reads or writes such a mapping itself.",
+    "- No-IOMMU (`sim noiommu on`, `sim device add NAME --noiommu`) is CONFIG_VFIO_NOIOMMU plus",
+    "  vfio's enable_unsafe_noiommu_mode; `sim privileged off` drops CAP_SYS_RAWIO with the",
+    "  other capabilities. On 6.2 the option needs CONFIG_VFIO_CONTAINER, which the simulator",
+    "  does not tie it to; `sim noiommu built` is the option without the parameter.",
     "- SET_IOMMU(TYPE1_NESTING) before 6.13 is modelled as accepted only by an IOMMU that can",
     "  nest (arm-smmu-v3); CHECK_EXTENSION(TYPE1_NESTING) is 1 up to 6.12 (the rig) and 0 after",
     "  35890f85573c.",

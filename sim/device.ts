@@ -19,7 +19,8 @@ import {
   hwptPagingAlloc,
 } from "./hw_pagetable.ts";
 import type { UserArg } from "./uaccess.ts";
-import type { StructDesc } from "../uapi/structs.ts";
+import { type Vdevice, vdeviceTombstone } from "./viommu.ts";
+import { type StructDesc, vfio_region_info } from "../uapi/structs.ts";
 
 /** `struct iommufd_device`. */
 export class IommufdDevice implements IommufdObject {
@@ -31,6 +32,8 @@ export class IommufdDevice implements IommufdObject {
   hwpt: HwPagetable | undefined;
   /** IOMMU_CAP_ENFORCE_CACHE_COHERENCY of the device's IOMMU. */
   readonly enforceCacheCoherency: boolean;
+  /** Its vDEVICE (`idev->vdev`), which holds the device. */
+  vdev: Vdevice | undefined;
 
   constructor(readonly ctx: IommufdCtx, readonly dev: PhysicalDevice) {
     this.enforceCacheCoherency = dev.iommu.enforceCacheCoherency;
@@ -153,9 +156,13 @@ export function deviceDetach(idev: IommufdDevice): void {
   }
 }
 
-/** `iommufd_device_unbind`: detach, give up DMA ownership, destroy the object. */
+/**
+ * `iommufd_device_unbind`: a vDEVICE still on the device is destroyed and tombstoned first;
+ * then detach, give up DMA ownership, destroy the object.
+ */
 export function deviceUnbind(idev: IommufdDevice): void {
   const ctx = idev.ctx;
+  vdeviceTombstone(ctx, idev);
   deviceDetach(idev);
   if (ctx.objects.has(idev)) ctx.objects.forget(idev);
   idev.users = 0;
@@ -205,4 +212,78 @@ export function vfioDeviceGetInfo(dev: PlatformDevice, u: UserArg): number {
   v.setUint32(DI.num_regions, dev.desc.info.numRegions, true);
   v.setUint32(DI.num_irqs, dev.desc.info.numIrqs, true);
   return u.writeAt(0, out.subarray(0, w)) ? 0 : -E.EFAULT;
+}
+
+// ---- vfio-pci regions (drivers/vfio/pci/vfio_pci_core.c) ----
+
+/** `VFIO_PCI_OFFSET_SHIFT`: region N starts at file offset N << 40. */
+export const VFIO_PCI_OFFSET_SHIFT = 40n;
+const PAGE_SHIFT = 12n;
+const ROM_REGION_INDEX = 6;
+const CONFIG_REGION_INDEX = 7;
+const VGA_REGION_INDEX = 8;
+/** `VFIO_PCI_NUM_REGIONS`: BAR0..5, ROM, config, VGA; the modelled devices add none. */
+const NUM_REGIONS = 9;
+const REGION_READ = 1;
+const REGION_WRITE = 2;
+const REGION_MMAP = 4;
+
+const RI = Object.fromEntries(vfio_region_info.fields.map((f) => [f.name, f.offset]));
+
+/**
+ * VFIO_DEVICE_GET_REGION_INFO (`vfio_pci_ioctl_get_region_info`): argsz ≥ 32 (EINVAL); the
+ * config region (its size, READ|WRITE), a BAR (size and READ|WRITE|MMAP, or size 0 and no
+ * flags when the device lacks it), the ROM (none here: size 0, no flags), VGA (no VGA
+ * device: EINVAL), nothing past the 9 standard regions (EINVAL). The 32 bytes are copied
+ * back; `cap_offset` comes back as passed (no capability here: no BAR holds an MSI-X table).
+ */
+export function vfioDeviceGetRegionInfo(dev: PlatformDevice, u: UserArg): number {
+  const minsz = vfio_region_info.minSize;
+  if (!u.copyIn(minsz)) return -E.EFAULT;
+  const kv = u.kv;
+  if (kv.getUint32(RI.argsz, true) < minsz) return -E.EINVAL;
+  const index = kv.getUint32(RI.index, true);
+  let flags = 0;
+  let size = 0n;
+  if (index === CONFIG_REGION_INDEX) {
+    size = BigInt(dev.desc.configSize);
+    flags = REGION_READ | REGION_WRITE;
+  } else if (index < ROM_REGION_INDEX) {
+    const bar = dev.desc.bars.find((b) => b.index === index);
+    if (bar !== undefined) {
+      size = bar.size;
+      flags = REGION_READ | REGION_WRITE | (bar.mmap ? REGION_MMAP : 0);
+    }
+  } else if (index === VGA_REGION_INDEX || index >= NUM_REGIONS) {
+    return -E.EINVAL;
+  }
+  const out = new Uint8Array(minsz);
+  out.set(u.k.subarray(0, minsz));
+  const v = new DataView(out.buffer);
+  v.setUint32(RI.flags, flags, true);
+  v.setBigUint64(RI.size, size, true);
+  v.setBigUint64(RI.offset, BigInt(index) << VFIO_PCI_OFFSET_SHIFT, true);
+  return u.writeAt(0, out) ? 0 : -E.EFAULT;
+}
+
+/**
+ * mmap of the device fd (`vfio_device_fops_mmap` → `vfio_pci_core_mmap`), always shared:
+ * the region is pgoff >> 28 (EINVAL past the standard regions, for the ROM, config and VGA
+ * regions, and for a BAR that cannot be mmapped or is absent); the request must lie inside
+ * the page-rounded BAR (EINVAL). The mapping is VM_IO | VM_PFNMAP.
+ */
+export function vfioPciMmap(
+  dev: PlatformDevice,
+  pgoff: bigint,
+  length: bigint,
+): { pfnmap: boolean } | number {
+  const index = pgoff >> (VFIO_PCI_OFFSET_SHIFT - PAGE_SHIFT);
+  if (index >= BigInt(NUM_REGIONS)) return -E.EINVAL;
+  if (index >= BigInt(ROM_REGION_INDEX)) return -E.EINVAL;
+  const bar = dev.desc.bars.find((b) => BigInt(b.index) === index);
+  if (bar === undefined || !bar.mmap) return -E.EINVAL;
+  const physLen = (bar.size + 0xfffn) & ~0xfffn;
+  const reqStart = (pgoff & ((1n << (VFIO_PCI_OFFSET_SHIFT - PAGE_SHIFT)) - 1n)) << PAGE_SHIFT;
+  if (reqStart + length > physLen) return -E.EINVAL;
+  return { pfnmap: true };
 }

@@ -17,7 +17,7 @@ import { SimFile } from "./file.ts";
 import { IommuGroup, type PlatformDevice } from "./platform.ts";
 import type { Iommu } from "./profiles.ts";
 import { UserArg, type UserMemoryAccess, userRead } from "./uaccess.ts";
-import { vfioDeviceGetInfo } from "./device.ts";
+import { vfioDeviceGetInfo, vfioDeviceGetRegionInfo, vfioPciMmap } from "./device.ts";
 
 /** A VFIO container as a group sees it. Errnos are negative, 0 for success. */
 export interface VfioContainer {
@@ -54,7 +54,16 @@ export class VfioGroup {
   /** `group->opened_file`: a group can be open only once at a time. */
   openedFile: GroupFile | undefined;
 
-  constructor(readonly id: number, readonly iommu: Iommu) {}
+  /**
+   * @param noiommu `group->type == VFIO_NO_IOMMU`: a fake group vfio-pci made for a device
+   *   without an IOMMU (only with CONFIG_VFIO_NOIOMMU and enable_unsafe_noiommu_mode).
+   */
+  constructor(readonly id: number, readonly iommu: Iommu, readonly noiommu = false) {}
+
+  /** The device node: /dev/vfio/ID, or /dev/vfio/noiommu-ID. */
+  get path(): string {
+    return this.noiommu ? `/dev/vfio/noiommu-${this.id}` : `/dev/vfio/${this.id}`;
+  }
 }
 
 const GS = offsetsOf(S.vfio_group_status);
@@ -200,6 +209,8 @@ export function asVfioContainer(file: SimFile): VfioContainer | undefined {
   return c;
 }
 
+const DEVICE_GET_INFO = R.requestByName("VFIO_DEVICE_GET_INFO")!.request;
+
 /** An open VFIO device (from GET_DEVICE_FD); holds its group file. */
 export class DeviceFile extends SimFile {
   readonly kind = "device" as const;
@@ -223,11 +234,19 @@ export class DeviceFile extends SimFile {
   /** `vfio_device_fops_unl_ioctl` → the PCI driver. */
   ioctl(cmd: number, arg: IoctlArg): number {
     switch (cmd >>> 0) {
-      case R.requestByName("VFIO_DEVICE_GET_INFO")!.request:
+      case DEVICE_GET_INFO:
         this.#u.set(arg);
         return vfioDeviceGetInfo(this.dev, this.#u);
+      case R.VFIO_DEVICE_GET_REGION_INFO:
+        this.#u.set(arg);
+        return vfioDeviceGetRegionInfo(this.dev, this.#u);
       default:
         return -E.ENOTTY;
     }
+  }
+
+  /** `vfio_device_fops_mmap` → vfio-pci: a BAR as VM_PFNMAP device memory. */
+  override mmap(pgoff: bigint, length: bigint): { pfnmap: boolean } | number {
+    return vfioPciMmap(this.dev, pgoff, length);
   }
 }

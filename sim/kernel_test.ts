@@ -99,3 +99,37 @@ Deno.test("controls: profiles, releases, reset, mappings, addDevice, attachDevic
   k.setProfile("arm-smmuv3");
   strictEqual(k.open("/dev/vfio/5"), 3, "setProfile reboots: fd 3 is free again");
 });
+
+Deno.test("sim noiommu: a no-IOMMU device needs enable_unsafe_noiommu_mode; off refused while one exists", () => {
+  const k = new SimKernel({ profile: "intel-vtd" });
+  strictEqual(k.noIommu(), "off");
+  throws(() => k.addDevice("0000:00:05.0", { noiommu: true }), /enable_unsafe_noiommu_mode/);
+  k.setNoIommu("built");
+  throws(() => k.addDevice("0000:00:05.0", { noiommu: true }), /enable_unsafe_noiommu_mode/);
+  k.setNoIommu("on");
+  throws(() => k.addDevice("x", { noiommu: true, profile: "amd-vi" }), /no profile/);
+  const g = k.addDevice("0000:00:05.0", { noiommu: true });
+  strictEqual(g, 0, "the lowest free iommu_group id");
+  deepStrictEqual(k.groups()[0], { group: 0, devices: ["0000:00:05.0"], noiommu: true });
+  throws(() => k.setNoIommu("off"), /sim reset/);
+  k.setNoIommu("built"); // the parameter only decides new groups
+  k.reset();
+  strictEqual(k.noIommu(), "built", "settings survive a reboot; the group does not");
+  strictEqual(k.groups().some((x) => x.noiommu), false);
+  k.setNoIommu("off");
+  throws(() => new SimKernel({ noiommu: "yes" as "on" }), /unknown no-IOMMU setting/);
+});
+
+Deno.test("sim reset: device BAR mappings are dropped with the rest (the device is released)", () => {
+  const k = new SimKernel({ profile: "intel-vtd" });
+  const fd = k.open("/dev/iommu");
+  const gfd = k.open("/dev/vfio/3");
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, fd, true);
+  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_SET_CONTAINER, b), 0);
+  const dfd = k.ioctl(gfd, R.VFIO_GROUP_GET_DEVICE_FD, new TextEncoder().encode("0000:00:03.0\0"));
+  strictEqual(k.mmap(0x1000n, dfd, 0n) > 0n, true);
+  k.reset();
+  deepStrictEqual(k.internalErrors, []);
+  strictEqual(k.pinnedPages(), 0n);
+});

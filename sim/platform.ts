@@ -10,6 +10,36 @@ import { E } from "../uapi/errno.ts";
 import type { Device, Iommu, Profile, ResvRegion } from "./profiles.ts";
 import { VfioGroup } from "./group.ts";
 
+/**
+ * VFIO's no-IOMMU support: CONFIG_VFIO_NOIOMMU (`built`) and the vfio module parameter
+ * `enable_unsafe_noiommu_mode` (`enabled`, writable at run time). With both, vfio-pci gives a
+ * device that has no IOMMU group a fake one, /dev/vfio/noiommu-N.
+ */
+export interface NoIommuConfig {
+  readonly built: boolean;
+  readonly enabled: boolean;
+}
+
+/** A kernel built without CONFIG_VFIO_NOIOMMU, like the rig's. */
+export const NOIOMMU_OFF: NoIommuConfig = Object.freeze({ built: false, enabled: false });
+
+/**
+ * What stands in for an IOMMU behind a no-IOMMU group: nothing. The fake iommu_group has no
+ * IOMMU driver, so `device_iommu_capable` is false for everything (iommufd_device_bind:
+ * EINVAL) and there are no domains or reserved regions.
+ */
+export const NO_IOMMU: Iommu = Object.freeze({
+  driver: "vfio-noiommu",
+  pgsizeBitmap: 0x1000n,
+  apertureStart: 0n,
+  apertureLast: 0xffff_ffff_ffff_ffffn,
+  cacheCoherency: false,
+  enforceCacheCoherency: false,
+  msiIsolated: false,
+  rejectsNoAccessProt: false,
+  reservedRegions: [],
+});
+
 /** An iommu_group: DMA ownership is claimed per group. */
 export class IommuGroup {
   #owner: unknown = undefined;
@@ -77,6 +107,11 @@ export class PlatformDevice implements PhysicalDevice {
 export class Platform {
   readonly groups = new Map<number, VfioGroup>();
   readonly devices = new Map<string, PlatformDevice>();
+  /**
+   * The kernel's no-IOMMU settings. Kept with the platform because the groups they allow are
+   * part of it; the simulator sets it after every (re)boot.
+   */
+  noiommu: NoIommuConfig = NOIOMMU_OFF;
 
   constructor(readonly profile: Profile) {
     for (const g of profile.groups) {
@@ -85,9 +120,9 @@ export class Platform {
     }
   }
 
-  /** Create an empty group `id` behind `iommu`. */
-  addGroup(id: number, iommu: Iommu): VfioGroup {
-    const group = new VfioGroup(id, iommu);
+  /** Create an empty group `id` behind `iommu` (a no-IOMMU group: /dev/vfio/noiommu-ID). */
+  addGroup(id: number, iommu: Iommu, noiommu = false): VfioGroup {
+    const group = new VfioGroup(id, iommu, noiommu);
     this.groups.set(id, group);
     return group;
   }

@@ -11,6 +11,11 @@
  * after munmap, as in Linux where the pin keeps the page alive; only new pins need the range
  * to be mapped.
  *
+ * A mapping may also be a file's (`mmapFile`): a VFIO device region mmapped through the
+ * device fd. Each such mapping holds a reference on its file, as a VMA does, and a device
+ * BAR is VM_IO | VM_PFNMAP: raw MMIO pfns without a struct page, which the kernel can look up
+ * (vfio_iommu_type1's follow_fault_pfn) but never pin (GUP's check_vma_flags refuses the VMA).
+ *
  * @module
  */
 
@@ -20,6 +25,21 @@ import { E, PAGE_SIZE, U64_MAX } from "../uapi/mod.ts";
 export const MMAP_BASE = 0x7f00_0000_0000n;
 /** x86_64 TASK_SIZE with 4-level paging: user addresses stay below it. */
 export const TASK_SIZE = 0x7fff_ffff_f000n;
+
+/** The file a mapping holds a reference on (`vma->vm_file`). */
+export interface VmaFile {
+  /** Take a reference (`get_file`). */
+  get(): void;
+  /** Drop a reference (`fput`). */
+  put(): void;
+}
+
+/** What backs a mapping made by {@link UserMemory.mmapFile}. */
+export interface VmaBacking {
+  readonly file: VmaFile;
+  /** VM_IO | VM_PFNMAP: device memory, never pinnable. */
+  readonly pfnmap: boolean;
+}
 
 const PAGE_MASK = PAGE_SIZE - 1n;
 const PAGE = Number(PAGE_SIZE);
@@ -36,6 +56,10 @@ export class UserMemory {
   /** The same ranges in page numbers (exact doubles), for allocation-free lookups. */
   private startPages: number[] = [];
   private endPages: number[] = [];
+  /** The file behind each mapping; undefined for anonymous memory. */
+  private backings: (VmaBacking | undefined)[] = [];
+  /** How many mappings are a file's (none: the common case answers at once). */
+  private fileVmas = 0;
   /** Page number → contents, only for pages that were written. */
   private pages = new Map<number, Uint8Array>();
   private nextAddr = MMAP_BASE;
@@ -46,6 +70,26 @@ export class UserMemory {
    * (Linux answers ENOMEM, not EINVAL, for a length that is too large).
    */
   mmap(length: bigint): bigint {
+    return this.place(length, undefined);
+  }
+
+  /**
+   * The address-space half of mmap(2) of a file: the file's own mmap op has accepted the
+   * request already. The new mapping takes a reference on `backing.file`. Errnos as
+   * {@link mmap}.
+   */
+  mmapFile(length: bigint, backing: VmaBacking): bigint {
+    const addr = this.place(length, backing);
+    if (addr >= 0n) backing.file.get();
+    return addr;
+  }
+
+  /** Whether a length of `length` bytes fits below TASK_SIZE (get_unmapped_area: ENOMEM). */
+  fits(length: bigint): boolean {
+    return this.nextAddr + pageAlignUp(length) <= TASK_SIZE;
+  }
+
+  private place(length: bigint, backing: VmaBacking | undefined): bigint {
     if (length === 0n || length < 0n || length > U64_MAX) return -BigInt(E.EINVAL);
     const len = pageAlignUp(length);
     if (len > TASK_SIZE) return -BigInt(E.ENOMEM);
@@ -55,6 +99,8 @@ export class UserMemory {
     this.ends.push(addr + len);
     this.startPages.push(Number(addr / PAGE_SIZE));
     this.endPages.push(Number((addr + len) / PAGE_SIZE));
+    this.backings.push(backing);
+    if (backing !== undefined) this.fileVmas++;
     this.nextAddr = addr + len + PAGE_SIZE;
     return addr;
   }
@@ -72,6 +118,12 @@ export class UserMemory {
     return 0;
   }
 
+  /** munmap everything (a process exiting): every file's mapping drops its reference. */
+  unmapAll(): void {
+    this.cutOut(0n, 1n << 64n);
+    this.pages.clear();
+  }
+
   /** Is every byte of [addr, addr + length) mapped? (A zero length is trivially mapped.) */
   isMapped(addr: bigint, length: bigint): boolean {
     if (length <= 0n) return length === 0n;
@@ -81,16 +133,52 @@ export class UserMemory {
 
   /** Are pages [firstPage, firstPage + count) (page numbers: address / PAGE_SIZE) mapped? */
   isMappedPages(firstPage: number, count: number): boolean {
+    const i = this.vmaIndexOfPage(firstPage);
+    return i >= 0 && firstPage + count <= this.endPages[i];
+  }
+
+  /**
+   * Can pin_user_pages pin pages [firstPage, firstPage + count)? They must be mapped, and not
+   * in a VM_IO / VM_PFNMAP mapping (check_vma_flags: EFAULT for those).
+   */
+  isPinnablePages(firstPage: number, count: number): boolean {
+    const i = this.vmaIndexOfPage(firstPage);
+    if (i < 0 || firstPage + count > this.endPages[i]) return false;
+    const b = this.backings[i];
+    return b === undefined || !b.pfnmap;
+  }
+
+  /** Does the mapping holding `addr` have VM_PFNMAP (device memory)? */
+  isPfnmap(addr: bigint): boolean {
+    const i = this.vmaIndex(addr);
+    return i >= 0 && this.backings[i]?.pfnmap === true;
+  }
+
+  /** Does any byte of [addr, addr + length) lie in a file's mapping? */
+  touchesFile(addr: bigint, length: bigint): boolean {
+    if (this.fileVmas === 0 || length <= 0n) return false;
+    const end = addr + length;
+    // From the last mapping starting at or below addr, every one starting before end.
+    let i = this.floorIndex(addr);
+    if (i < 0) i = 0;
+    for (; i < this.starts.length && this.starts[i] < end; i++) {
+      if (this.backings[i] !== undefined && addr < this.ends[i]) return true;
+    }
+    return false;
+  }
+
+  /** Index of the mapping containing page `page`, or -1. */
+  private vmaIndexOfPage(page: number): number {
     const s = this.startPages;
     let l = 0;
     let h = s.length;
     while (l < h) {
       const m = (l + h) >> 1;
-      if (s[m] <= firstPage) l = m + 1;
+      if (s[m] <= page) l = m + 1;
       else h = m;
     }
     const i = l - 1;
-    return i >= 0 && firstPage + count <= this.endPages[i];
+    return i >= 0 && page < this.endPages[i] ? i : -1;
   }
 
   /** Copy memory at addr into `into`. 0, or -EFAULT if any byte is unmapped. */
@@ -117,6 +205,19 @@ export class UserMemory {
     return this.pages.size;
   }
 
+  /** Index of the last mapping starting at or below addr, or -1. */
+  private floorIndex(addr: bigint): number {
+    const s = this.starts;
+    let l = 0;
+    let h = s.length;
+    while (l < h) {
+      const m = (l + h) >> 1;
+      if (s[m] <= addr) l = m + 1;
+      else h = m;
+    }
+    return l - 1;
+  }
+
   /** Index of the mapping containing addr, or -1. */
   private vmaIndex(addr: bigint): number {
     const s = this.starts;
@@ -131,31 +232,46 @@ export class UserMemory {
     return i >= 0 && addr < this.ends[i] ? i : -1;
   }
 
-  /** Remove [addr, end) from the mapped ranges, splitting a mapping if needed. */
+  /**
+   * Remove [addr, end) from the mapped ranges, splitting a mapping if needed. A file's
+   * mapping split in two holds one more reference; one removed whole drops its reference,
+   * after the ranges are updated (the last one may release the file).
+   */
   private cutOut(addr: bigint, end: bigint): void {
     const starts: bigint[] = [];
     const ends: bigint[] = [];
+    const backings: (VmaBacking | undefined)[] = [];
+    const dropped: VmaFile[] = [];
     for (let i = 0; i < this.starts.length; i++) {
       const s = this.starts[i];
       const e = this.ends[i];
+      const b = this.backings[i];
       if (e <= addr || s >= end) {
         starts.push(s);
         ends.push(e);
+        backings.push(b);
         continue;
       }
       if (s < addr) {
         starts.push(s);
         ends.push(addr);
+        backings.push(b);
       }
       if (e > end) {
         starts.push(end);
         ends.push(e);
+        backings.push(b);
+        if (s < addr) b?.file.get();
       }
+      if (b !== undefined && s >= addr && e <= end) dropped.push(b.file);
     }
     this.starts = starts;
     this.ends = ends;
+    this.backings = backings;
+    this.fileVmas = backings.reduce((n, b) => n + (b === undefined ? 0 : 1), 0);
     this.startPages = starts.map((x) => Number(x / PAGE_SIZE));
     this.endPages = ends.map((x) => Number(x / PAGE_SIZE));
+    for (const f of dropped) f.put();
   }
 
   private dropContents(addr: bigint, end: bigint): void {

@@ -95,3 +95,56 @@ Deno.test("munmap drops contents: a later read of the range faults", () => {
   assert.equal(m.read(a + 0x2000n, b), 0);
   assert.equal(b[0], 4);
 });
+
+/** A file that counts the references mappings hold on it. */
+function countingFile() {
+  const f = {
+    refs: 0,
+    get() {
+      this.refs++;
+    },
+    put() {
+      this.refs--;
+    },
+  };
+  return f;
+}
+
+Deno.test("mmapFile: each mapping (VMA) holds its file; a split holds it twice; munmap drops", () => {
+  const m = new UserMemory();
+  const f = countingFile();
+  const a = m.mmapFile(4n * PAGE_SIZE, { file: f, pfnmap: true });
+  assert.equal(f.refs, 1);
+  assert.equal(m.munmap(a + PAGE_SIZE, PAGE_SIZE), 0); // the middle: two VMAs now
+  assert.equal(f.refs, 2);
+  assert.equal(m.munmap(a, PAGE_SIZE), 0); // the first one whole
+  assert.equal(f.refs, 1);
+  assert.equal(m.munmap(a + 3n * PAGE_SIZE, PAGE_SIZE), 0); // trimming keeps the VMA
+  assert.equal(f.refs, 1);
+  m.unmapAll();
+  assert.equal(f.refs, 0);
+  assert.equal(m.mappings().length, 0);
+});
+
+Deno.test("isPinnablePages: a VM_PFNMAP mapping is mapped but never pinnable (check_vma_flags)", () => {
+  const m = new UserMemory();
+  const anon = m.mmap(2n * PAGE_SIZE);
+  const bar = m.mmapFile(2n * PAGE_SIZE, { file: countingFile(), pfnmap: true });
+  const page = (a: bigint) => Number(a / PAGE_SIZE);
+  assert.ok(m.isPinnablePages(page(anon), 2));
+  assert.ok(m.isMappedPages(page(bar), 2));
+  assert.ok(!m.isPinnablePages(page(bar), 1));
+  assert.ok(m.isPfnmap(bar + 100n));
+  assert.ok(!m.isPfnmap(anon));
+  assert.ok(!m.isPinnablePages(page(anon), 3)); // runs into the guard page
+});
+
+Deno.test("touchesFile: any byte of a file's mapping; anonymous memory never", () => {
+  const m = new UserMemory();
+  const anon = m.mmap(PAGE_SIZE);
+  const bar = m.mmapFile(PAGE_SIZE, { file: countingFile(), pfnmap: true });
+  assert.ok(!m.touchesFile(anon, PAGE_SIZE));
+  assert.ok(m.touchesFile(bar + PAGE_SIZE - 1n, 1n));
+  assert.ok(m.touchesFile(anon, bar - anon + 1n));
+  assert.ok(!m.touchesFile(bar + PAGE_SIZE, PAGE_SIZE));
+});

@@ -7,6 +7,11 @@
  * The legacy type1 container is a different file kind; group SET_CONTAINER reaches either
  * through the `VfioContainer` interface of `group.ts`.
  *
+ * No-IOMMU emulation (6.3+, with CONFIG_VFIO_NOIOMMU): attaching a no-IOMMU group puts the
+ * context in no-iommu mode, which refuses a compat IOAS and every IOMMU type but
+ * VFIO_NOIOMMU_IOMMU; the other ioctls keep working on whatever compat IOAS the user sets up
+ * by other means, and mostly answer ENODEV since there is none.
+ *
  * @module
  */
 
@@ -24,6 +29,7 @@ import { join64 } from "./interval_tree.ts";
 const VFIO_TYPE1_IOMMU = 1;
 const VFIO_TYPE1v2_IOMMU = 3;
 const VFIO_DMA_CC_IOMMU = 4;
+const VFIO_NOIOMMU_IOMMU = 8;
 const VFIO_UNMAP_ALL = 9;
 
 const DMA_MAP_READ = 1;
@@ -44,11 +50,36 @@ function byValue(arg: IoctlArg): bigint {
 
 // ---- compat IOAS life cycle ----
 
+/** `ictx->no_iommu_mode`, per context (kept here, beside the only code that reads it). */
+const NO_IOMMU_MODE = new WeakSet<IommufdCtx>();
+
+/** Whether a no-IOMMU group was attached to the context (`ictx->no_iommu_mode`, 6.3+). */
+export function compatNoIommuMode(ctx: IommufdCtx): boolean {
+  return NO_IOMMU_MODE.has(ctx);
+}
+
+/**
+ * `iommufd_vfio_compat_set_no_iommu` (SET_CONTAINER of a no-IOMMU group, 6.3+): EINVAL once a
+ * compat IOAS was ever set (the pointer, alive or not), else the context enters no-iommu mode.
+ */
+export function compatSetNoIommu(ctx: IommufdCtx): number {
+  if (ctx.vfioIoas !== undefined) return -E.EINVAL;
+  NO_IOMMU_MODE.add(ctx);
+  return 0;
+}
+
+/** CONFIG_VFIO_NOIOMMU, as iommufd's compat layer sees it (`IS_ENABLED`; from 6.3). */
+function noIommuBuilt(ctx: IommufdCtx): boolean {
+  return ctx.release.noIommuExtension && ctx.machine.platform.noiommu.built;
+}
+
 /**
  * `iommufd_vfio_compat_ioas_create` (what VFIO_GROUP_SET_CONTAINER with an iommufd does): keep
- * an existing compat IOAS, else create one (lowest free id). Returns 0 or -errno.
+ * an existing compat IOAS, else create one (lowest free id); a context in no-iommu mode
+ * refuses (EINVAL, 6.3+). Returns 0 or -errno.
  */
 export function compatIoasCreate(ctx: IommufdCtx): number {
+  if (compatNoIommuMode(ctx)) return -E.EINVAL;
   if (ctx.compatIoas() !== undefined) return 0;
   const ioas = ioasCreate(ctx);
   if (typeof ioas === "number") return ioas;
@@ -120,8 +151,8 @@ export function vfioCompatIoctl(ctx: IommufdCtx, cmd: number, arg: IoctlArg): nu
 
 /**
  * VFIO_CHECK_EXTENSION: TYPE1, TYPE1v2 and UNMAP_ALL always; DMA_CC from the compat IOAS's
- * paging hwpts (ENODEV without a compat IOAS); NOIOMMU only with CONFIG_VFIO_NOIOMMU, which
- * the modelled kernels (like the rig's) lack; everything else 0.
+ * paging hwpts (ENODEV without a compat IOAS); NOIOMMU from 6.3 when the kernel is built with
+ * CONFIG_VFIO_NOIOMMU, whatever enable_unsafe_noiommu_mode says; everything else 0.
  */
 export function vfioCheckExtension(ctx: IommufdCtx, type: bigint): number {
   switch (type) {
@@ -129,6 +160,8 @@ export function vfioCheckExtension(ctx: IommufdCtx, type: bigint): number {
     case BigInt(VFIO_TYPE1v2_IOMMU):
     case BigInt(VFIO_UNMAP_ALL):
       return 1;
+    case BigInt(VFIO_NOIOMMU_IOMMU):
+      return noIommuBuilt(ctx) ? 1 : 0;
     case BigInt(VFIO_DMA_CC_IOMMU):
       return ccIommu(ctx);
     default:
@@ -145,11 +178,21 @@ function ccIommu(ctx: IommufdCtx): number {
 }
 
 /**
- * VFIO_SET_IOMMU: only TYPE1 / TYPE1v2 (EINVAL); needs a compat IOAS (ENODEV); TYPE1 turns
- * large pages off so that unmap can cut areas (EINVAL with a domain and an area). Repeatable.
+ * VFIO_SET_IOMMU: in no-iommu mode (6.3+) VFIO_NOIOMMU_IOMMU is accepted with CAP_SYS_RAWIO
+ * (else EPERM) and changes nothing, and every other type is EINVAL; otherwise only TYPE1 /
+ * TYPE1v2 (EINVAL); needs a compat IOAS (ENODEV); TYPE1 turns large pages off so that unmap
+ * can cut areas (EINVAL with a domain and an area). Repeatable.
  */
 export function vfioSetIommu(ctx: IommufdCtx, type: bigint): number {
-  if (type !== BigInt(VFIO_TYPE1_IOMMU) && type !== BigInt(VFIO_TYPE1v2_IOMMU)) return -E.EINVAL;
+  const noIommuMode = compatNoIommuMode(ctx);
+  if (noIommuMode && type === BigInt(VFIO_NOIOMMU_IOMMU) && noIommuBuilt(ctx)) {
+    return ctx.machine.privileged() ? 0 : -E.EPERM;
+  }
+  if (
+    (type !== BigInt(VFIO_TYPE1_IOMMU) && type !== BigInt(VFIO_TYPE1v2_IOMMU)) || noIommuMode
+  ) {
+    return -E.EINVAL;
+  }
   const ioas = ctx.compatIoas();
   if (ioas === undefined) return -E.ENODEV;
   if (type === BigInt(VFIO_TYPE1_IOMMU)) {

@@ -10,12 +10,15 @@ import {
   call,
   ioasAlloc,
   iovaRanges,
+  mapAuto,
   mapDma,
+  mapFixed,
   mockDomain,
   openIommufd,
   setCompat,
   unmapDma,
 } from "../tests/_sim_helpers.ts";
+import { SimKernel } from "./kernel.ts";
 
 function compatWithIoas(release?: string) {
   const { k, fd } = openIommufd({ release });
@@ -290,4 +293,170 @@ Deno.test("compat: GET_INFO page sizes: no domain, mock (folded to PAGE_SIZE), H
   strictEqual(call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id: m.stdev }).ret, 0);
   strictEqual(mockDomain(k, fd, ioas, 2).ret, 0);
   strictEqual(pg(), 0x101000n);
+});
+
+// ---- device memory (VM_PFNMAP): iommufd pins with FOLL_LONGTERM, which refuses it ----
+
+const MiB = 0x100000n;
+const RELEASES = ["6.2", "6.6", "6.12", "6.12.117", "6.18"];
+
+function setContainer(k: SimKernel, gfd: number, fd: number): number {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, fd, true);
+  return k.ioctl(gfd, R.VFIO_GROUP_SET_CONTAINER, b);
+}
+
+function getDeviceFd(k: SimKernel, gfd: number, name: string): number {
+  return k.ioctl(gfd, R.VFIO_GROUP_GET_DEVICE_FD, new TextEncoder().encode(name + "\0"));
+}
+
+/** /dev/iommu with the intel-vtd group attached and its device open (domain attached). */
+function compatWithDevice(release?: string) {
+  const k = new SimKernel({ profile: "intel-vtd", release });
+  const fd = k.open("/dev/iommu");
+  const gfd = k.open("/dev/vfio/3");
+  strictEqual(setContainer(k, gfd, fd), 0);
+  const dfd = getDeviceFd(k, gfd, "0000:00:03.0");
+  strictEqual(dfd > 0, true);
+  const bar = k.mmap(MiB, dfd, 0n);
+  strictEqual(bar > 0n, true);
+  return { k, fd, gfd, dfd, bar };
+}
+
+Deno.test("compat: MAP_DMA of a VM_PFNMAP vaddr with a domain is EFAULT (check_vma_flags)", () => {
+  for (const release of RELEASES) {
+    const { k, fd, bar } = compatWithDevice(release);
+    strictEqual(mapDma(k, fd, bar, MiB, MiB), -E.EFAULT, release);
+    deepStrictEqual(k.mappings(fd), [], release);
+    strictEqual(k.pinnedPages(), 0n);
+  }
+});
+
+Deno.test("native: IOAS_MAP of a VM_PFNMAP user_va with a domain is EFAULT", () => {
+  const { k, fd, bar } = compatWithDevice();
+  const ioas = Number(call(k, fd, R.IOMMU_VFIO_IOAS, S.iommu_vfio_ioas, { op: 0 }).out.ioas_id);
+  strictEqual(mapFixed(k, fd, ioas, bar, MiB, MiB), -E.EFAULT);
+  strictEqual(mapAuto(k, fd, ioas, bar, MiB).ret, -E.EFAULT);
+});
+
+Deno.test("compat: a VM_PFNMAP area is accepted unpinned, then the attach that pins it is EFAULT", () => {
+  for (const release of RELEASES) {
+    // The BAR comes from a device opened through another container.
+    const { k, bar } = compatWithDevice(release);
+    const g2 = k.addDevice("0000:00:04.0");
+    const fd2 = k.open("/dev/iommu");
+    const gfd2 = k.open(`/dev/vfio/${g2}`);
+    strictEqual(setContainer(k, gfd2, fd2), 0);
+    strictEqual(mapDma(k, fd2, bar, MiB, MiB), 0, `${release}: no domain, nothing pinned`);
+    strictEqual(getDeviceFd(k, gfd2, "0000:00:04.0"), -E.EFAULT, release);
+    // The failed open left the device unbound: the group can be used again once unmapped.
+    strictEqual(unmapDma(k, fd2, MiB, MiB).ret, 0);
+    strictEqual(getDeviceFd(k, gfd2, "0000:00:04.0") > 0, true, release);
+  }
+});
+
+Deno.test("selftest: MOCK_DOMAIN attach over a VM_PFNMAP area fails to pin it (EFAULT)", () => {
+  const { k, bar } = compatWithDevice();
+  const fd = k.open("/dev/iommu");
+  const ioas = ioasAlloc(k, fd);
+  strictEqual(mapFixed(k, fd, ioas, bar, MiB, 0x1000000n), 0);
+  strictEqual(mockDomain(k, fd, ioas).ret, -E.EFAULT);
+});
+
+// ---- no-IOMMU emulation (6.3+: iommufd_vfio_compat_set_no_iommu and friends) ----
+
+/** /dev/iommu and an open no-IOMMU group (sim noiommu on), not attached yet. */
+function noIommu(release?: string) {
+  const k = new SimKernel({ profile: "intel-vtd", release, noiommu: "on" });
+  const g = k.addDevice("0000:00:05.0", { noiommu: true });
+  const fd = k.open("/dev/iommu");
+  const gfd = k.open(`/dev/vfio/noiommu-${g}`);
+  strictEqual(gfd > 0, true);
+  return { k, fd, gfd, g };
+}
+
+Deno.test("compat: CHECK_EXTENSION(NOIOMMU) is IS_ENABLED(CONFIG_VFIO_NOIOMMU) from 6.3, 0 in 6.2", () => {
+  for (
+    const [setting, release, want] of [
+      ["off", "6.12", 0],
+      ["built", "6.12", 1],
+      ["on", "6.6", 1],
+      ["on", "6.2", 0],
+    ] as const
+  ) {
+    const { k, fd } = openIommufd({ release, noiommu: setting });
+    strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 8n), want, `${setting} ${release}`);
+  }
+});
+
+Deno.test("compat: SET_CONTAINER of a no-IOMMU group sets no-iommu mode: no compat IOAS", () => {
+  const { k, fd, gfd } = noIommu();
+  strictEqual(setContainer(k, gfd, fd), 0);
+  strictEqual(call(k, fd, R.IOMMU_VFIO_IOAS, S.iommu_vfio_ioas, { op: 0 }).ret, -E.ENODEV);
+  strictEqual(mapDma(k, fd, 0x1000n, MiB, 0x1000n), -E.ENODEV);
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 4n), -E.ENODEV);
+});
+
+Deno.test("compat: set_no_iommu is EINVAL once a compat IOAS was set", () => {
+  const { k, fd, gfd } = noIommu();
+  setCompat(k, fd, ioasAlloc(k, fd));
+  strictEqual(setContainer(k, gfd, fd), -E.EINVAL);
+});
+
+Deno.test("compat: SET_CONTAINER of a no-IOMMU group needs no CAP_SYS_RAWIO (only the open did)", () => {
+  const { k, fd, gfd } = noIommu();
+  k.setPrivileged(false);
+  strictEqual(setContainer(k, gfd, fd), 0);
+});
+
+Deno.test("compat: in no-iommu mode ioas_create (a real group's SET_CONTAINER) is EINVAL", () => {
+  const { k, fd, gfd } = noIommu();
+  strictEqual(setContainer(k, gfd, fd), 0);
+  strictEqual(setContainer(k, k.open("/dev/vfio/3"), fd), -E.EINVAL);
+});
+
+Deno.test("compat: SET_IOMMU(NOIOMMU) in no-iommu mode: 0 with CAP_SYS_RAWIO, EPERM without", () => {
+  const { k, fd, gfd } = noIommu();
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), -E.EINVAL, "not in no-iommu mode yet");
+  strictEqual(setContainer(k, gfd, fd), 0);
+  k.setPrivileged(false);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), -E.EPERM);
+  k.setPrivileged(true);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), 0, "repeatable");
+});
+
+Deno.test("compat: in no-iommu mode TYPE1/TYPE1v2 are EINVAL, even with a compat IOAS", () => {
+  const { k, fd, gfd } = noIommu();
+  strictEqual(setContainer(k, gfd, fd), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 3n), -E.EINVAL);
+  setCompat(k, fd, ioasAlloc(k, fd));
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 1n), -E.EINVAL);
+  // The other ioctls work on an IOAS set up by other means.
+  strictEqual(mapDma(k, fd, 0x1000n, MiB, 0x1000n), 0);
+});
+
+Deno.test("compat: opening a no-IOMMU device needs CAP_SYS_RAWIO and no compat IOAS (EPERM)", () => {
+  const { k, fd, gfd } = noIommu();
+  strictEqual(setContainer(k, gfd, fd), 0);
+  k.setPrivileged(false);
+  strictEqual(getDeviceFd(k, gfd, "0000:00:05.0"), -E.EPERM);
+  k.setPrivileged(true);
+  const dfd = getDeviceFd(k, gfd, "0000:00:05.0");
+  strictEqual(dfd > 0, true);
+  // Nothing was bound: no device object, no DMA ownership.
+  strictEqual(k.iommufdContext(fd)!.objects.count, 0);
+  strictEqual(k.close(dfd), 0);
+  setCompat(k, fd, ioasAlloc(k, fd));
+  strictEqual(getDeviceFd(k, gfd, "0000:00:05.0"), -E.EPERM);
+});
+
+Deno.test("compat 6.2: no no-IOMMU emulation: a compat IOAS, then bind fails (EINVAL)", () => {
+  const { k, fd, gfd } = noIommu("6.2");
+  strictEqual(setContainer(k, gfd, fd), 0);
+  strictEqual(call(k, fd, R.IOMMU_VFIO_IOAS, S.iommu_vfio_ioas, { op: 0 }).ret, 0);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), -E.EINVAL);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 3n), 0);
+  // iommufd_device_bind: no IOMMU behind the device, so no IOMMU_CAP_CACHE_COHERENCY.
+  strictEqual(getDeviceFd(k, gfd, "0000:00:05.0"), -E.EINVAL);
 });

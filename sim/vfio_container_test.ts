@@ -266,3 +266,123 @@ Deno.test("container: mappings lists the type1 mappings", () => {
     { iova: MiB, last: 2n * MiB - 1n, vaddr: buf, prot: 3, pinned: true },
   ]);
 });
+
+// ---- vfio-noiommu (CONFIG_VFIO_NOIOMMU, enable_unsafe_noiommu_mode) ----
+
+/** A legacy container and an open no-IOMMU group (sim noiommu on). */
+function noiommu(release?: string) {
+  const k = new SimKernel({ profile: "intel-vtd", release, container: "legacy", noiommu: "on" });
+  const g = k.addDevice("0000:00:05.0", { noiommu: true });
+  const fd = k.open("/dev/vfio/vfio");
+  const gfd = k.open(`/dev/vfio/noiommu-${g}`);
+  strictEqual(gfd > 0, true);
+  return { k, fd, gfd, g };
+}
+
+Deno.test("legacy: CHECK_EXTENSION(NOIOMMU) with no group polls vfio-noiommu: 1 only with the parameter", () => {
+  for (const [setting, want] of [["off", 0], ["built", 0], ["on", 1]] as const) {
+    const k = new SimKernel({ profile: "intel-vtd", container: "legacy", noiommu: setting });
+    strictEqual(k.ioctl(k.open("/dev/vfio/vfio"), R.VFIO_CHECK_EXTENSION, 8n), want, setting);
+  }
+});
+
+Deno.test("legacy: a container of no-IOMMU groups asks only vfio-noiommu (vfio_iommu_driver_allowed)", () => {
+  const { k, fd, gfd } = noiommu();
+  strictEqual(setContainer(k, gfd, fd), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 8n), 1);
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 3n), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 9n), 0);
+});
+
+Deno.test("legacy: a container of real groups never asks vfio-noiommu: CHECK_EXTENSION(NOIOMMU) 0", () => {
+  const k = new SimKernel({ profile: "intel-vtd", container: "legacy", noiommu: "on" });
+  const fd = k.open("/dev/vfio/vfio");
+  strictEqual(setContainer(k, k.open("/dev/vfio/3"), fd), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 8n), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), -E.ENODEV);
+});
+
+Deno.test("legacy: SET_CONTAINER of a no-IOMMU group needs CAP_SYS_RAWIO (EPERM)", () => {
+  const { k, fd, gfd } = noiommu();
+  k.setPrivileged(false);
+  strictEqual(setContainer(k, gfd, fd), -E.EPERM);
+  k.setPrivileged(true);
+  strictEqual(setContainer(k, gfd, fd), 0);
+});
+
+Deno.test("legacy: real and no-IOMMU groups cannot share a container (EPERM), either way round", () => {
+  const { k, fd, gfd } = noiommu();
+  strictEqual(setContainer(k, gfd, fd), 0);
+  const real = k.open("/dev/vfio/3");
+  strictEqual(setContainer(k, real, fd), -E.EPERM);
+  const fd2 = k.open("/dev/vfio/vfio");
+  strictEqual(setContainer(k, real, fd2), 0);
+  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_UNSET_CONTAINER, 0n), 0);
+  strictEqual(setContainer(k, gfd, fd2), -E.EPERM);
+});
+
+Deno.test("legacy: SET_IOMMU on a no-IOMMU container: TYPE1v2 ENODEV, NOIOMMU EPERM without RAWIO", () => {
+  const { k, fd, gfd } = noiommu();
+  strictEqual(setContainer(k, gfd, fd), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 3n), -E.ENODEV);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 1n), -E.ENODEV);
+  k.setPrivileged(false);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), -E.EPERM);
+  k.setPrivileged(true);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), -E.EINVAL, "a driver is set");
+});
+
+Deno.test("legacy: vfio-noiommu claims NOIOMMU only while enable_unsafe_noiommu_mode is on", () => {
+  const { k, fd, gfd } = noiommu();
+  strictEqual(setContainer(k, gfd, fd), 0);
+  k.setNoIommu("built"); // the parameter is writable at run time; the group stays
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 8n), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), -E.ENODEV);
+});
+
+Deno.test("legacy: vfio-noiommu answers every other container ioctl ENOTTY", () => {
+  const { k, fd, gfd } = noiommu();
+  strictEqual(setContainer(k, gfd, fd), 0);
+  strictEqual(mapDma(k, fd, k.mmap(0x1000n), MiB, 0x1000n), -E.EINVAL, "no driver yet");
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), 0);
+  strictEqual(mapDma(k, fd, k.mmap(0x1000n), MiB, 0x1000n), -E.ENOTTY);
+  strictEqual(unmapDma(k, fd, MiB, 0x1000n).ret, -E.ENOTTY);
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_GET_INFO, encode(S.vfio_iommu_type1_info)), -E.ENOTTY);
+  strictEqual(k.ioctl(fd, R.IOMMU_IOAS_ALLOC, encode(S.iommu_ioas_alloc)), -E.ENOTTY);
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 8n), 1);
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 4n), 0);
+});
+
+Deno.test("legacy: opening a no-IOMMU device needs the backend (EINVAL) and CAP_SYS_RAWIO (EPERM)", () => {
+  const { k, fd, gfd } = noiommu();
+  strictEqual(setContainer(k, gfd, fd), 0);
+  strictEqual(deviceFd(k, gfd, "0000:00:05.0"), -E.EINVAL);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), 0);
+  k.setPrivileged(false);
+  strictEqual(deviceFd(k, gfd, "0000:00:05.0"), -E.EPERM);
+  k.setPrivileged(true);
+  strictEqual(deviceFd(k, gfd, "0000:00:05.0") > 0, true);
+  strictEqual(groupFlags(k, gfd), 3);
+});
+
+Deno.test("legacy: a no-IOMMU group claims no DMA ownership; the last one leaving drops the driver", () => {
+  const { k, fd, gfd } = noiommu();
+  strictEqual(groupFlags(k, gfd), 1);
+  strictEqual(setContainer(k, gfd, fd), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), 0);
+  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_UNSET_CONTAINER, 0n), 0);
+  strictEqual(groupFlags(k, gfd), 1);
+  strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, 3n), 1, "no group: every driver is asked");
+  strictEqual(setContainer(k, gfd, fd), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 8n), 0, "the container was deprivileged");
+});
+
+Deno.test("group open: /dev/vfio/noiommu-N needs CAP_SYS_RAWIO (EPERM before EBUSY)", () => {
+  const { k, g } = noiommu();
+  strictEqual(k.open(`/dev/vfio/noiommu-${g}`), -E.EBUSY);
+  k.setPrivileged(false);
+  strictEqual(k.open(`/dev/vfio/noiommu-${g}`), -E.EPERM);
+  strictEqual(k.open(`/dev/vfio/${g}`), -E.ENOENT, "no such node");
+  strictEqual(k.open("/dev/vfio/noiommu-3"), -E.ENOENT, "group 3 has an IOMMU");
+});

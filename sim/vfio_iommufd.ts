@@ -5,16 +5,22 @@
  * attaches it to the compat IOAS (automatic hwpt id), which is when its domain appears and
  * existing areas get pinned.
  *
+ * No-IOMMU groups (6.3+, drivers/vfio/iommufd.c and group.c): SET_CONTAINER puts the context in
+ * no-iommu mode instead of creating the compat IOAS, and opening the device binds nothing; it
+ * needs CAP_SYS_RAWIO and no compat IOAS (EPERM). 6.2 knows no such thing: the group gets a
+ * compat IOAS like any other, and binding its device fails because nothing backs it.
+ *
  * @module
  */
 
+import { E } from "../uapi/errno.ts";
 import type { IoctlArg } from "../uapi/kernel.ts";
 import { SimFile } from "./file.ts";
 import type { IommufdCtx } from "./context.ts";
 import type { VfioContainer, VfioGroup } from "./group.ts";
 import type { PlatformDevice } from "./platform.ts";
 import { deviceAttach, deviceBind, deviceUnbind } from "./device.ts";
-import { compatIoasCreate, compatIoasGetId } from "./vfio_compat.ts";
+import { compatIoasCreate, compatIoasGetId, compatSetNoIommu } from "./vfio_compat.ts";
 
 /** An open /dev/iommu, or /dev/vfio/vfio served by iommufd. */
 export class IommufdFile extends SimFile {
@@ -24,6 +30,7 @@ export class IommufdFile extends SimFile {
 
   constructor(readonly ctx: IommufdCtx) {
     super();
+    ctx.file = this;
     this.vfioContainer = new IommufdVfioContainer(this);
   }
 
@@ -42,9 +49,14 @@ export class IommufdFile extends SimFile {
 class IommufdVfioContainer implements VfioContainer {
   constructor(readonly file: IommufdFile) {}
 
-  /** `iommufd_vfio_compat_ioas_create`. */
-  attachGroup(_group: VfioGroup): number {
-    return compatIoasCreate(this.file.ctx);
+  /**
+   * `iommufd_vfio_compat_ioas_create`, or for a no-IOMMU group (6.3+)
+   * `iommufd_vfio_compat_set_no_iommu`.
+   */
+  attachGroup(group: VfioGroup): number {
+    const ctx = this.file.ctx;
+    if (group.noiommu && ctx.release.noIommuExtension) return compatSetNoIommu(ctx);
+    return compatIoasCreate(ctx);
   }
 
   /** Nothing to undo: the compat IOAS and its maps stay with the context. */
@@ -57,6 +69,11 @@ class IommufdVfioContainer implements VfioContainer {
    */
   openDevice(dev: PlatformDevice): number {
     const ctx = this.file.ctx;
+    if (dev.group.noiommu && ctx.release.noIommuExtension) {
+      // vfio_df_group_open: the user must not expect translation (no compat IOAS).
+      if (!ctx.machine.privileged() || compatIoasGetId(ctx) >= 0) return -E.EPERM;
+      return 0;
+    }
     const idev = deviceBind(ctx, dev);
     if (typeof idev === "number") return idev;
     this.file.get();

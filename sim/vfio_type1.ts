@@ -82,7 +82,10 @@ export const DEFAULT_DMA_ENTRY_LIMIT = 65535;
 /** What the driver needs from the machine. */
 export interface Type1Machine {
   release(): Release;
-  readonly memory: UserMemoryAccess & { isMapped(addr: bigint, length: bigint): boolean };
+  readonly memory: UserMemoryAccess & {
+    isMapped(addr: bigint, length: bigint): boolean;
+    isPfnmap(addr: bigint): boolean;
+  };
   readonly accounting: PinAccounting;
   /** CAP_IPC_LOCK: pinned pages are counted but not checked against RLIMIT_MEMLOCK. */
   privileged(): boolean;
@@ -422,11 +425,16 @@ export class Type1Iommu {
   /**
    * `vfio_pin_map_dma`: pin the pages (EFAULT when the user range is not mapped) and charge
    * them to the process's locked memory (ENOMEM past RLIMIT_MEMLOCK without CAP_IPC_LOCK).
+   * Device memory (a VM_PFNMAP mapping such as a VFIO BAR) cannot be pinned, but
+   * `vaddr_get_pfns` looks its pfns up instead (follow_fault_pfn); they are MMIO, so
+   * `is_invalid_reserved_pfn` holds and they are mapped without being charged.
    */
   #pin(d: VfioDma): number {
-    if (!this.machine.memory.isMapped(d.vaddr, d.size)) return -E.EFAULT;
-    const pages = Number(d.size / PAGE_SIZE);
-    if (!this.machine.privileged()) {
+    const mem = this.machine.memory;
+    if (!mem.isMapped(d.vaddr, d.size)) return -E.EFAULT;
+    // A mapping never spans two of the simulator's VMAs (they are never adjacent).
+    const pages = mem.isPfnmap(d.vaddr) ? 0 : Number(d.size / PAGE_SIZE);
+    if (!this.machine.privileged() && pages > 0) {
       const rc = this.machine.accounting.charge(modeIndex("mm"), pages);
       if (rc !== 0) return -rc;
       d.lockedPages = pages;

@@ -321,6 +321,42 @@ Deno.test("type1 map: the same user memory mapped twice is charged twice", () =>
   strictEqual(mapDma(k, fd, buf, 4n * MiB, MiB), -E.ENOMEM);
 });
 
+/** Open the group's device and mmap `size` bytes of its BAR0 (VM_PFNMAP device memory). */
+function bar0(k: SimKernel, gfd: number, size = MiB): bigint {
+  const dfd = k.ioctl(gfd, R.VFIO_GROUP_GET_DEVICE_FD, new TextEncoder().encode("0000:00:03.0\0"));
+  strictEqual(dfd > 0, true);
+  const a = k.mmap(size, dfd, 0n);
+  strictEqual(a > 0n, true);
+  return a;
+}
+
+Deno.test("type1 map: a VM_PFNMAP vaddr (a device BAR) maps via follow_fault_pfn (P2P)", () => {
+  for (const type of [1n, 3n]) {
+    const { k, fd, gfd } = type1({ type });
+    const bar = bar0(k, gfd);
+    strictEqual(mapDma(k, fd, bar, MiB, MiB), 0);
+    strictEqual(mapDma(k, fd, bar, 4n * MiB, 0x1000n), 0, "the same BAR twice");
+    strictEqual(unmapDma(k, fd, MiB, MiB).ret, 0);
+  }
+});
+
+Deno.test("type1 map: reserved/invalid pfns are not charged to RLIMIT_MEMLOCK", () => {
+  const { k, fd, gfd, buf } = type1();
+  k.setPrivileged(false);
+  k.setMemlockLimit(0x1000n);
+  const bar = bar0(k, gfd);
+  strictEqual(mapDma(k, fd, bar, MiB, MiB), 0);
+  strictEqual(k.accounting.lockedBytes("mm"), 0n);
+  strictEqual(mapDma(k, fd, buf, 4n * MiB, 0x2000n), -E.ENOMEM, "anonymous memory still is");
+});
+
+Deno.test("type1 map: a BAR mapping unmapped from the process is EFAULT (nothing to look up)", () => {
+  const { k, fd, gfd } = type1();
+  const bar = bar0(k, gfd, 2n * 0x1000n);
+  strictEqual(k.munmap(bar, 0x2000n), 0);
+  strictEqual(mapDma(k, fd, bar, MiB, 0x1000n), -E.EFAULT);
+});
+
 Deno.test("type1 map VADDR: no mapping at that range is ENOENT", () => {
   const { k, fd, buf } = type1();
   strictEqual(mapFlags(k, fd, 4, buf, MiB, MiB), -E.ENOENT);

@@ -72,8 +72,8 @@ export class TimedKernel implements Kernel {
     return this.#timed(() => this.inner.close(fd));
   }
   /** Timed `mmap`. */
-  mmap(length: bigint): bigint {
-    return this.#timed(() => this.inner.mmap(length));
+  mmap(length: bigint, fd?: number, offset?: bigint): bigint {
+    return this.#timed(() => this.inner.mmap(length, fd, offset));
   }
   /** Timed `munmap`. */
   munmap(addr: bigint, length: bigint): number {

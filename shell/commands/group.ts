@@ -11,17 +11,20 @@ import {
   VFIO_GROUP_UNSET_CONTAINER,
 } from "../../uapi/ioctl.ts";
 import { vfio_group_status } from "../../uapi/structs.ts";
-import { type Command, defineCommand, t, z } from "../plugin_api.ts";
+import { type Command, defineCommand, t, z } from "./_api.ts";
 import { container, sendStruct, vfioOverrides } from "./_util.ts";
 
 const open = defineCommand({
   name: "group open",
-  summary: "Open /dev/vfio/N; it becomes the current group",
+  summary: "Open /dev/vfio/N (or /dev/vfio/noiommu-N); it becomes the current group",
   args: z.object({ group: t.int("group number", { bits: 31, label: "N" }) }),
+  options: z.object({
+    noiommu: t.flag("a no-IOMMU group: /dev/vfio/noiommu-N (needs CAP_SYS_RAWIO)"),
+  }),
   result: z.object({ fd: t.fd() }),
-  examples: ["group open 3"],
-  run(ctx, { group }) {
-    const path = `/dev/vfio/${group}`;
+  examples: ["group open 3", "group open 0 --noiommu"],
+  run(ctx, { group }, o) {
+    const path = o.noiommu ? `/dev/vfio/noiommu-${group}` : `/dev/vfio/${group}`;
     const fd = ctx.kernel.open(path);
     if (fd < 0) {
       const hint = -fd === 2

@@ -1,12 +1,14 @@
 /**
- * Memory in the shell's own address space: `mem alloc/free/write/read`. `$NAME` is the
+ * Memory in the shell's own address space: `mem alloc/free/write/read`, and `mem mmap-region`
+ * (a VFIO device region, such as a PCI BAR, mmapped through the device fd). `$NAME` is the
  * address of region NAME.
  *
  * @module
  */
 
-import { type Command, type CommandContext, defineCommand, t, z } from "../plugin_api.ts";
+import { type Command, type CommandContext, defineCommand, t, z } from "./_api.ts";
 import { readUser } from "./_util.ts";
+import { deviceFd, REGION_FLAG_MMAP, regionInfo } from "./device.ts";
 
 function region(ctx: CommandContext, name: string) {
   const m = ctx.state.mem.get(name);
@@ -97,5 +99,63 @@ const read = defineCommand({
   },
 });
 
+const mmapRegion = defineCommand({
+  name: "mem mmap-region",
+  summary: "mmap region INDEX of a VFIO device (a PCI BAR) as device memory; $NAME is its address",
+  description: "Asks the device for the region (VFIO_DEVICE_GET_REGION_INFO), then mmaps SIZE\n" +
+    "bytes of it (default: the whole region) from --offset OFF inside it, shared and\n" +
+    "read/write, through the device fd (default: the last one this shell opened). The\n" +
+    "mapping is MMIO (VM_PFNMAP): map it with --vaddr $NAME to try peer-to-peer DMA. Legacy\n" +
+    "type1 maps such memory (and does not charge it to RLIMIT_MEMLOCK); iommufd cannot pin\n" +
+    "it (EFAULT when a domain or access needs the pages). vfsh never reads or writes device\n" +
+    "memory itself (mem read/write answer EFAULT): an access could kill the process. mem free\n" +
+    "NAME unmaps it.",
+  args: z.object({
+    name: t.name("a name for the mapping"),
+    index: t.int("the region index (BAR0-5: 0-5)", { bits: 32, label: "INDEX" }),
+    size: t.size("bytes to map (default: the region's size)").optional(),
+  }),
+  options: z.object({
+    device: t.int("the device fd (default: the last one this shell opened)", {
+      bits: 31,
+      label: "FD",
+    }).optional(),
+    offset: t.int("where in the region to start (a page multiple)", { label: "OFF" })
+      .optional(),
+  }),
+  result: z.object({
+    vaddr: t.vaddr("its address"),
+    size: t.hex("bytes mapped"),
+    offset: t.hex("the file offset mapped (the region's offset + --offset)"),
+  }),
+  principal: "vaddr",
+  examples: ["mem mmap-region bar 0", "map 0x100000 1M rw --vaddr $bar"],
+  run(ctx, { name, index, size }, o) {
+    if (ctx.state.mem.has(name)) ctx.fail(`region '${name}' exists; mem free ${name} first`);
+    const fd = deviceFd(ctx, o.device);
+    const info = regionInfo(ctx, fd, index);
+    if (info.ret < 0) {
+      return {
+        ...ctx.errno(-info.ret),
+        lines: [`  VFIO_DEVICE_GET_REGION_INFO of region ${index} failed`],
+      };
+    }
+    const within = o.offset ?? 0n;
+    const length = size ?? info.out.size - within;
+    if (length <= 0n) ctx.fail(`region ${index} has 0x${info.out.size.toString(16)} bytes`);
+    const offset = info.out.offset + within;
+    const addr = ctx.kernel.mmap(length, fd, offset);
+    if (addr < 0n) {
+      const hint = (info.out.flags & REGION_FLAG_MMAP) === 0n
+        ? [`  region ${index} has no MMAP flag (flags=0x${info.out.flags.toString(16)})`]
+        : undefined;
+      return { ...ctx.errno(Number(-addr)), lines: hint };
+    }
+    ctx.state.mem.set(name, { addr, size: length });
+    ctx.state.vars.set(name, addr);
+    return ctx.ok({ vaddr: addr, size: length, offset });
+  },
+});
+
 /** The memory commands. */
-export const memCommands: Command[] = [alloc, free, write, read];
+export const memCommands: Command[] = [alloc, free, write, read, mmapRegion];

@@ -34,7 +34,7 @@ import {
   defineCommand,
   t,
   z,
-} from "../plugin_api.ts";
+} from "./_api.ts";
 import {
   applyMode,
   DEFAULT_MODE,
@@ -58,6 +58,8 @@ import {
 } from "./_util.ts";
 
 const IOAS_MAP_FIXED_IOVA = 1;
+/** VFIO_SET_IOMMU's type for a no-IOMMU container. */
+const VFIO_NOIOMMU_IOMMU = 8n;
 
 // ---- iommufd mode: map / unmap as IOAS ioctls ----
 
@@ -176,12 +178,15 @@ const setup = defineCommand({
     "STEP; --from STEP carries on with the current container and group from STEP.\n" +
     "The group defaults to the simulated platform's first one (--group and --device are\n" +
     "needed on the kernel backend); opening the device is what attaches iommufd's domain.\n" +
+    "A no-IOMMU group (/dev/vfio/noiommu-N; --noiommu on the kernel backend) is set up the\n" +
+    "way DPDK does it in every mode: no IOAS, set-iommu NOIOMMU.\n" +
     "--mode M first makes M the session's mode.",
   options: z.object({
     mode: t.choice(MODE_NAMES, "the mode (default: the session's)").optional(),
     group: t.int("VFIO group number (/dev/vfio/N)", { bits: 31, label: "N" }).optional(),
     device: t.string("device to open in the group", { label: "NAME" }).optional(),
     "no-device": t.flag("do not open a device of the group"),
+    noiommu: t.flag("the group is a no-IOMMU one, /dev/vfio/noiommu-N (found by itself in sim)"),
     from: t.choice(SETUP_STEPS, "start at this step (with the current container)").optional(),
     until: t.choice(SETUP_STEPS, "stop after this step").optional(),
   }),
@@ -215,7 +220,7 @@ const setup = defineCommand({
     if (group === undefined && from > 0 && st.group >= 0) group = st.groups.get(st.group);
     if (group === undefined) {
       const groups = ctx.kernel.simulator?.groups?.() ?? envVfioGroups();
-      const first = groups.find((g) => g.devices.length > 0);
+      const first = groups.find((g) => g.devices.length > 0 && !("noiommu" in g && g.noiommu));
       if (first === undefined) {
         return ctx.fail(
           ctx.kernel.simulator
@@ -241,7 +246,9 @@ const setup = defineCommand({
     } else if (fd < 0) {
       return ctx.fail("no current container: start at the open step");
     }
-    if (does("ioas") && m.api !== "legacy") {
+    const noiommu = o.noiommu ||
+      (ctx.kernel.simulator?.groups?.().some((g) => g.group === group && g.noiommu) ?? false);
+    if (does("ioas") && m.api !== "legacy" && !noiommu) {
       const a = sendStruct(ctx, fd, IOMMU_IOAS_ALLOC, iommu_ioas_alloc, {});
       if (a.ret < 0) return stepFailed(ctx, m.name, "IOMMU_IOAS_ALLOC", a.ret);
       ioas = Number(a.out.out_ioas_id);
@@ -251,8 +258,9 @@ const setup = defineCommand({
     }
     let gfd = [...st.groups].find(([, n]) => n === group)?.[0];
     if (does("group") && gfd === undefined) {
-      gfd = ctx.kernel.open(`/dev/vfio/${group}`);
-      if (gfd < 0) return stepFailed(ctx, m.name, `open /dev/vfio/${group}`, gfd);
+      const path = noiommu ? `/dev/vfio/noiommu-${group}` : `/dev/vfio/${group}`;
+      gfd = ctx.kernel.open(path);
+      if (gfd < 0) return stepFailed(ctx, m.name, `open ${path}`, gfd);
       st.groups.set(gfd, group);
     }
     if (gfd !== undefined) st.group = gfd;
@@ -263,8 +271,8 @@ const setup = defineCommand({
       const sc = ctx.kernel.ioctl(gfd, VFIO_GROUP_SET_CONTAINER, ctx.userBytes(fdArg));
       if (sc < 0) return stepFailed(ctx, m.name, "VFIO_GROUP_SET_CONTAINER", sc);
     }
-    if (does("set-iommu") && m.type !== undefined) {
-      const si = ctx.kernel.ioctl(fd, VFIO_SET_IOMMU, m.type);
+    if (does("set-iommu") && (m.type !== undefined || noiommu)) {
+      const si = ctx.kernel.ioctl(fd, VFIO_SET_IOMMU, noiommu ? VFIO_NOIOMMU_IOMMU : m.type!);
       if (si < 0) return stepFailed(ctx, m.name, "VFIO_SET_IOMMU", si);
     }
     if (does("device") && device !== undefined) {

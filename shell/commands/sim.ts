@@ -5,7 +5,7 @@
  */
 
 import type { SimulatorControl } from "../../uapi/kernel.ts";
-import { type Command, type CommandContext, defineCommand, t, z } from "../plugin_api.ts";
+import { type Command, type CommandContext, defineCommand, t, z } from "./_api.ts";
 import { container } from "./_util.ts";
 
 function sim(ctx: CommandContext, name: string): SimulatorControl {
@@ -44,14 +44,43 @@ const profile = defineCommand({
 const deviceAdd = defineCommand({
   name: "sim device add",
   summary: "Add a mock device (and its group) to the simulated platform",
+  description: "The device is a PCI function like QEMU's edu (BAR0: 1 MiB of MMIO) behind the\n" +
+    "IOMMU of the current profile (or --profile P). --noiommu: a device with no IOMMU at\n" +
+    "all, which vfio-pci puts in a no-IOMMU group, /dev/vfio/noiommu-N (needs sim noiommu\n" +
+    "on); open it with group open N --noiommu.",
   args: z.object({ name: t.string("device name", { label: "NAME" }) }),
-  options: z.object({ profile: t.string("its platform profile", { label: "P" }).optional() }),
+  options: z.object({
+    profile: t.string("its platform profile", { label: "P" }).optional(),
+    noiommu: t.flag("no IOMMU: a no-IOMMU group (/dev/vfio/noiommu-N)"),
+  }),
   result: z.object({ group: t.dec("its group number (/dev/vfio/N)") }),
   principal: "group",
+  examples: ["let g = sim device add 0000:00:04.0", "sim device add 0000:00:05.0 --noiommu"],
   run(ctx, { name }, o) {
     const s = sim(ctx, "sim device add");
-    const g = guard(ctx, () => s.addDevice(name, o.profile ? { profile: o.profile } : undefined));
+    const opts = o.noiommu ? { noiommu: true } : o.profile ? { profile: o.profile } : undefined;
+    if (o.noiommu && o.profile) ctx.fail("a --noiommu device has no IOMMU, hence no --profile");
+    const g = guard(ctx, () => s.addDevice(name, opts));
     return ctx.ok({ group: BigInt(g) });
+  },
+});
+
+const noiommu = defineCommand({
+  name: "sim noiommu",
+  summary: "VFIO no-IOMMU support: off (not built, the default), built (parameter off), on",
+  description: "off: a kernel without CONFIG_VFIO_NOIOMMU, like the rig's. built: the option\n" +
+    "is set but vfio's enable_unsafe_noiommu_mode parameter is off (iommufd then reports\n" +
+    "CHECK_EXTENSION(NOIOMMU) = 1 from 6.3, the legacy container 0). on: both, so that\n" +
+    "sim device add NAME --noiommu can make a no-IOMMU group. CAP_SYS_RAWIO, which no-IOMMU\n" +
+    "groups need, comes with sim privileged on.",
+  args: z.object({ setting: t.choice(["off", "built", "on"], "the setting").optional() }),
+  result: z.object({ noiommu: t.text("the setting in force") }),
+  examples: ["sim noiommu on", "sim noiommu"],
+  run(ctx, { setting }) {
+    const s = sim(ctx, "sim noiommu");
+    if (!s.setNoIommu || !s.noIommu) return ctx.fail("this simulator has no no-IOMMU support");
+    if (setting !== undefined) guard(ctx, () => s.setNoIommu!(setting));
+    return ctx.ok({ noiommu: s.noIommu() });
   },
 });
 
@@ -114,6 +143,9 @@ const memlock = defineCommand({
 const privileged = defineCommand({
   name: "sim privileged",
   summary: "Run the simulated process as root (on, the default) or as an unprivileged user (off)",
+  description:
+    "Root has CAP_IPC_LOCK (pins are not charged to RLIMIT_MEMLOCK), CAP_SYS_RESOURCE\n" +
+    "(IOMMU_OPTION RLIMIT_MODE) and CAP_SYS_RAWIO (no-IOMMU groups, SET_IOMMU NOIOMMU).",
   args: z.object({ on: t.choice(["on", "off"], "on or off") }),
   run(ctx, { on }) {
     const s = sim(ctx, "sim privileged");
@@ -147,6 +179,7 @@ export const simCommands: Command[] = [
   profile,
   deviceAdd,
   deviceAttach,
+  noiommu,
   kernel,
   memlock,
   privileged,

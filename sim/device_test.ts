@@ -1,0 +1,172 @@
+/**
+ * VFIO device files: VFIO_DEVICE_GET_REGION_INFO and mmap of a region through the device fd
+ * (drivers/vfio/pci/vfio_pci_core.c, mm/mmap.c), one test per errno path, each named after
+ * the rule it checks.
+ */
+
+import { strictEqual } from "node:assert";
+import { E } from "../uapi/errno.ts";
+import * as S from "../uapi/structs.ts";
+import * as R from "../uapi/ioctl.ts";
+import { SimKernel } from "./kernel.ts";
+import { call } from "../tests/_sim_helpers.ts";
+
+const MiB = 0x100000n;
+const PAGE = 0x1000n;
+const BAR0 = 0n;
+const CONFIG = 7n << 40n;
+
+/** An iommufd compat container with the intel-vtd group attached and its device open. */
+function device() {
+  const k = new SimKernel({ profile: "intel-vtd" });
+  const fd = k.open("/dev/iommu");
+  const gfd = k.open("/dev/vfio/3");
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, fd, true);
+  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_SET_CONTAINER, b), 0);
+  const dfd = k.ioctl(gfd, R.VFIO_GROUP_GET_DEVICE_FD, new TextEncoder().encode("0000:00:03.0\0"));
+  strictEqual(dfd > 0, true);
+  return { k, fd, gfd, dfd };
+}
+
+function regionInfo(k: SimKernel, dfd: number, index: number, argsz = 32) {
+  return call(k, dfd, R.VFIO_DEVICE_GET_REGION_INFO, S.vfio_region_info, { argsz, index });
+}
+
+Deno.test("GET_REGION_INFO: argsz below offsetofend(offset) is EINVAL", () => {
+  const { k, dfd } = device();
+  strictEqual(regionInfo(k, dfd, 0, 31).ret, -E.EINVAL);
+});
+
+Deno.test("GET_REGION_INFO: a short buffer is EFAULT (copy_from_user of 32 bytes)", () => {
+  const { k, dfd } = device();
+  const b = new Uint8Array(16);
+  new DataView(b.buffer).setUint32(0, 32, true);
+  strictEqual(k.ioctl(dfd, R.VFIO_DEVICE_GET_REGION_INFO, b), -E.EFAULT);
+});
+
+Deno.test("GET_REGION_INFO: a BAR is READ|WRITE|MMAP with its size at index << 40", () => {
+  const { k, dfd } = device();
+  const r = regionInfo(k, dfd, 0);
+  strictEqual(r.ret, 0);
+  strictEqual(r.out.flags, 7n);
+  strictEqual(r.out.size, MiB);
+  strictEqual(r.out.offset, 0n);
+  strictEqual(r.out.index, 0n);
+  strictEqual(r.out.argsz, 32n);
+});
+
+Deno.test("GET_REGION_INFO: a BAR the device lacks has size 0 and no flags", () => {
+  const { k, dfd } = device();
+  const r = regionInfo(k, dfd, 2);
+  strictEqual(r.ret, 0);
+  strictEqual(r.out.flags, 0n);
+  strictEqual(r.out.size, 0n);
+  strictEqual(r.out.offset, 2n << 40n);
+});
+
+Deno.test("GET_REGION_INFO: config space is READ|WRITE, cfg_size bytes (256, conventional PCI)", () => {
+  const { k, dfd } = device();
+  const r = regionInfo(k, dfd, 7);
+  strictEqual(r.out.flags, 3n);
+  strictEqual(r.out.size, 256n);
+  strictEqual(r.out.offset, CONFIG);
+});
+
+Deno.test("GET_REGION_INFO: no ROM gives size 0, flags 0; VGA without VGA and index ≥ 9 are EINVAL", () => {
+  const { k, dfd } = device();
+  const rom = regionInfo(k, dfd, 6);
+  strictEqual(rom.ret, 0);
+  strictEqual(rom.out.size, 0n);
+  strictEqual(rom.out.flags, 0n);
+  strictEqual(regionInfo(k, dfd, 8).ret, -E.EINVAL);
+  strictEqual(regionInfo(k, dfd, 9).ret, -E.EINVAL);
+  strictEqual(regionInfo(k, dfd, 0xffffffff).ret, -E.EINVAL);
+});
+
+Deno.test("GET_REGION_INFO: cap_offset comes back as passed when there is no capability", () => {
+  const { k, dfd } = device();
+  const r = call(k, dfd, R.VFIO_DEVICE_GET_REGION_INFO, S.vfio_region_info, {
+    argsz: 64,
+    index: 0,
+    cap_offset: 0x55,
+  }, 64);
+  strictEqual(r.ret, 0);
+  strictEqual(r.out.cap_offset, 0x55n);
+  strictEqual(r.out.argsz, 64n);
+});
+
+Deno.test("mmap: an offset that is not page aligned is EINVAL before the fd is looked at", () => {
+  const { k } = device();
+  strictEqual(k.mmap(PAGE, 99, 1n), -BigInt(E.EINVAL));
+  strictEqual(k.mmap(PAGE, 99, -PAGE), -BigInt(E.EINVAL));
+});
+
+Deno.test("mmap: a bad fd is EBADF; length 0 is EINVAL after it", () => {
+  const { k, dfd } = device();
+  strictEqual(k.mmap(PAGE, 99, 0n), -BigInt(E.EBADF));
+  strictEqual(k.mmap(0n, dfd, 0n), -BigInt(E.EINVAL));
+});
+
+Deno.test("mmap: a file without an mmap op (a group, the legacy container) is ENODEV", () => {
+  const { k, gfd } = device();
+  strictEqual(k.mmap(PAGE, gfd, 0n), -BigInt(E.ENODEV));
+  const legacy = new SimKernel({ profile: "intel-vtd", container: "legacy" });
+  strictEqual(legacy.mmap(PAGE, legacy.open("/dev/vfio/vfio"), 0n), -BigInt(E.ENODEV));
+});
+
+Deno.test("mmap: no room below TASK_SIZE is ENOMEM; an end past the largest offset EOVERFLOW", () => {
+  const { k, dfd } = device();
+  strictEqual(k.mmap(1n << 47n, dfd, BAR0), -BigInt(E.ENOMEM));
+  strictEqual(k.mmap(2n * PAGE, dfd, (1n << 64n) - PAGE), -BigInt(E.EOVERFLOW));
+});
+
+Deno.test("vfio_pci_core_mmap: a BAR within its page-rounded size maps as VM_PFNMAP", () => {
+  const { k, dfd } = device();
+  const a = k.mmap(MiB, dfd, BAR0);
+  strictEqual(a > 0n, true);
+  const b = k.mmap(PAGE, dfd, BAR0 + MiB - PAGE); // the last page
+  strictEqual(b > 0n, true);
+  strictEqual(k.memory.isPfnmap(a), true);
+});
+
+Deno.test("vfio_pci_core_mmap: past the end of the BAR is EINVAL", () => {
+  const { k, dfd } = device();
+  strictEqual(k.mmap(MiB + PAGE, dfd, BAR0), -BigInt(E.EINVAL));
+  strictEqual(k.mmap(PAGE, dfd, BAR0 + MiB), -BigInt(E.EINVAL));
+});
+
+Deno.test("vfio_pci_core_mmap: an absent BAR, ROM, config, VGA and index ≥ 9 are EINVAL", () => {
+  const { k, dfd } = device();
+  for (const index of [1n, 5n, 6n, 7n, 8n, 9n, 0xfffn]) {
+    strictEqual(k.mmap(PAGE, dfd, index << 40n), -BigInt(E.EINVAL), `region ${index}`);
+  }
+});
+
+Deno.test("device memory: readMemory/writeMemory refuse it (EFAULT), as the FFI backend does", () => {
+  const { k, dfd } = device();
+  const a = k.mmap(PAGE, dfd, BAR0);
+  strictEqual(k.readMemory(a, new Uint8Array(4)), -E.EFAULT);
+  strictEqual(k.writeMemory(a, new Uint8Array(4)), -E.EFAULT);
+  const anon = k.mmap(PAGE);
+  strictEqual(k.writeMemory(anon, new Uint8Array(4)), 0);
+});
+
+Deno.test("a BAR mapping holds the device file: closing the fd does not release the device", () => {
+  // Legacy UNSET_CONTAINER is EBUSY while a device of the group is open (container_users).
+  const k = new SimKernel({ profile: "intel-vtd", container: "legacy" });
+  const fd = k.open("/dev/vfio/vfio");
+  const gfd = k.open("/dev/vfio/3");
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, fd, true);
+  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_SET_CONTAINER, b), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 3n), 0);
+  const dfd = k.ioctl(gfd, R.VFIO_GROUP_GET_DEVICE_FD, new TextEncoder().encode("0000:00:03.0\0"));
+  const bar = k.mmap(2n * PAGE, dfd, BAR0);
+  strictEqual(k.close(dfd), 0);
+  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_UNSET_CONTAINER, 0n), -E.EBUSY);
+  strictEqual(k.munmap(bar, PAGE), 0); // one page left: still held
+  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_UNSET_CONTAINER, 0n), -E.EBUSY);
+  strictEqual(k.munmap(bar + PAGE, PAGE), 0);
+  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_UNSET_CONTAINER, 0n), 0);
+});
