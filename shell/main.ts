@@ -95,7 +95,7 @@ function fail(message: string): number {
 }
 
 /** The options of the command line (node:util parseArgs' form). */
-const OPTIONS = {
+export const OPTIONS = {
   backend: { type: "string", default: "sim" },
   profile: { type: "string" },
   "kernel-version": { type: "string" },

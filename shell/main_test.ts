@@ -1,24 +1,6 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { parseArgs } from "node:util";
-import { parseArgsFast } from "./main.ts";
-
-const OPTIONS = {
-  backend: { type: "string", default: "sim" },
-  profile: { type: "string" },
-  "kernel-version": { type: "string" },
-  mode: { type: "string" },
-  container: { type: "string" },
-  like: { type: "string" },
-  modes: { type: "string" },
-  kernels: { type: "string" },
-  json: { type: "boolean", default: false },
-  plugin: { type: "string", multiple: true, default: [] as string[] },
-  record: { type: "string" },
-  quiet: { type: "boolean", short: "q", default: false },
-  command: { type: "string", short: "c" },
-  help: { type: "boolean", short: "h", default: false },
-  version: { type: "boolean", short: "V", default: false },
-} as const;
+import { OPTIONS, parseArgsFast } from "./main.ts";
 
 const CASES: string[][] = [
   [],

@@ -339,37 +339,20 @@ export class IommufdCtx {
  */
 export function destroyObject(ctx: IommufdCtx, obj: IommufdObject): void {
   obj.users = 0;
-  switch (obj.type) {
-    case "ioas":
-      ioasDestroy(ctx, obj as Ioas);
-      break;
-    case "hwpt_paging":
-      hwptDestroy(ctx, obj as HwPagetable);
-      break;
-    case "device":
-      deviceDestroy(ctx, obj as IommufdDevice);
-      break;
-    case "selftest":
-      selftestDestroy(ctx, obj as SelftestObject);
-      break;
-    case "hwpt_nested":
-      hwptNestedDestroy(ctx, obj as HwptNested);
-      break;
-    case "fault":
-      faultDestroy(ctx, obj as Fault);
-      break;
-    case "viommu":
-      viommuDestroy(ctx, obj as Viommu);
-      break;
-    case "vdevice":
-      vdeviceDestroy(ctx, obj as Vdevice);
-      break;
-    case "veventq":
-      veventqDestroy(ctx, obj as Veventq);
-      break;
-    case "hw_queue":
-      hwQueueDestroy(ctx, obj as HwQueue);
-      break;
-      // An access is destroyed by the HW queue that made it; a tombstone has nothing left.
-  }
+  // An access is destroyed by the HW queue that made it; a tombstone has nothing left.
+  DESTROY[obj.type]?.(ctx, obj as never);
 }
+
+/** `iommufd_object_ops[type].destroy`, by object type. */
+const DESTROY: Partial<Record<IommufdObject["type"], (ctx: IommufdCtx, obj: never) => void>> = {
+  ioas: (ctx, o: Ioas) => ioasDestroy(ctx, o),
+  hwpt_paging: (ctx, o: HwPagetable) => hwptDestroy(ctx, o),
+  device: (ctx, o: IommufdDevice) => deviceDestroy(ctx, o),
+  selftest: (ctx, o: SelftestObject) => selftestDestroy(ctx, o),
+  hwpt_nested: (ctx, o: HwptNested) => hwptNestedDestroy(ctx, o),
+  fault: (ctx, o: Fault) => faultDestroy(ctx, o),
+  viommu: (ctx, o: Viommu) => viommuDestroy(ctx, o),
+  vdevice: (ctx, o: Vdevice) => vdeviceDestroy(ctx, o),
+  veventq: (ctx, o: Veventq) => veventqDestroy(ctx, o),
+  hw_queue: (ctx, o: HwQueue) => hwQueueDestroy(ctx, o),
+};
