@@ -68,6 +68,15 @@ export const BUILTIN: readonly Profile[] = [
       msiIsolated: true,
       rejectsNoAccessProt: true,
       reservedRegions: [MSI_X86()],
+      // intel_iommu_hw_info: flags ERRATA_772415_SPR17, CAP_REG and ECAP_REG as the rig's
+      // QEMU reports them (tests/scenarios/hw_info_vtd.vfs on the real kernel); no dirty
+      // tracking (no second-level A/D bits) and no PASID.
+      hwInfo: {
+        type: 1,
+        data: "0100000000000000" + "060226228c00d200" + "4a0ff00000000000",
+        capabilities: 0n,
+        maxPasidLog2: 0,
+      },
     },
     groups: [{ id: 3, devices: [device("0000:00:03.0")] }],
   },

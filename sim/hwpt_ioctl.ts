@@ -14,8 +14,9 @@
  * call on any device: paging hwpts, nested hwpts of the mock (over a nest-parent hwpt or a
  * vIOMMU, with IOMMU_HWPT_DATA_SELFTEST, holding a fault object with FAULT_ID_VALID), and the
  * mock's cache invalidation of a nested hwpt or a vIOMMU. Approximations, each place says so:
- * - GET_HW_INFO and HWPT_ALLOC with flags or driver data on real (non-mock) IOMMUs, whose
- *   answers depend on hardware registers: EOPNOTSUPP;
+ * - GET_HW_INFO on a real (non-mock) IOMMU whose registers its profile does not give (the rig's
+ *   VT-d gives them: intel-vtd answers exactly), and HWPT_ALLOC with flags or driver data on
+ *   real IOMMUs, whose answers depend on hardware registers: EOPNOTSUPP;
  * - on 6.18: the IOMMU_HWPT_ALLOC_PASID and FAULT_ID_VALID flags of a paging allocation;
  * - attaching a device to a nested hwpt (IOMMU_TEST_OP_MOCK_DOMAIN on one) is not modelled.
  *
@@ -368,29 +369,40 @@ export function iommufdGetHwInfo(ctx: IommufdCtx, u: UserArg, usize: number): nu
     : HW_INFO_TYPE_DEFAULT;
   const idev = getDevice(ctx, get32(u, lim, I.dev_id));
   if (idev === undefined) return -E.ENOENT;
-  if (!idev.dev.isMock) {
-    // Approximation: a real IOMMU's info holds its hardware registers, not modelled.
-    return -E.EOPNOTSUPP;
-  }
-  if (inType !== HW_INFO_TYPE_DEFAULT && inType !== HW_INFO_TYPE_SELFTEST) return -E.EOPNOTSUPP;
+  const info = driverHwInfo(idev);
+  // Approximation: an IOMMU whose registers the profile does not give (amd-vi, arm-smmuv3).
+  if (info === undefined) return -E.EOPNOTSUPP;
+  // The driver refuses an input type other than DEFAULT and its own (6.17).
+  if (inType !== HW_INFO_TYPE_DEFAULT && inType !== info.type) return -E.EOPNOTSUPP;
   const userLen = get32(u, lim, I.data_len);
   const uptr = get64(u, lim, I.data_uptr);
-  const copyLen = Math.min(userLen, MOCK_HW_INFO.length);
-  if (!userWrite(u.memory, uptr, MOCK_HW_INFO.subarray(0, copyLen))) return -E.EFAULT;
+  const copyLen = Math.min(userLen, info.data.length);
+  if (!userWrite(u.memory, uptr, info.data.subarray(0, copyLen))) return -E.EFAULT;
   for (let off = copyLen; off < userLen;) {
     const n = Math.min(ZEROS.length, userLen - off);
     const at = uptr + BigInt(off);
     if (at >= U64 || !userWrite(u.memory, at, ZEROS.subarray(0, n))) return -E.EFAULT;
     off += n;
   }
-  put(u, lim, I.data_len, 4, BigInt(MOCK_HW_INFO.length));
-  put(u, lim, I.out_data_type, 4, BigInt(HW_INFO_TYPE_SELFTEST));
-  if (rel.hwInfoPasid) put(u, lim, I.out_max_pasid_log2, 1, 0n);
-  if (ksize >= I.out_capabilities + 8) {
-    const caps = (mockFlags(idev) & MOCK_NO_DIRTY) !== 0 ? 0n : HW_CAP_DIRTY_TRACKING;
-    put(u, lim, I.out_capabilities, 8, caps);
-  }
+  put(u, lim, I.data_len, 4, BigInt(info.data.length));
+  put(u, lim, I.out_data_type, 4, BigInt(info.type));
+  if (rel.hwInfoPasid) put(u, lim, I.out_max_pasid_log2, 1, BigInt(info.maxPasidLog2));
+  if (ksize >= I.out_capabilities + 8) put(u, lim, I.out_capabilities, 8, info.capabilities);
   return u.respond(lim) ? 0 : -E.EFAULT;
+}
+
+/** What a device's IOMMU driver reports to GET_HW_INFO, or undefined when not modelled. */
+function driverHwInfo(
+  idev: IommufdDevice,
+): { type: number; data: Uint8Array; capabilities: bigint; maxPasidLog2: number } | undefined {
+  if (idev.dev.isMock) {
+    const caps = (mockFlags(idev) & MOCK_NO_DIRTY) !== 0 ? 0n : HW_CAP_DIRTY_TRACKING;
+    return { type: HW_INFO_TYPE_SELFTEST, data: MOCK_HW_INFO, capabilities: caps, maxPasidLog2: 0 };
+  }
+  const hw = idev.dev.iommu.hwInfo;
+  if (hw === undefined) return undefined;
+  const data = Uint8Array.from(hw.data.match(/../g)!, (h) => parseInt(h, 16));
+  return { type: hw.type, data, capabilities: hw.capabilities, maxPasidLog2: hw.maxPasidLog2 };
 }
 
 // ---- dirty tracking ----

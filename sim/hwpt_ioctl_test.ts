@@ -275,3 +275,46 @@ Deno.test("IOMMU_FAULT_QUEUE_ALLOC: size below offsetofend(out_fault_fd) -> EINV
   strictEqual(fa({ size: 12 }), -E.EINVAL);
   strictEqual(fa({ flags: 1 }), -E.EOPNOTSUPP);
 });
+
+/** The intel-vtd profile's edu device bound to iommufd (as group + GET_DEVICE_FD does). */
+function vtdDevice(profile = "intel-vtd", release?: string) {
+  const { k, fd } = openIommufd({ profile, ...(release ? { release } : {}) });
+  const ioas = ioasAlloc(k, fd);
+  const dev = profile === "intel-vtd" ? "0000:00:03.0" : k.simulator.groups!()[0].devices[0];
+  strictEqual(k.simulator.attachDevice(fd, dev, ioas).errno, 0);
+  return { k, fd, ioas, idev: ioas + 1 };
+}
+
+Deno.test("IOMMU_GET_HW_INFO on VT-d: intel_iommu_hw_info's flags, CAP_REG and ECAP_REG (the rig's)", () => {
+  const { k, fd, ioas, idev } = vtdDevice();
+  strictEqual(hwInfo(k, fd, { dev_id: ioas }).ret, -E.ENOENT);
+  const mem = k.mmap(0x1000n);
+  k.writeMemory(mem, new Uint8Array(32).fill(0xaa));
+  const c = hwInfo(k, fd, { dev_id: idev, data_len: 32, data_uptr: mem });
+  deepStrictEqual(
+    [c.ret, c.out.data_len, c.out.out_data_type, c.out.out_capabilities, c.out.out_max_pasid_log2],
+    [0, 24n, 1n, 0n, 0n],
+  );
+  const data = new Uint8Array(32);
+  k.readMemory(mem, data);
+  const v = new DataView(data.buffer);
+  deepStrictEqual(
+    [v.getUint32(0, true), v.getBigUint64(8, true), v.getBigUint64(16, true)],
+    [1, 0x00d2008c22260206n, 0xf00f4an],
+  );
+  deepStrictEqual([...data.subarray(24)], [0, 0, 0, 0, 0, 0, 0, 0], "zeroed past the data");
+  // A buffer shorter than the struct gets its length; data_len still says 24.
+  const s = hwInfo(k, fd, { dev_id: idev, data_len: 0, data_uptr: 0n });
+  deepStrictEqual([s.ret, s.out.data_len], [0, 24n]);
+});
+
+Deno.test("IOMMU_GET_HW_INFO on 6.18 with INPUT_TYPE: the driver's own type or DEFAULT, else EOPNOTSUPP", () => {
+  const { k, fd, idev } = vtdDevice("intel-vtd", "6.18");
+  const ask = (type: number) => hwInfo(k, fd, { dev_id: idev, flags: 1, out_data_type: type }).ret;
+  deepStrictEqual([ask(0), ask(1), ask(2), ask(0xfeedbeef)], [0, 0, -E.EOPNOTSUPP, -E.EOPNOTSUPP]);
+});
+
+Deno.test("IOMMU_GET_HW_INFO on an IOMMU whose registers the profile lacks -> EOPNOTSUPP", () => {
+  const { k, fd, idev } = vtdDevice("amd-vi");
+  strictEqual(hwInfo(k, fd, { dev_id: idev }).ret, -E.EOPNOTSUPP);
+});

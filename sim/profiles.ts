@@ -60,6 +60,20 @@ export const IommuSchema = z.object({
   rejectsNoAccessProt: z.boolean().default(false),
   /** Regions every device behind this IOMMU reports. */
   reservedRegions: z.array(ResvRegionSchema),
+  /**
+   * What the driver's `hw_info` op reports for IOMMU_GET_HW_INFO, read off the hardware (its
+   * registers); without it the simulator answers EOPNOTSUPP, as it cannot make them up.
+   */
+  hwInfo: z.object({
+    /** IOMMU_HW_INFO_TYPE_* (1: INTEL_VTD, 2: ARM_SMMUV3, …). */
+    type: z.number().int().min(1),
+    /** The driver's struct (e.g. `iommu_hw_info_vtd`) as bytes, in hex. */
+    data: z.string().regex(/^([0-9a-f]{2})+$/),
+    /** out_capabilities (IOMMU_HW_CAP_*). */
+    capabilities: u64.default(0n),
+    /** out_max_pasid_log2 (0: no PASID). */
+    maxPasidLog2: z.number().int().min(0).max(20).default(0),
+  }).optional(),
 }).refine((i) => i.apertureStart <= i.apertureLast, "empty aperture");
 
 /** What VFIO_DEVICE_GET_INFO reports for a device. */

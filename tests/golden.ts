@@ -9,6 +9,7 @@
 
 import { createSimKernel } from "../sim/mod.ts";
 import { createSession, type ScriptReport } from "../shell/session.ts";
+import { SCENARIOS, VM_PROFILES } from "../scripts/kernel/scenarios.ts";
 
 /** The repository root, as a path ending in `/`. */
 export const ROOT = new URL("../", import.meta.url).pathname;
@@ -24,11 +25,24 @@ export function vfsFiles(dir: string): string[] {
   return out.sort();
 }
 
+/**
+ * The simulator profile a scenario runs on: the one of the machine the kernel lane boots for
+ * it (scripts/kernel/scenarios.ts), else the default.
+ */
+export function profileOf(file: string): string | undefined {
+  const name = file.replace(/^.*\//, "").replace(/\.vfs$/, "");
+  const vm = SCENARIOS[name]?.vm;
+  if (vm === undefined) return undefined;
+  const args: readonly string[] = VM_PROFILES[vm].simArgs;
+  const i = args.indexOf("--profile");
+  return i < 0 ? undefined : args[i + 1];
+}
+
 /** Run `file` (root-relative) in a fresh simulator; its transcript and report. */
 export async function transcript(file: string): Promise<{ text: string; report: ScriptReport }> {
   let text = "";
   const session = await createSession({
-    kernel: createSimKernel(),
+    kernel: createSimKernel({ profile: profileOf(file) }),
     write: (t) => {
       text += t;
     },

@@ -8,6 +8,7 @@
 import { definePlugin } from "./_api.ts";
 import { deviceCommands } from "./device.ts";
 import { fileCommands } from "./file.ts";
+import { hwInfoCommands } from "./hw_info.ts";
 import { groupCommands } from "./group.ts";
 import { ioasCommands } from "./ioas.ts";
 import { memCommands } from "./mem.ts";
@@ -28,6 +29,7 @@ export default definePlugin({
     ...memCommands,
     ...groupCommands,
     ...deviceCommands,
+    ...hwInfoCommands,
     ...miscCommands,
     ...simCommands,
     ...setupCommands,
