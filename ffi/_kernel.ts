@@ -202,6 +202,15 @@ export class FfiKernel implements Kernel {
     return addr;
   }
 
+  mlock(addr: bigint, length: bigint): number {
+    if (typeof addr !== "bigint" || typeof length !== "bigint") return -E.EINVAL;
+    if (length < 0n || addr < 0n) return -E.EINVAL;
+    // Only our own mappings: locking Deno's memory is not ours to do (an empty range locks
+    // nothing, and the kernel answers it without looking at the memory).
+    if (length > 0n && !this.#owned.covers(addr, length)) return -E.ENOMEM;
+    return this.#sym.mlock(addr, length) < 0 ? this.#fail() : 0;
+  }
+
   munmap(addr: bigint, length: bigint): number {
     if (typeof addr !== "bigint" || typeof length !== "bigint") return -E.EINVAL;
     if (length <= 0n || addr < 0n || addr % this.#page !== 0n) return -E.EINVAL;

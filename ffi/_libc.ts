@@ -41,6 +41,7 @@ export const SYMBOLS = {
     nonblocking: false,
   },
   munmap: { parameters: ["u64", "usize"], result: "i32", nonblocking: false },
+  mlock: { parameters: ["u64", "usize"], result: "i32", nonblocking: false },
   mprotect: { parameters: ["u64", "usize", "i32"], result: "i32", nonblocking: false },
   sysconf: { parameters: ["i32"], result: "i64", nonblocking: false },
   memfd_create: { parameters: ["buffer", "u32"], result: "i32", nonblocking: false },

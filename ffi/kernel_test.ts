@@ -382,3 +382,16 @@ Deno.test({
     assert.equal(text, `NotCapable: ${NEEDS_FFI_MESSAGE}`, new TextDecoder().decode(out.stderr));
   },
 });
+
+Deno.test(
+  "mlock: our own mapping locks (real mlock(2)); memory we did not map -> ENOMEM untouched",
+  withKernel((k) => {
+    const addr = k.mmap(2n * PAGE);
+    assert.ok(addr > 0n);
+    assert.equal(k.mlock!(addr, 2n * PAGE), 0);
+    assert.equal(errnoOf(k.mlock!(addr + 2n * PAGE, PAGE)), "ENOMEM");
+    assert.equal(k.mlock!(addr, 0n), 0, "an empty range: 0, as the kernel answers");
+    assert.equal(k.munmap(addr, 2n * PAGE), 0);
+    assert.equal(errnoOf(k.mlock!(addr, PAGE)), "ENOMEM", "no longer ours");
+  }),
+);

@@ -84,8 +84,9 @@ export const REFERENCE_ROWS: readonly {
   {
     row: 24,
     aspect: "Locked-memory accounting",
-    unmodelled: "per-user vs per-process counters only differ across processes; the simulator " +
-      "models one process (both run out at the same point, see 12_memlock.vfs)",
+    note: "one process shows it through mlock(), which counts in the per-process counter only " +
+      "(29_memlock_mlock.vfs); with nothing mlocked both run out at the same point " +
+      "(12_memlock.vfs)",
   },
   { row: 25, aspect: "MMIO / VM_PFNMAP user memory (P2P)" },
   { row: 26, aspect: "Huge IOPTEs" },

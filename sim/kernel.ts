@@ -21,7 +21,7 @@ import { DEFAULT_RELEASE, findRelease, type Release, RELEASES } from "./release.
 import { DEFAULT_PROFILE, findProfile, PROFILES } from "./builtin_profiles.ts";
 import type { Profile } from "./profiles.ts";
 import { UserMemory } from "./user_memory.ts";
-import { PinAccounting, pinnedPages } from "./pages.ts";
+import { modeIndex, PinAccounting, pinnedPages } from "./pages.ts";
 import { IommufdCtx, type Machine } from "./context.ts";
 import { IommufdFile } from "./vfio_iommufd.ts";
 import type { SimFile } from "./file.ts";
@@ -67,7 +67,8 @@ const NOIOMMU_SETTINGS: Readonly<Record<NoIommuSetting, NoIommuConfig>> = Object
 
 const FIRST_FD = 3;
 const GROUP_PATH = /^\/dev\/vfio\/(noiommu-)?(0|[1-9][0-9]{0,9})$/;
-const PAGE_MASK = 0xfffn;
+const PAGE_SIZE = 0x1000n;
+const PAGE_MASK = PAGE_SIZE - 1n;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
 /** The simulator backend. */
@@ -291,9 +292,35 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
     }
   }
 
-  /** munmap(2). */
+  /** munmap(2); mlocked pages leave mm->locked_vm. */
   munmap(addr: bigint, length: bigint): number {
-    return this.#memory.munmap(addr, length);
+    const r = this.#memory.munmap(addr, length);
+    if (r === 0 && this.#memory.unlockedByUnmap > 0) {
+      this.#accounting.uncharge(modeIndex("mm"), this.#memory.unlockedByUnmap);
+    }
+    return r;
+  }
+
+  /**
+   * mlock(2) (do_mlock): EPERM with RLIMIT_MEMLOCK 0 and no CAP_IPC_LOCK (can_do_mlock);
+   * ENOMEM when the pages not yet locked would take mm->locked_vm past the limit (without
+   * CAP_IPC_LOCK) or when part of the range is not mapped; then the new pages count in
+   * mm->locked_vm, which legacy type1 and iommufd's MM accounting charge too.
+   */
+  mlock(addr: bigint, length: bigint): number {
+    if (addr < 0n || length < 0n || addr + length > U64_MAX) return -E.EINVAL;
+    const start = addr & ~PAGE_MASK;
+    const len = (length + (addr & PAGE_MASK) + PAGE_MASK) & ~PAGE_MASK;
+    const acc = this.#accounting;
+    if (!acc.privileged && acc.memlockLimit === 0n) return -E.EPERM;
+    if (len === 0n) return 0;
+    const first = Number(start / PAGE_SIZE);
+    const count = Number(len / PAGE_SIZE);
+    if (!acc.mlockFits(count - this.#memory.mlockedPages(first, count))) return -E.ENOMEM;
+    const added = this.#memory.mlockPages(first, count);
+    if (added === undefined) return -E.ENOMEM;
+    acc.addMlocked(added);
+    return 0;
   }
 
   /**

@@ -133,3 +133,74 @@ Deno.test("sim reset: device BAR mappings are dropped with the rest (the device 
   deepStrictEqual(k.internalErrors, []);
   strictEqual(k.pinnedPages(), 0n);
 });
+
+Deno.test("mlock: RLIMIT_MEMLOCK 0 without CAP_IPC_LOCK -> EPERM (can_do_mlock)", () => {
+  const k = new SimKernel();
+  const buf = k.mmap(0x2000n);
+  k.setPrivileged(false);
+  k.setMemlockLimit(0n);
+  strictEqual(k.mlock(buf, 0x1000n), -E.EPERM);
+  k.setPrivileged(true);
+  strictEqual(k.mlock(buf, 0x1000n), 0, "CAP_IPC_LOCK: no limit");
+  strictEqual(k.accounting.lockedPages("mm"), 1, "counted all the same");
+});
+
+Deno.test("mlock: past RLIMIT_MEMLOCK -> ENOMEM; pages already locked count once", () => {
+  const k = new SimKernel();
+  const buf = k.mmap(0x4000n);
+  k.setPrivileged(false);
+  k.setMemlockLimit(0x2000n);
+  strictEqual(k.mlock(buf + 0x10n, 0x1000n), 0, "rounded out to the two pages it touches");
+  strictEqual(k.accounting.lockedPages("mm"), 2);
+  strictEqual(k.mlock(buf, 0x2000n), 0, "already locked: nothing new");
+  strictEqual(k.mlock(buf, 0x3000n), -E.ENOMEM);
+  strictEqual(k.accounting.lockedPages("mm"), 2);
+});
+
+Deno.test("mlock: a range with an unmapped page -> ENOMEM, nothing locked", () => {
+  const k = new SimKernel();
+  const buf = k.mmap(0x1000n);
+  strictEqual(k.mlock(buf, 0x2000n), -E.ENOMEM);
+  strictEqual(k.accounting.lockedPages("mm"), 0);
+});
+
+Deno.test("munmap of mlocked pages takes them out of mm->locked_vm", () => {
+  const k = new SimKernel();
+  const buf = k.mmap(0x3000n);
+  strictEqual(k.mlock(buf, 0x3000n), 0);
+  strictEqual(k.munmap(buf + 0x1000n, 0x1000n), 0);
+  strictEqual(k.accounting.lockedPages("mm"), 2);
+  strictEqual(k.munmap(buf, 0x3000n), 0);
+  strictEqual(k.accounting.lockedPages("mm"), 0);
+});
+
+Deno.test("mlocked pages count against legacy type1 pins (mm->locked_vm), not against /dev/iommu (user->locked_vm)", () => {
+  const mapAfterMlock = (container: "legacy" | "iommufd", path: string) => {
+    const k = new SimKernel({ profile: "intel-vtd", container });
+    const locked = k.mmap(0x80000n);
+    const buf = k.mmap(0x100000n);
+    k.setPrivileged(false);
+    k.setMemlockLimit(0x100000n);
+    strictEqual(k.mlock(locked, 0x80000n), 0);
+    const fd = k.open(path);
+    if (container === "legacy") {
+      const g = k.open("/dev/vfio/3");
+      const c = new Uint8Array(4);
+      new DataView(c.buffer).setInt32(0, fd, true);
+      strictEqual(k.ioctl(g, R.VFIO_GROUP_SET_CONTAINER, c), 0);
+      strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 3n), 0);
+    } else {
+      strictEqual(k.attachDevice(fd, "0000:00:03.0").errno, 0);
+    }
+    const map = (iova: bigint, size: bigint) =>
+      call(k, fd, R.VFIO_IOMMU_MAP_DMA, S.vfio_iommu_type1_dma_map, {
+        flags: 3,
+        vaddr: buf,
+        iova,
+        size,
+      }).ret;
+    return [map(0x100000n, 0x80000n), map(0x200000n, 0x1000n)];
+  };
+  deepStrictEqual(mapAfterMlock("legacy", "/dev/vfio/vfio"), [0, -E.ENOMEM]);
+  deepStrictEqual(mapAfterMlock("iommufd", "/dev/iommu"), [0, 0]);
+});

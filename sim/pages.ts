@@ -108,6 +108,16 @@ export class PinAccounting {
     return this.cachedPages;
   }
 
+  /** mlock(2)'s limit check: may `need` more pages join mm->locked_vm? (CAP_IPC_LOCK: yes.) */
+  mlockFits(need: number): boolean {
+    return this.privileged || this.locked[MODE_MM] + need <= this.limitPages();
+  }
+
+  /** Pages mlock(2) locked join mm->locked_vm, past the limit or not (it was checked). */
+  addMlocked(n: number): void {
+    this.locked[MODE_MM] += n;
+  }
+
   /** Release n charged pages. */
   uncharge(mode: number, n: number): void {
     if (mode === MODE_NONE) return;

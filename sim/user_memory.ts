@@ -62,6 +62,10 @@ export class UserMemory {
   private fileVmas = 0;
   /** Page number → contents, only for pages that were written. */
   private pages = new Map<number, Uint8Array>();
+  /** Pages the last {@link munmap} unlocked (mm->locked_vm shrinks by as many). */
+  unlockedByUnmap = 0;
+  /** Page numbers under mlock(2) (VM_LOCKED); munmap unlocks them. */
+  private mlocked = new Set<number>();
   private nextAddr = MMAP_BASE;
 
   /**
@@ -115,7 +119,37 @@ export class UserMemory {
     const end = addr + pageAlignUp(length);
     this.cutOut(addr, end);
     this.dropContents(addr, end);
+    this.unlockedByUnmap = 0;
+    if (this.mlocked.size > 0) {
+      for (let p = Number(addr / PAGE_SIZE); p < Number(end / PAGE_SIZE); p++) {
+        if (this.mlocked.delete(p)) this.unlockedByUnmap++;
+      }
+    }
     return 0;
+  }
+
+  /**
+   * mlock(2)'s VMA half: lock pages [first, first + count), which must all be mapped (else
+   * undefined: ENOMEM). Pages of a VM_PFNMAP mapping are skipped, as mlock_fixup skips such
+   * VMAs. Returns how many pages were newly locked (what mm->locked_vm grows by).
+   */
+  mlockPages(first: number, count: number): number | undefined {
+    if (!this.isMappedPages(first, count)) return undefined;
+    let added = 0;
+    for (let p = first; p < first + count; p++) {
+      if (this.mlocked.has(p) || this.isPfnmap(BigInt(p) * PAGE_SIZE)) continue;
+      this.mlocked.add(p);
+      added++;
+    }
+    return added;
+  }
+
+  /** How many of pages [first, first + count) are locked (count_mm_mlocked_page_nr). */
+  mlockedPages(first: number, count: number): number {
+    if (this.mlocked.size === 0) return 0;
+    let n = 0;
+    for (let p = first; p < first + count; p++) if (this.mlocked.has(p)) n++;
+    return n;
   }
 
   /** munmap everything (a process exiting): every file's mapping drops its reference. */

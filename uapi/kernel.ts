@@ -126,6 +126,12 @@ export interface Kernel {
   /** munmap(2). Returns 0 or `-errno`. */
   munmap(addr: bigint, length: bigint): number;
   /**
+   * mlock(2) of memory this backend mapped: the pages count in the process's locked_vm,
+   * which legacy type1 and iommufd's per-process (MM) accounting also charge. Returns 0 or
+   * `-errno` (ENOMEM past RLIMIT_MEMLOCK without CAP_IPC_LOCK, or for an unmapped range).
+   */
+  mlock?(addr: bigint, length: bigint): number;
+  /**
    * Copy user memory at `addr` into `into` (its whole length). Returns 0, or `-EFAULT` when
    * any byte lies outside anonymous memory this backend mapped: the FFI backend never touches
    * an address it did not map itself, nor a file's mapping (device memory may fault).

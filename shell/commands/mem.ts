@@ -158,4 +158,21 @@ const mmapRegion = defineCommand({
 });
 
 /** The memory commands. */
-export const memCommands: Command[] = [alloc, free, write, read, mmapRegion];
+const mlock = defineCommand({
+  name: "mem mlock",
+  summary: "mlock(2) a region: its pages count in the process's locked memory",
+  description:
+    "Locked pages count in mm->locked_vm against RLIMIT_MEMLOCK, as legacy type1's pins and\n" +
+    "iommufd's per-process (MM) accounting do; iommufd's per-user accounting (/dev/iommu) does\n" +
+    "not see them. Without CAP_IPC_LOCK (sim privileged off) past the limit: ENOMEM.",
+  args: z.object({ name: t.name("the region") }),
+  examples: ["mem alloc vm 512K; mem mlock vm"],
+  run(ctx, { name }) {
+    const m = region(ctx, name);
+    if (!ctx.kernel.mlock) return ctx.fail("this backend cannot mlock");
+    const r = ctx.kernel.mlock(m.addr, m.size);
+    return r < 0 ? ctx.errno(-r) : ctx.ok();
+  },
+});
+
+export const memCommands: Command[] = [alloc, free, write, read, mmapRegion, mlock];
