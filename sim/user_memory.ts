@@ -119,12 +119,7 @@ export class UserMemory {
     const end = addr + pageAlignUp(length);
     this.cutOut(addr, end);
     this.dropContents(addr, end);
-    this.unlockedByUnmap = 0;
-    if (this.mlocked.size > 0) {
-      for (let p = Number(addr / PAGE_SIZE); p < Number(end / PAGE_SIZE); p++) {
-        if (this.mlocked.delete(p)) this.unlockedByUnmap++;
-      }
-    }
+    this.unlockedByUnmap = this.munlockRange(Number(addr / PAGE_SIZE), Number(end / PAGE_SIZE));
     return 0;
   }
 
@@ -142,6 +137,20 @@ export class UserMemory {
       added++;
     }
     return added;
+  }
+
+  /** Unlock pages [first, end); how many were locked. Walks the smaller of range and set. */
+  private munlockRange(first: number, end: number): number {
+    if (this.mlocked.size === 0) return 0;
+    let n = 0;
+    if (end - first > this.mlocked.size) {
+      for (const p of [...this.mlocked]) {
+        if (p >= first && p < end && this.mlocked.delete(p)) n++;
+      }
+    } else {
+      for (let p = first; p < end; p++) if (this.mlocked.delete(p)) n++;
+    }
+    return n;
   }
 
   /** How many of pages [first, first + count) are locked (count_mm_mlocked_page_nr). */
@@ -272,39 +281,44 @@ export class UserMemory {
    * after the ranges are updated (the last one may release the file).
    */
   private cutOut(addr: bigint, end: bigint): void {
+    // The mappings [i, j) intersect [addr, end); the others keep their places, so a munmap
+    // costs a binary search and one splice, not a rebuild of every mapping.
+    let i = this.floorIndex(addr);
+    if (i < 0 || this.ends[i] <= addr) i++;
+    let j = i;
+    while (j < this.starts.length && this.starts[j] < end) j++;
+    if (i === j) return;
     const starts: bigint[] = [];
     const ends: bigint[] = [];
     const backings: (VmaBacking | undefined)[] = [];
     const dropped: VmaFile[] = [];
-    for (let i = 0; i < this.starts.length; i++) {
-      const s = this.starts[i];
-      const e = this.ends[i];
-      const b = this.backings[i];
-      if (e <= addr || s >= end) {
-        starts.push(s);
-        ends.push(e);
-        backings.push(b);
-        continue;
-      }
+    let fileDelta = 0;
+    for (let k = i; k < j; k++) {
+      const s = this.starts[k];
+      const e = this.ends[k];
+      const b = this.backings[k];
+      if (b !== undefined) fileDelta--;
       if (s < addr) {
         starts.push(s);
         ends.push(addr);
         backings.push(b);
+        if (b !== undefined) fileDelta++;
       }
       if (e > end) {
         starts.push(end);
         ends.push(e);
         backings.push(b);
+        if (b !== undefined) fileDelta++;
         if (s < addr) b?.file.get();
       }
       if (b !== undefined && s >= addr && e <= end) dropped.push(b.file);
     }
-    this.starts = starts;
-    this.ends = ends;
-    this.backings = backings;
-    this.fileVmas = backings.reduce((n, b) => n + (b === undefined ? 0 : 1), 0);
-    this.startPages = starts.map((x) => Number(x / PAGE_SIZE));
-    this.endPages = ends.map((x) => Number(x / PAGE_SIZE));
+    this.starts.splice(i, j - i, ...starts);
+    this.ends.splice(i, j - i, ...ends);
+    this.backings.splice(i, j - i, ...backings);
+    this.startPages.splice(i, j - i, ...starts.map((x) => Number(x / PAGE_SIZE)));
+    this.endPages.splice(i, j - i, ...ends.map((x) => Number(x / PAGE_SIZE)));
+    this.fileVmas += fileDelta;
     for (const f of dropped) f.put();
   }
 

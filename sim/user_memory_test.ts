@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { E, PAGE_SIZE } from "../uapi/mod.ts";
 import { MMAP_BASE, TASK_SIZE, UserMemory } from "./user_memory.ts";
+import { prng } from "../tests/_prng.ts";
 
 Deno.test("mmap: deterministic addresses, ascending, with a guard page between mappings", () => {
   const m = new UserMemory();
@@ -147,4 +148,32 @@ Deno.test("touchesFile: any byte of a file's mapping; anonymous memory never", (
   assert.ok(m.touchesFile(bar + PAGE_SIZE - 1n, 1n));
   assert.ok(m.touchesFile(anon, bar - anon + 1n));
   assert.ok(!m.touchesFile(bar + PAGE_SIZE, PAGE_SIZE));
+});
+
+Deno.test("munmap of random ranges over many mappings agrees page by page with a plain model", () => {
+  const rand = prng(7);
+  const m = new UserMemory();
+  const mapped = new Set<number>();
+  let lo = Infinity, hi = 0;
+  for (let i = 0; i < 200; i++) {
+    const pages = 1 + Math.floor(rand() * 8);
+    const a = m.mmap(BigInt(pages) * 0x1000n);
+    const p0 = Number(a / 0x1000n);
+    for (let p = p0; p < p0 + pages; p++) mapped.add(p);
+    lo = Math.min(lo, p0);
+    hi = Math.max(hi, p0 + pages);
+  }
+  for (let i = 0; i < 300; i++) {
+    const first = lo + Math.floor(rand() * (hi - lo));
+    const count = 1 + Math.floor(rand() * 12);
+    assert.equal(m.munmap(BigInt(first) * 0x1000n, BigInt(count) * 0x1000n), 0);
+    for (let p = first; p < first + count; p++) mapped.delete(p);
+    if (i % 50 === 49) {
+      for (let p = lo - 1; p <= hi; p++) {
+        assert.equal(m.isMappedPages(p, 1), mapped.has(p), `page ${p.toString(16)} after ${i + 1}`);
+      }
+    }
+  }
+  const spans = m.mappings();
+  for (let k = 1; k < spans.length; k++) assert.ok(spans[k - 1].end <= spans[k].start, "sorted");
 });
