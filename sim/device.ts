@@ -1,7 +1,9 @@
 /**
  * iommufd device objects (drivers/iommu/iommufd/device.c): binding a physical device to a
- * context, attaching it to an IOAS (through an automatic hw_pagetable) or to a hw_pagetable,
- * detaching and unbinding. Also the VFIO device file (`/dev/vfio/N` → GET_DEVICE_FD), whose
+ * context, attaching it to an IOAS (through an automatic hw_pagetable) or to a hw_pagetable
+ * (paging, or a nested one of the selftest mock), replacing that attachment
+ * (`iommufd_device_replace`, reached through IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE), detaching and
+ * unbinding. Also the VFIO device file (`/dev/vfio/N` → GET_DEVICE_FD), whose
  * ioctls the device driver answers.
  *
  * @module
@@ -15,12 +17,25 @@ import type { PhysicalDevice, PlatformDevice } from "./platform.ts";
 import {
   type HwPagetable,
   hwptEnforceCc,
+  type HwptNested,
   hwptPagingAbort,
   hwptPagingAlloc,
 } from "./hw_pagetable.ts";
+import { releaseAtLeast } from "./release.ts";
 import type { UserArg } from "./uaccess.ts";
 import { type Vdevice, vdeviceTombstone } from "./viommu.ts";
 import { type StructDesc, vfio_region_info } from "../uapi/structs.ts";
+
+/** A hw_pagetable a device can be attached to: a paging one, or a nested one (the mock's). */
+export type AttachedHwpt = HwPagetable | HwptNested;
+
+/**
+ * `find_hwpt_paging`: the paging hwpt itself, undefined for a nested one. Only a paging hwpt
+ * carries the device's reserved regions into its IOAS; a nested hwpt's attach touches no IOAS.
+ */
+export function hwptPagingOf(hwpt: AttachedHwpt): HwPagetable | undefined {
+  return hwpt.type === "hwpt_paging" ? hwpt : undefined;
+}
 
 /** `struct iommufd_device`. */
 export class IommufdDevice implements IommufdObject {
@@ -28,8 +43,8 @@ export class IommufdDevice implements IommufdObject {
   readonly type = "device" as const;
   users = 1;
   finalized = false;
-  /** The paging hw_pagetable the device is attached to. */
-  hwpt: HwPagetable | undefined;
+  /** The hw_pagetable the device is attached to: paging, or nested (over a paging parent). */
+  hwpt: AttachedHwpt | undefined;
   /** IOMMU_CAP_ENFORCE_CACHE_COHERENCY of the device's IOMMU. */
   readonly enforceCacheCoherency: boolean;
   /** Its vDEVICE (`idev->vdev`), which holds the device. */
@@ -63,15 +78,12 @@ export function deviceBind(ctx: IommufdCtx, dev: PhysicalDevice): IommufdDevice 
 }
 
 /**
- * `iommufd_hw_pagetable_attach`: coherency upgrade (EINVAL), the device's reserved regions
- * into the IOAS (EADDRINUSE), then the group attach (a domain of another driver: EINVAL).
+ * `iopt_table_enforce_dev_resv_regions`: the device's reserved regions (not the relaxable
+ * direct ones) into the IOAS, owned by the device; on a conflict (EADDRINUSE) those added are
+ * dropped again.
  */
-export function hwptAttach(hwpt: HwPagetable, idev: IommufdDevice): number {
-  if (idev.enforceCacheCoherency) {
-    const rc = hwptEnforceCc(hwpt);
-    if (rc !== 0) return rc;
-  }
-  const iopt = hwpt.ioas.iopt;
+function enforceResvRegions(ioas: Ioas, idev: IommufdDevice): number {
+  const iopt = ioas.iopt;
   for (const r of idev.dev.resvRegions) {
     if (r.type === "direct_relaxable") continue;
     const err = iopt.reserveIova(r.start, r.start + r.length - 1n, idev);
@@ -80,9 +92,56 @@ export function hwptAttach(hwpt: HwPagetable, idev: IommufdDevice): number {
       return -err;
     }
   }
-  if (hwpt.iommu.driver !== idev.dev.iommu.driver) {
-    iopt.removeReservedIova(idev);
+  return 0;
+}
+
+/** MOCK_FLAGS_DEVICE_NO_DIRTY. */
+const MOCK_FLAGS_DEVICE_NO_DIRTY = 1;
+
+/**
+ * The group attach / replace of the domain (`iommu_attach_group`, `iommu_replace_group_handle`)
+ * with the driver's attach_dev. The core: a domain of another driver (EINVAL). The mock's
+ * `mock_domain_nop_attach`: a domain with dirty ops on a MOCK_FLAGS_DEVICE_NO_DIRTY device
+ * (EINVAL, 6.7); from 6.15 a nested domain allocated through a vIOMMU needs the device to
+ * have a vDEVICE in that vIOMMU (`iommufd_viommu_get_vdev_id`: ENOENT).
+ */
+function domainAttachDev(hwpt: AttachedHwpt, idev: IommufdDevice): number {
+  const owner = hwpt.type === "hwpt_paging" ? hwpt : hwpt.parent;
+  if (owner.iommu.driver !== idev.dev.iommu.driver) return -E.EINVAL;
+  if (!idev.dev.isMock) return 0;
+  const flags = (idev.dev as { flags?: number }).flags ?? 0;
+  if (hwpt.type === "hwpt_paging" && hwpt.dirtyOps && (flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) {
     return -E.EINVAL;
+  }
+  if (
+    hwpt.type === "hwpt_nested" && hwpt.viommu !== undefined &&
+    releaseAtLeast(idev.ctx.release, "6.15") && idev.vdev?.viommu !== hwpt.viommu
+  ) {
+    return -E.ENOENT;
+  }
+  return 0;
+}
+
+/**
+ * `iommufd_hw_pagetable_attach`: for a paging hwpt the coherency upgrade (EINVAL) and the
+ * device's reserved regions into its IOAS (EADDRINUSE); a nested hwpt has neither. Then the
+ * group attach ({@link domainAttachDev}; its failure drops the reserved regions again). The
+ * device's attachment holds the hwpt, so IOMMU_DESTROY of it answers EBUSY.
+ */
+export function hwptAttach(hwpt: AttachedHwpt, idev: IommufdDevice): number {
+  const paging = hwptPagingOf(hwpt);
+  if (paging !== undefined) {
+    if (idev.enforceCacheCoherency) {
+      const rc = hwptEnforceCc(paging);
+      if (rc !== 0) return rc;
+    }
+    const rc = enforceResvRegions(paging.ioas, idev);
+    if (rc !== 0) return rc;
+  }
+  const rc = domainAttachDev(hwpt, idev);
+  if (rc !== 0) {
+    paging?.ioas.iopt.removeReservedIova(idev);
+    return rc;
   }
   hwpt.users++;
   hwpt.devices.add(idev);
@@ -91,14 +150,70 @@ export function hwptAttach(hwpt: HwPagetable, idev: IommufdDevice): number {
 }
 
 /**
- * `iommufd_device_auto_get_domain`: reuse an automatic hwpt of the IOAS the device can
- * attach to (EINVAL from one means "try the next"), else allocate a new one. Returns the
- * hwpt id or -errno.
+ * `iommufd_hw_pagetable_put`: drop a device's reference; an automatic hwpt goes away with its
+ * last device (its domain leaves the IOAS, its id is freed). Nested and explicitly allocated
+ * hwpts stay until IOMMU_DESTROY.
  */
-function autoGetDomain(idev: IommufdDevice, ioas: Ioas): number {
-  for (const hwpt of ioas.hwpts) {
+function hwptPut(ctx: IommufdCtx, hwpt: AttachedHwpt): void {
+  hwpt.users--;
+  if (hwpt.type === "hwpt_paging" && hwpt.autoDomain && hwpt.users === 1) {
+    ctx.objects.forget(hwpt);
+    hwpt.users = 0;
+    hwptPagingAbort(ctx, hwpt);
+  }
+}
+
+/**
+ * `iommufd_device_do_replace`: not attached (EINVAL); the same hwpt is a no-op (0). For a
+ * paging target, the coherency upgrade (EINVAL) and, when the old hwpt is nested or on another
+ * IOAS, the device's reserved regions into the new IOAS (EADDRINUSE). Then the group replace
+ * ({@link domainAttachDev}); when it fails the device's reserved regions leave the new IOAS,
+ * even when it is the old one (the kernel's unwind does not distinguish). On success the
+ * regions leave the old IOAS when the new hwpt is nested or on another IOAS, the device's
+ * reference moves to the new hwpt and the old one is put (an automatic one may go away).
+ */
+function doReplace(idev: IommufdDevice, hwpt: AttachedHwpt): number {
+  const old = idev.hwpt;
+  if (old === undefined) return -E.EINVAL;
+  if (hwpt === old) return 0;
+  const paging = hwptPagingOf(hwpt);
+  const oldPaging = hwptPagingOf(old);
+  if (paging !== undefined) {
+    if (idev.enforceCacheCoherency) {
+      const rc = hwptEnforceCc(paging);
+      if (rc !== 0) return rc;
+    }
+    if (oldPaging === undefined || oldPaging.ioas !== paging.ioas) {
+      const rc = enforceResvRegions(paging.ioas, idev);
+      if (rc !== 0) return rc;
+    }
+  }
+  const rc = domainAttachDev(hwpt, idev);
+  if (rc !== 0) {
+    paging?.ioas.iopt.removeReservedIova(idev);
+    return rc;
+  }
+  if (oldPaging !== undefined && (paging === undefined || paging.ioas !== oldPaging.ioas)) {
+    oldPaging.ioas.iopt.removeReservedIova(idev);
+  }
+  old.devices.delete(idev);
+  hwpt.users++;
+  hwpt.devices.add(idev);
+  idev.hwpt = hwpt;
+  hwptPut(idev.ctx, old);
+  return 0;
+}
+
+/**
+ * `iommufd_device_auto_get_domain`: reuse an automatic hwpt of the IOAS the device can
+ * attach to (EINVAL from one means "try the next"), else allocate a new one (it takes the next
+ * id, its domain joins the IOAS) and attach or replace onto it (a failure frees it again).
+ * Returns the hwpt id or -errno.
+ */
+function autoGetDomain(idev: IommufdDevice, ioas: Ioas, replace: boolean): number {
+  for (const hwpt of [...ioas.hwpts]) {
     if (!hwpt.autoDomain || !hwpt.finalized) continue;
-    const rc = hwptAttach(hwpt, idev);
+    const rc = replace ? doReplace(idev, hwpt) : hwptAttach(hwpt, idev);
     if (rc === -E.EINVAL) continue;
     if (rc !== 0) return rc;
     return hwpt.id;
@@ -106,7 +221,7 @@ function autoGetDomain(idev: IommufdDevice, ioas: Ioas): number {
   const ctx = idev.ctx;
   const hwpt = hwptPagingAlloc(ctx, ioas, idev);
   if (typeof hwpt === "number") return hwpt;
-  const rc = hwptAttach(hwpt, idev);
+  const rc = replace ? doReplace(idev, hwpt) : hwptAttach(hwpt, idev);
   if (rc !== 0) {
     hwptPagingAbort(ctx, hwpt);
     return rc;
@@ -117,43 +232,56 @@ function autoGetDomain(idev: IommufdDevice, ioas: Ioas): number {
 }
 
 /**
- * `iommufd_device_attach`: `ptId` names an IOAS (automatic domain) or a paging hwpt;
- * ENOENT if nothing has that id, EINVAL for any other object type or when already attached.
- * Returns the hwpt id or -errno.
+ * `iommufd_device_change_pt`: `ptId` names an IOAS (automatic domain), a paging hwpt or a
+ * nested hwpt; ENOENT if nothing (finalised) has that id, EINVAL for any other object type.
+ * Returns the id of the hwpt now attached, or -errno.
  */
-export function deviceAttach(idev: IommufdDevice, ptId: number): number {
+function changePt(idev: IommufdDevice, ptId: number, replace: boolean): number {
   const obj = idev.ctx.objects.get(ptId);
   if (obj === undefined) return -E.ENOENT;
-  if (idev.hwpt !== undefined) return -E.EINVAL;
   switch (obj.type) {
-    case "hwpt_paging": {
-      const rc = hwptAttach(obj as HwPagetable, idev);
+    case "hwpt_paging":
+    case "hwpt_nested": {
+      const hwpt = obj as AttachedHwpt;
+      const rc = replace ? doReplace(idev, hwpt) : hwptAttach(hwpt, idev);
       return rc !== 0 ? rc : obj.id;
     }
     case "ioas":
-      return autoGetDomain(idev, obj as Ioas);
+      return autoGetDomain(idev, obj as Ioas, replace);
     default:
       return -E.EINVAL;
   }
 }
 
 /**
- * `iommufd_device_detach`: drop the reserved regions and the hwpt reference; an automatic
- * hwpt goes away with its last device (its domain leaves the IOAS).
+ * `iommufd_device_attach`: {@link changePt}; a device already attached answers EINVAL (the
+ * group's hwpt is another one). Returns the hwpt id or -errno.
+ */
+export function deviceAttach(idev: IommufdDevice, ptId: number): number {
+  if (idev.ctx.objects.get(ptId) !== undefined && idev.hwpt !== undefined) return -E.EINVAL;
+  return changePt(idev, ptId, false);
+}
+
+/**
+ * `iommufd_device_replace`: {@link changePt} onto the new IOAS or hwpt; if it fails the
+ * attachment is unchanged. Returns the id of the hwpt now attached (the same one when it was
+ * already attached there), or -errno.
+ */
+export function deviceReplace(idev: IommufdDevice, ptId: number): number {
+  return changePt(idev, ptId, true);
+}
+
+/**
+ * `iommufd_device_detach`: drop the reserved regions (a paging hwpt's IOAS only) and the hwpt
+ * reference; an automatic hwpt goes away with its last device (its domain leaves the IOAS).
  */
 export function deviceDetach(idev: IommufdDevice): void {
   const hwpt = idev.hwpt;
   if (hwpt === undefined) return;
-  hwpt.ioas.iopt.removeReservedIova(idev);
+  hwptPagingOf(hwpt)?.ioas.iopt.removeReservedIova(idev);
   hwpt.devices.delete(idev);
-  hwpt.users--;
   idev.hwpt = undefined;
-  if (hwpt.autoDomain && hwpt.users === 1) {
-    const ctx = idev.ctx;
-    ctx.objects.forget(hwpt);
-    hwpt.users = 0;
-    hwptPagingAbort(ctx, hwpt);
-  }
+  hwptPut(idev.ctx, hwpt);
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * VFIO device files: VFIO_DEVICE_GET_REGION_INFO and mmap of a region through the device fd
  * (drivers/vfio/pci/vfio_pci_core.c, mm/mmap.c), one test per errno path, each named after
- * the rule it checks.
+ * the rule it checks; and the reserved regions of iommufd's attach / replace / detach
+ * (drivers/iommu/iommufd/device.c) for a device that has one, through the module API.
  */
 
 import { strictEqual } from "node:assert";
@@ -9,7 +10,11 @@ import { E } from "../uapi/errno.ts";
 import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import { SimKernel } from "./kernel.ts";
-import { call } from "../tests/_sim_helpers.ts";
+import { call, ioasAlloc, iovaRanges, mapFixed, openIommufd } from "../tests/_sim_helpers.ts";
+import { deviceAttach, deviceBind, deviceDetach, deviceReplace } from "./device.ts";
+import { IommuGroup, type PhysicalDevice } from "./platform.ts";
+import { MOCK_DOMAIN } from "./builtin_profiles.ts";
+import { HwptNested, hwptPagingAlloc } from "./hw_pagetable.ts";
 
 const MiB = 0x100000n;
 const PAGE = 0x1000n;
@@ -169,4 +174,67 @@ Deno.test("a BAR mapping holds the device file: closing the fd does not release 
   strictEqual(k.ioctl(gfd, R.VFIO_GROUP_UNSET_CONTAINER, 0n), -E.EBUSY);
   strictEqual(k.munmap(bar + PAGE, PAGE), 0);
   strictEqual(k.ioctl(gfd, R.VFIO_GROUP_UNSET_CONTAINER, 0n), 0);
+});
+
+// ---- reserved regions across attach, replace and detach (device.c), with a device that has one ----
+
+/** IOAS 1 and 2 on an iommufd, and a bound mock-driver device reserving [0x2000000, +4 KiB). */
+function resvDevice() {
+  const { k, fd } = openIommufd();
+  const a = ioasAlloc(k, fd);
+  const b = ioasAlloc(k, fd);
+  const ctx = k.iommufdContext(fd)!;
+  const dev: PhysicalDevice = {
+    name: "resv0",
+    iommu: MOCK_DOMAIN,
+    resvRegions: [{ start: 0x2000000n, length: PAGE, type: "reserved" }],
+    isMock: true,
+    igroup: new IommuGroup(),
+  };
+  const idev = deviceBind(ctx, dev);
+  if (typeof idev === "number") throw new Error(`bind: ${idev}`);
+  return { k, fd, a, b, ctx, idev };
+}
+
+const holes = (k: SimKernel, fd: number, ioas: number) => iovaRanges(k, fd, ioas).ranges.length;
+
+Deno.test("replace: the device's reserved regions move to the new IOAS and leave the old one", () => {
+  const { k, fd, a, b, idev } = resvDevice();
+  strictEqual(deviceAttach(idev, a) > 0, true);
+  strictEqual(holes(k, fd, a), 2, "the region splits the aperture");
+  strictEqual(deviceReplace(idev, b) > 0, true);
+  strictEqual(holes(k, fd, a), 1);
+  strictEqual(holes(k, fd, b), 2);
+  deviceDetach(idev);
+  strictEqual(holes(k, fd, b), 1);
+});
+
+Deno.test("replace: a reserved region over a mapped area of the new IOAS -> EADDRINUSE, attachment unchanged", () => {
+  const { k, fd, a, b, idev } = resvDevice();
+  const hwpt = deviceAttach(idev, a);
+  strictEqual(hwpt > 0, true);
+  strictEqual(mapFixed(k, fd, b, k.mmap(0x200000n), 0x200000n, 0x2000000n), 0);
+  strictEqual(deviceReplace(idev, b), -E.EADDRINUSE);
+  strictEqual(idev.hwpt?.id, hwpt);
+  strictEqual(holes(k, fd, a), 2, "still reserved in the old IOAS");
+});
+
+Deno.test("attach to a nested hwpt: no reserved regions in the parent's IOAS (find_hwpt_paging is NULL)", () => {
+  const { k, fd, a, ctx, idev } = resvDevice();
+  const parent = hwptPagingAlloc(ctx, ctx.getIoas(a)!, idev);
+  if (typeof parent === "number") throw new Error(`alloc: ${parent}`);
+  parent.nestParent = true;
+  ctx.objects.finalize(parent);
+  const nested = new HwptNested(parent, undefined, 0);
+  strictEqual(ctx.objects.allocate(nested), 0);
+  parent.users++;
+  ctx.objects.finalize(nested);
+  strictEqual(deviceAttach(idev, nested.id), nested.id);
+  strictEqual(holes(k, fd, a), 1);
+  strictEqual(deviceReplace(idev, parent.id), parent.id);
+  strictEqual(holes(k, fd, a), 2, "a paging hwpt brings them");
+  strictEqual(deviceReplace(idev, nested.id), nested.id);
+  strictEqual(holes(k, fd, a), 1, "and replacing onto the nested one takes them away");
+  deviceDetach(idev);
+  strictEqual(nested.users, 1);
 });

@@ -128,6 +128,8 @@ export class HwptNested implements IommufdObject {
   readonly type = "hwpt_nested" as const;
   users = 1;
   finalized = false;
+  /** Devices attached (the mock's nested domain attaches; its parent's IOAS is not touched). */
+  readonly devices = new Set<IommufdDevice>();
   /** The fault object it reports to (IOMMU_HWPT_FAULT_ID_VALID), which it holds. */
   fault: IommufdObject | undefined;
   /** The mock's `iotlb[]`, set from `struct iommu_hwpt_selftest`. */

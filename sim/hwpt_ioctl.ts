@@ -13,12 +13,17 @@
  * Modelled exactly against the mock driver, and for what the kernel checks before any driver
  * call on any device: paging hwpts, nested hwpts of the mock (over a nest-parent hwpt or a
  * vIOMMU, with IOMMU_HWPT_DATA_SELFTEST, holding a fault object with FAULT_ID_VALID), and the
- * mock's cache invalidation of a nested hwpt or a vIOMMU. Approximations, each place says so:
+ * mock's cache invalidation of a nested hwpt or a vIOMMU. A mock device attaches to a nested
+ * hwpt (IOMMU_TEST_OP_MOCK_DOMAIN or MOCK_DOMAIN_REPLACE on one; `device.ts`): no reserved
+ * regions go into the parent's IOAS, the attachment holds the nested hwpt (which holds its
+ * parent), and from 6.15 one allocated through a vIOMMU needs the device's vDEVICE there
+ * (ENOENT). Approximations, each place says so:
  * - GET_HW_INFO on a real (non-mock) IOMMU whose registers its profile does not give (the rig's
  *   VT-d gives them: intel-vtd answers exactly), and HWPT_ALLOC with flags or driver data on
  *   real IOMMUs, whose answers depend on hardware registers: EOPNOTSUPP;
  * - on 6.18: the IOMMU_HWPT_ALLOC_PASID and FAULT_ID_VALID flags of a paging allocation;
- * - attaching a device to a nested hwpt (IOMMU_TEST_OP_MOCK_DOMAIN on one) is not modelled.
+ * - the IOPF enable of attaching to a hwpt with a fault object always succeeds and does
+ *   nothing else (no IOPF is ever raised).
  *
  * @module
  */

@@ -1,10 +1,18 @@
 /**
  * IOMMU_TEST_CMD (drivers/iommu/iommufd/selftest.c, CONFIG_IOMMUFD_TEST): the mock IOMMU
  * driver and its test operations. Modelled: ADD_RESERVED, MOCK_DOMAIN, MOCK_DOMAIN_FLAGS,
- * SET_TEMP_MEMORY_LIMIT; any other op answers EOPNOTSUPP, as the kernel's default case does.
+ * SET_TEMP_MEMORY_LIMIT and MOCK_DOMAIN_REPLACE (not in 6.2); any other op answers
+ * EOPNOTSUPP, as the kernel's default case does.
  *
  * MOCK_DOMAIN consumes three ids in this order: the selftest object (stdev), the device
- * object (idev, from bind) and, when the IOAS has no automatic hwpt to reuse, the hwpt.
+ * object (idev, from bind) and, when the IOAS has no automatic hwpt to reuse, the hwpt. Its id
+ * may name an IOAS, a paging hwpt or a nested hwpt (the mock's nested domain attaches).
+ *
+ * Approximated: a mock device reports no reserved regions here (a software-MSI region that
+ * some releases' mock may report is not modelled), so the reserved-region moves of attach and
+ * replace (exact for devices that have regions) never conflict for a mock device; the IOPF
+ * enable of a fault-capable hwpt's attach always succeeds (the mock has an IOPF queue) and has
+ * no other effect.
  *
  * @module
  */
@@ -16,7 +24,14 @@ import * as S from "../uapi/structs.ts";
 import type { IommufdObject } from "./object_table.ts";
 import type { IommufdCtx } from "./context.ts";
 import type { UserArg } from "./uaccess.ts";
-import { deviceAttach, deviceBind, deviceUnbind, type IommufdDevice } from "./device.ts";
+import {
+  deviceAttach,
+  deviceBind,
+  deviceReplace,
+  deviceUnbind,
+  type IommufdDevice,
+} from "./device.ts";
+import { releaseAtLeast } from "./release.ts";
 import { IommuGroup, type PhysicalDevice } from "./platform.ts";
 import { MOCK_DOMAIN } from "./builtin_profiles.ts";
 import type { Iommu } from "./profiles.ts";
@@ -28,6 +43,7 @@ const UNION = T["add_reserved.start"];
 const OP_ADD_RESERVED = 1;
 const OP_MOCK_DOMAIN = 2;
 const OP_SET_TEMP_MEMORY_LIMIT = 9;
+const OP_MOCK_DOMAIN_REPLACE = 10;
 const OP_MOCK_DOMAIN_FLAGS = 12;
 
 const FLAG_NO_DIRTY = 1;
@@ -111,6 +127,25 @@ function mockDomain(ctx: IommufdCtx, u: UserArg, usize: number, op: number): num
   return 0;
 }
 
+/**
+ * `iommufd_test_mock_domain_replace`: `id` must be a selftest object (ENOENT; every one is of
+ * TYPE_IDEV here, so its EINVAL is unreachable); `iommufd_device_replace` of its device onto
+ * `mock_domain_replace.pt_id` (see {@link deviceReplace}); the id of the hwpt now attached is
+ * written to `mock_domain_replace.pt_id` and the command copied back (EFAULT leaves the
+ * replace done, as the kernel does).
+ */
+function mockDomainReplace(ctx: IommufdCtx, u: UserArg, usize: number): number {
+  const kv = u.kv;
+  const sobj = ctx.objects.get(kv.getUint32(T.id, true), "selftest") as
+    | SelftestObject
+    | undefined;
+  if (sobj?.idev === undefined) return -E.ENOENT;
+  const ptId = deviceReplace(sobj.idev, kv.getUint32(T["mock_domain_replace.pt_id"], true));
+  if (ptId < 0) return ptId;
+  kv.setUint32(T["mock_domain_replace.pt_id"], ptId, true);
+  return ctx.respond(u, usize, ctx.release.testCmdSize);
+}
+
 /** `iommufd_test_add_reserved`: reserve [start, start + length − 1] in an IOAS. */
 function addReserved(ctx: IommufdCtx, u: UserArg): number {
   const kv = u.kv;
@@ -133,6 +168,10 @@ export function iommufdTest(ctx: IommufdCtx, u: UserArg, usize: number): number 
     case OP_MOCK_DOMAIN_FLAGS:
       if (!ctx.release.mockDomainFlags) return -E.EOPNOTSUPP;
       return mockDomain(ctx, u, usize, op);
+    case OP_MOCK_DOMAIN_REPLACE:
+      // The op came with iommufd_device_replace (v6.5): 6.2's table ends at op 9.
+      if (!releaseAtLeast(ctx.release, "6.5")) return -E.EOPNOTSUPP;
+      return mockDomainReplace(ctx, u, usize);
     case OP_SET_TEMP_MEMORY_LIMIT:
       // Must hold at least one batch element (unsigned long + u32); otherwise only tunes
       // the kernel's internal batching, which the simulator does not model.

@@ -338,6 +338,94 @@ for (const domains of [0, 1, 2]) {
   });
 }
 
+// ---- FIXTURE(iommufd_mock_domain): MOCK_DOMAIN_REPLACE and device attach to nested hwpts ----
+
+const replace = (k: SimKernel, fd: number, stdev: number, pt: number) =>
+  call(k, fd, R.IOMMU_TEST_CMD, S.iommu_test_cmd, {
+    op: 10,
+    id: stdev,
+    "mock_domain_replace.pt_id": pt,
+  }).ret;
+const hwptAlloc = (k: SimKernel, fd: number, idev: number, pt: number, flags = 0) => {
+  const c = call(k, fd, R.IOMMU_HWPT_ALLOC, S.iommu_hwpt_alloc, { dev_id: idev, pt_id: pt, flags });
+  strictEqual(c.ret, 0);
+  return Number(c.out.out_hwpt_id);
+};
+
+for (const domains of [1, 2]) {
+  const variant = ["", "one_domain", "two_domain"][domains];
+  const setup = () => {
+    const { k, fd } = openIommufd();
+    const ioas = ioasAlloc(k, fd);
+    const devs = Array.from({ length: domains }, () => mockDomain(k, fd, ioas));
+    for (const d of devs) strictEqual(d.ret, 0);
+    return { k, fd, ioas, devs };
+  };
+  const t = (name: string, fn: (s: ReturnType<typeof setup>) => void) =>
+    Deno.test(`selftest iommufd_mock_domain/${variant}.${name}`, () => fn(setup()));
+
+  t("replace", ({ k, fd, ioas, devs }) => {
+    const other = ioasAlloc(k, fd);
+    strictEqual(replace(k, fd, devs[0].stdev, other), 0);
+    // With one device its automatic hwpt went away with it.
+    if (domains === 1) strictEqual(replace(k, fd, devs[0].stdev, devs[0].hwpt), -E.ENOENT);
+    strictEqual(replace(k, fd, devs[0].stdev, other), 0);
+    if (domains >= 2) {
+      strictEqual(replace(k, fd, devs[0].stdev, devs[1].hwpt), 0);
+      strictEqual(replace(k, fd, devs[0].stdev, devs[1].hwpt), 0);
+      strictEqual(replace(k, fd, devs[0].stdev, devs[0].hwpt), 0);
+    }
+    strictEqual(replace(k, fd, devs[0].stdev, ioas), 0);
+    strictEqual(destroy(k, fd, other), 0);
+  });
+
+  t("alloc_hwpt", ({ k, fd, ioas, devs }) => {
+    for (const d of devs) {
+      const plain = hwptAlloc(k, fd, d.idev, ioas);
+      const parent = hwptAlloc(k, fd, d.idev, ioas, 1);
+      // Rotate the device through both, each busy while it is attached.
+      strictEqual(replace(k, fd, d.stdev, plain), 0);
+      strictEqual(destroy(k, fd, plain), -E.EBUSY);
+      strictEqual(replace(k, fd, d.stdev, parent), 0);
+      strictEqual(destroy(k, fd, parent), -E.EBUSY);
+      strictEqual(replace(k, fd, d.stdev, ioas), 0);
+      strictEqual(destroy(k, fd, parent), 0);
+      const m = mockDomain(k, fd, plain);
+      strictEqual(m.ret, 0);
+      strictEqual(destroy(k, fd, m.stdev), 0);
+      strictEqual(destroy(k, fd, plain), 0);
+    }
+  });
+
+  t("nested_hwpt_alloc: device replace through nested hwpts", ({ k, fd, ioas, devs }) => {
+    const d = devs[0];
+    const parent = hwptAlloc(k, fd, d.idev, ioas, 1);
+    const data = k.mmap(PS);
+    const nested = () => {
+      const c = call(k, fd, R.IOMMU_HWPT_ALLOC, S.iommu_hwpt_alloc, {
+        dev_id: d.idev,
+        pt_id: parent,
+        data_type: 0xdead,
+        data_len: 4,
+        data_uptr: data,
+      });
+      strictEqual(c.ret, 0);
+      return Number(c.out.out_hwpt_id);
+    };
+    const n = [nested(), nested()];
+    strictEqual(destroy(k, fd, parent), -E.EBUSY, "the nested hwpts hold it");
+    strictEqual(replace(k, fd, d.stdev, n[0]), 0);
+    strictEqual(destroy(k, fd, n[0]), -E.EBUSY);
+    strictEqual(replace(k, fd, d.stdev, n[1]), 0);
+    strictEqual(destroy(k, fd, n[1]), -E.EBUSY);
+    strictEqual(destroy(k, fd, n[0]), 0);
+    strictEqual(replace(k, fd, d.stdev, parent), 0);
+    strictEqual(destroy(k, fd, n[1]), 0);
+    strictEqual(replace(k, fd, d.stdev, ioas), 0);
+    strictEqual(destroy(k, fd, parent), 0);
+  });
+}
+
 // ---- FIXTURE(vfio_compat_mock_domain) ----
 
 for (const version of [3, 1]) {

@@ -103,6 +103,9 @@ function runSeed(seed: number, steps: number): void {
         continue;
       }
       if (f.kind === "reserved" && rnd() < 0.9) continue;
+      // Added after the seeds' reachability checks were tuned: not drawn, so the stream stays
+      // as it was (sim/selftest_test.ts covers MOCK_DOMAIN_REPLACE with well-formed commands).
+      if (f.name.startsWith("mock_domain_replace.")) continue;
       if (f.kind === "id") {
         values[f.name] = rnd() < 0.8 ? 1 + Math.floor(rnd() * 2) : Math.floor(rnd() * 7);
       } else if (f.name === "flags") {

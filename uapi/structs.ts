@@ -454,6 +454,8 @@ export const iommu_test_cmd = struct("iommu_test_cmd", 72, 8, 68, [
   ["mock_domain.out_hwpt_id", 20, 4, "out", "id"],
   ["mock_domain.out_idev_id", 24, 4, "out", "id"],
   ["mock_domain_flags.dev_flags", 28, 4, "in"],
+  // union: mock_domain_replace (the new pt_id in, the hwpt id actually attached out)
+  ["mock_domain_replace.pt_id", 16, 4, "inout", "id"],
   ["last", 64, 4, "in"],
 ]);
 

@@ -241,6 +241,7 @@ const EXPECTED: Record<string, Layout> = {
     "mock_domain.out_hwpt_id": [20, 4],
     "mock_domain.out_idev_id": [24, 4],
     "mock_domain_flags.dev_flags": [28, 4],
+    "mock_domain_replace.pt_id": [16, 4],
     last: [64, 4],
   }],
 };
