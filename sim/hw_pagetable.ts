@@ -39,6 +39,10 @@ export class HwPagetable implements IommufdObject {
   nestParent = false;
   /** The domain has dirty-tracking ops (allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING). */
   dirtyOps = false;
+  /** Allocated with IOMMU_HWPT_ALLOC_PASID (`hwpt->pasid_compat`, 6.15). */
+  pasidCompat = false;
+  /** The fault object it reports to (IOMMU_HWPT_FAULT_ID_VALID, 6.13), which it holds. */
+  fault: IommufdObject | undefined;
   /** Dirty tracking is enabled (IOMMU_HWPT_SET_DIRTY_TRACKING). */
   dirtyTracking = false;
   readonly domain: Domain;
@@ -99,10 +103,17 @@ export function hwptPagingAlloc(
   return hwpt;
 }
 
-/** Undo {@link hwptPagingAlloc} before the hwpt was finalised. */
+/** Undo {@link hwptPagingAlloc} before the hwpt was finalised (dropping a fault it took). */
 export function hwptPagingAbort(ctx: IommufdCtx, hwpt: HwPagetable): void {
   hwptUnlink(hwpt);
+  hwptDropFault(hwpt);
   ctx.objects.abort(hwpt);
+}
+
+/** `__iommufd_hwpt_destroy`: let go of the fault object, if the hwpt holds one. */
+function hwptDropFault(hwpt: HwPagetable | HwptNested): void {
+  if (hwpt.fault !== undefined) hwpt.fault.users--;
+  hwpt.fault = undefined;
 }
 
 function hwptUnlink(hwpt: HwPagetable): void {
@@ -132,6 +143,8 @@ export class HwptNested implements IommufdObject {
   readonly devices = new Set<IommufdDevice>();
   /** The fault object it reports to (IOMMU_HWPT_FAULT_ID_VALID), which it holds. */
   fault: IommufdObject | undefined;
+  /** Allocated with IOMMU_HWPT_ALLOC_PASID (`hwpt->pasid_compat`, 6.15). */
+  pasidCompat = false;
   /** The mock's `iotlb[]`, set from `struct iommu_hwpt_selftest`. */
   readonly iotlb: number[];
 
@@ -148,11 +161,14 @@ export class HwptNested implements IommufdObject {
 export function hwptNestedDestroy(_ctx: IommufdCtx, hwpt: HwptNested): void {
   if (hwpt.viommu !== undefined) hwpt.viommu.users--;
   else hwpt.parent.users--;
-  if (hwpt.fault !== undefined) hwpt.fault.users--;
-  hwpt.fault = undefined;
+  hwptDropFault(hwpt);
 }
 
-/** `iommufd_hwpt_paging_destroy`: remove the domain from the IOAS and drop the IOAS. */
+/**
+ * `iommufd_hwpt_paging_destroy`: remove the domain from the IOAS, drop the fault object (if
+ * any) and the IOAS.
+ */
 export function hwptDestroy(_ctx: IommufdCtx, hwpt: HwPagetable): void {
   hwptUnlink(hwpt);
+  hwptDropFault(hwpt);
 }

@@ -17,11 +17,16 @@
  * hwpt (IOMMU_TEST_OP_MOCK_DOMAIN or MOCK_DOMAIN_REPLACE on one; `device.ts`): no reserved
  * regions go into the parent's IOAS, the attachment holds the nested hwpt (which holds its
  * parent), and from 6.15 one allocated through a vIOMMU needs the device's vDEVICE there
- * (ENOENT). Approximations, each place says so:
+ * (ENOENT).
+ * Paging allocations with IOMMU_HWPT_FAULT_ID_VALID (6.13) and IOMMU_HWPT_ALLOC_PASID (6.15)
+ * are exact for the mock, and for every device up to the driver call (unknown flags,
+ * FAULT_ID_VALID with NEST_PARENT: EOPNOTSUPP); a real IOMMU's driver never sees
+ * FAULT_ID_VALID, so with no other flag and no data it makes a plain domain, exactly.
+ * Approximations, each place says so:
  * - GET_HW_INFO on a real (non-mock) IOMMU whose registers its profile does not give (the rig's
- *   VT-d gives them: intel-vtd answers exactly), and HWPT_ALLOC with flags or driver data on
- *   real IOMMUs, whose answers depend on hardware registers: EOPNOTSUPP;
- * - on 6.18: the IOMMU_HWPT_ALLOC_PASID and FAULT_ID_VALID flags of a paging allocation;
+ *   VT-d gives them: intel-vtd answers exactly), and HWPT_ALLOC handing a real IOMMU's driver
+ *   flags (NEST_PARENT, DIRTY_TRACKING, PASID) or driver data, whose answers depend on
+ *   hardware registers: EOPNOTSUPP;
  * - the IOPF enable of attaching to a hwpt with a fault object always succeeds and does
  *   nothing else (no IOPF is ever raised).
  *
@@ -135,7 +140,8 @@ const A = offsetsOf(S.iommu_hwpt_alloc);
  *
  * The new paging hwpt takes the next free id, holds its IOAS (which answers EBUSY to
  * IOMMU_DESTROY while it lives) and holds no device; IOMMU_DESTROY of it answers EBUSY while a
- * device is attached to it.
+ * device is attached to it. With FAULT_ID_VALID (paging: 6.13) it also holds its fault object;
+ * fault_id is read only with that flag.
  */
 export function iommufdHwptAlloc(ctx: IommufdCtx, u: UserArg, usize: number): number {
   const rel = ctx.release;
@@ -161,7 +167,7 @@ export function iommufdHwptAlloc(ctx: IommufdCtx, u: UserArg, usize: number): nu
   const pt = ctx.objects.get(ptId);
   if (pt === undefined) return -E.EINVAL;
   if (pt.type === "ioas") {
-    const rc = pagingAllocChecks(idev, flags, dataLen !== 0);
+    const rc = pagingAllocChecks(rel, idev, flags, dataLen !== 0);
     if (rc !== 0) return rc;
     return allocPaging(ctx, u, lim, pt as Ioas, idev, flags);
   }
@@ -174,27 +180,58 @@ export function iommufdHwptAlloc(ctx: IommufdCtx, u: UserArg, usize: number): nu
   return -E.EINVAL;
 }
 
+/** IOMMU_HWPT_FAULT_ID_VALID and IOMMU_HWPT_ALLOC_PASID (6.15). */
+const HWPT_FAULT_ID_VALID = 4;
+const HWPT_ALLOC_PASID = 8;
+
 /**
- * The checks of `iommufd_hwpt_paging_alloc` and of the driver's user-domain allocation that
- * come before anything visible, all EOPNOTSUPP: unknown flags; DIRTY_TRACKING on a device that
- * is not dirty-capable; driver data (the mock takes none for a paging domain).
+ * The flags `iommufd_hwpt_paging_alloc` knows: NEST_PARENT and DIRTY_TRACKING (6.7),
+ * FAULT_ID_VALID (6.13), ALLOC_PASID (6.15).
  */
-function pagingAllocChecks(idev: IommufdDevice, flags: number, userData: boolean): number {
-  const valid = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING;
-  if (!idev.dev.isMock) {
-    // Approximation: whether a real IOMMU takes these flags or data depends on its hardware.
-    return flags !== 0 || userData ? -E.EOPNOTSUPP : 0;
-  }
-  // Approximation on 6.18: IOMMU_HWPT_ALLOC_PASID (and FAULT_ID_VALID) are refused here.
-  if ((flags & ~valid) !== 0) return -E.EOPNOTSUPP;
-  if ((flags & HWPT_ALLOC_DIRTY_TRACKING) !== 0 && (mockFlags(idev) & MOCK_NO_DIRTY) !== 0) {
+function pagingValidFlags(r: Release): number {
+  return HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING |
+    (releaseAtLeast(r, "6.13") ? HWPT_FAULT_ID_VALID : 0) |
+    (releaseAtLeast(r, "6.15") ? HWPT_ALLOC_PASID : 0);
+}
+
+/**
+ * The checks of `iommufd_hwpt_paging_alloc` (hw_pagetable.c) and of the driver's
+ * `domain_alloc_paging_flags` that come before anything visible, all EOPNOTSUPP, in the
+ * kernel's order: a flag the release does not know; DIRTY_TRACKING on a device that is not
+ * dirty-capable; FAULT_ID_VALID together with NEST_PARENT (6.15); then the driver, which sees
+ * the flags without FAULT_ID_VALID. The mock (selftest.c, before its generic page table)
+ * takes NEST_PARENT, DIRTY_TRACKING and (6.15) PASID, and no driver data for a paging domain.
+ */
+function pagingAllocChecks(
+  rel: Release,
+  idev: IommufdDevice,
+  flags: number,
+  userData: boolean,
+): number {
+  if ((flags & ~pagingValidFlags(rel)) !== 0) return -E.EOPNOTSUPP;
+  const dirty = (flags & HWPT_ALLOC_DIRTY_TRACKING) !== 0;
+  if (idev.dev.isMock && dirty && (mockFlags(idev) & MOCK_NO_DIRTY) !== 0) return -E.EOPNOTSUPP;
+  if (
+    releaseAtLeast(rel, "6.15") && (flags & HWPT_FAULT_ID_VALID) !== 0 &&
+    (flags & HWPT_ALLOC_NEST_PARENT) !== 0
+  ) {
     return -E.EOPNOTSUPP;
+  }
+  const driverFlags = flags & ~HWPT_FAULT_ID_VALID;
+  if (!idev.dev.isMock) {
+    // Approximation: whether a real IOMMU takes these flags (dirty capability included) or
+    // this data depends on its hardware. With neither, its driver makes a plain domain.
+    return driverFlags !== 0 || userData ? -E.EOPNOTSUPP : 0;
   }
   if (userData) return -E.EOPNOTSUPP;
   return 0;
 }
 
-/** Allocate, link and publish a paging hwpt; write out_hwpt_id back. */
+/**
+ * Allocate and link a paging hwpt (NEST_PARENT, DIRTY_TRACKING and PASID are remembered);
+ * with FAULT_ID_VALID take the fault object named by fault_id (ENOENT: anything else, after
+ * the hwpt took its id, which goes back); write out_hwpt_id back; publish.
+ */
 function allocPaging(
   ctx: IommufdCtx,
   u: UserArg,
@@ -207,18 +244,37 @@ function allocPaging(
   if (typeof hwpt === "number") return hwpt;
   hwpt.nestParent = (flags & HWPT_ALLOC_NEST_PARENT) !== 0;
   hwpt.dirtyOps = (flags & HWPT_ALLOC_DIRTY_TRACKING) !== 0;
-  put(u, lim, A.out_hwpt_id, 4, BigInt(hwpt.id));
-  if (!u.respond(lim)) {
+  hwpt.pasidCompat = (flags & HWPT_ALLOC_PASID) !== 0;
+  let e = (flags & HWPT_FAULT_ID_VALID) !== 0 ? takeFault(ctx, u, lim, hwpt) : 0;
+  if (e === 0) {
+    put(u, lim, A.out_hwpt_id, 4, BigInt(hwpt.id));
+    if (!u.respond(lim)) e = -E.EFAULT;
+  }
+  if (e !== 0) {
     hwptPagingAbort(ctx, hwpt);
-    return -E.EFAULT;
+    return e;
   }
   ctx.objects.finalize(hwpt);
   return 0;
 }
 
-/** IOMMU_HWPT_FAULT_ID_VALID and IOMMU_HWPT_ALLOC_PASID (6.15). */
-const HWPT_FAULT_ID_VALID = 4;
-const HWPT_ALLOC_PASID = 8;
+/**
+ * `iommufd_get_fault` of fault_id, for a hwpt allocated with FAULT_ID_VALID: a missing id or
+ * an object of another type is ENOENT; else the hwpt holds the fault object (IOMMU_DESTROY of
+ * it answers EBUSY while the hwpt lives).
+ */
+function takeFault(
+  ctx: IommufdCtx,
+  u: UserArg,
+  lim: number,
+  hwpt: HwPagetable | HwptNested,
+): number {
+  const fault = ctx.objects.get(get32(u, lim, A.fault_id), "fault");
+  if (fault === undefined) return -E.ENOENT;
+  fault.users++;
+  hwpt.fault = fault;
+  return 0;
+}
 
 /** Flags a nested allocation may carry: FAULT_ID_VALID, and PASID from 6.15. */
 function nestedValidFlags(r: Release): number {
@@ -251,6 +307,7 @@ function nestedAlloc(
   const hwpt = new HwptNested(parent, undefined, 0);
   const rc = ctx.objects.allocate(hwpt);
   if (rc !== 0) return -rc;
+  hwpt.pasidCompat = (flags & HWPT_ALLOC_PASID) !== 0;
   parent.users++;
   const e = mockNestedDomain(ctx, u, lim, hwpt, flags & ~HWPT_FAULT_ID_VALID, dataType, dataLen);
   return finishNested(ctx, u, lim, hwpt, flags, e);
@@ -278,6 +335,7 @@ function viommuNestedAlloc(
   const hwpt = new HwptNested(viommu.hwpt, viommu, 0);
   const rc = ctx.objects.allocate(hwpt);
   if (rc !== 0) return -rc;
+  hwpt.pasidCompat = (flags & HWPT_ALLOC_PASID) !== 0;
   viommu.users++;
   const e = mockNestedDomain(ctx, u, lim, hwpt, flags & ~HWPT_FAULT_ID_VALID, dataType, dataLen);
   return finishNested(ctx, u, lim, hwpt, flags, e);
@@ -318,14 +376,7 @@ function finishNested(
   flags: number,
   e: number,
 ): number {
-  if (e === 0 && (flags & HWPT_FAULT_ID_VALID) !== 0) {
-    const fault = ctx.objects.get(get32(u, lim, A.fault_id), "fault");
-    if (fault === undefined) e = -E.ENOENT;
-    else {
-      fault.users++;
-      hwpt.fault = fault;
-    }
-  }
+  if (e === 0 && (flags & HWPT_FAULT_ID_VALID) !== 0) e = takeFault(ctx, u, lim, hwpt);
   if (e === 0) {
     put(u, lim, A.out_hwpt_id, 4, BigInt(hwpt.id));
     if (!u.respond(lim)) e = -E.EFAULT;

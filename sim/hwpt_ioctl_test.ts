@@ -18,6 +18,13 @@ const hwptAlloc = (k: SimKernel, fd: number, v: StructValues, bufferSize?: numbe
   call(k, fd, R.IOMMU_HWPT_ALLOC, S.iommu_hwpt_alloc, v, bufferSize);
 const hwInfo = (k: SimKernel, fd: number, v: StructValues) =>
   call(k, fd, R.IOMMU_GET_HW_INFO, S.iommu_hw_info, v);
+/** IOMMU_FAULT_QUEUE_ALLOC; its fd is closed (the object stays). Returns the fault id. */
+function faultAlloc(k: SimKernel, fd: number): number {
+  const fa = call(k, fd, R.IOMMU_FAULT_QUEUE_ALLOC, S.iommu_fault_alloc);
+  strictEqual(fa.ret, 0);
+  k.close(Number(fa.out.out_fault_fd));
+  return Number(fa.out.out_fault_id);
+}
 
 /** An IOAS and a mock device on it: ioas 1, stdev 2, idev 3, automatic hwpt 4. */
 function setup(release?: string, devFlags?: number) {
@@ -125,12 +132,95 @@ Deno.test("IOMMU_HWPT_ALLOC: a paging hwpt takes the next free id; DESTROY EBUSY
   strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas }).out.out_hwpt_id, 5n);
 });
 
-Deno.test("IOMMU_HWPT_ALLOC: unknown flags, or DIRTY_TRACKING on a NO_DIRTY mock -> EOPNOTSUPP", () => {
+Deno.test("iommufd_hwpt_paging_alloc: a flag the release does not know -> EOPNOTSUPP (6.12: FAULT_ID_VALID, PASID)", () => {
+  const old = setup("6.12");
+  const paging = (flags: number) =>
+    hwptAlloc(old.k, old.fd, { dev_id: old.idev, pt_id: old.ioas, flags, fault_id: 99 }).ret;
+  deepStrictEqual([paging(4), paging(8), paging(16)], [
+    -E.EOPNOTSUPP,
+    -E.EOPNOTSUPP,
+    -E.EOPNOTSUPP,
+  ]);
+  const { k, fd, ioas, idev } = setup();
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 16 }).ret, -E.EOPNOTSUPP);
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 1 << 31 }).ret, -E.EOPNOTSUPP);
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas }).out.out_hwpt_id, 5n, "no id taken");
+});
+
+Deno.test("iommufd_hwpt_paging_alloc: DIRTY_TRACKING on a device not dirty-capable (NO_DIRTY mock) -> EOPNOTSUPP", () => {
   const { k, fd, ioas, idev } = setup(undefined, 1);
-  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 8 }).ret, -E.EOPNOTSUPP);
-  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 4 }).ret, -E.EOPNOTSUPP);
   strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 2 }).ret, -E.EOPNOTSUPP);
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 2 | 8 }).ret, -E.EOPNOTSUPP);
   strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 1 }).ret, 0);
+});
+
+Deno.test("iommufd_hwpt_paging_alloc on 6.18: FAULT_ID_VALID with NEST_PARENT -> EOPNOTSUPP, before the fault lookup", () => {
+  const { k, fd, ioas, idev } = setup();
+  const fault = faultAlloc(k, fd);
+  strictEqual(
+    hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 1 | 4, fault_id: fault }).ret,
+    -E.EOPNOTSUPP,
+  );
+  strictEqual(
+    hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 1 | 4, fault_id: 99 }).ret,
+    -E.EOPNOTSUPP,
+  );
+  strictEqual(destroy(k, fd, fault), 0, "the fault object was not taken");
+});
+
+Deno.test("mock domain_alloc_paging_flags on 6.18: ALLOC_PASID (alone or with NEST_PARENT|DIRTY_TRACKING) is accepted", () => {
+  const { k, fd, ioas, idev } = setup();
+  const a = hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 8 });
+  deepStrictEqual([a.ret, a.out.out_hwpt_id], [0, 5n]);
+  const b = hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 1 | 2 | 8 });
+  deepStrictEqual([b.ret, b.out.out_hwpt_id], [0, 6n]);
+  strictEqual(destroy(k, fd, 5), 0);
+});
+
+Deno.test("mock domain_alloc_paging_flags on 6.18: driver data for a paging domain -> EOPNOTSUPP, with or without flags", () => {
+  const { k, fd, ioas, idev } = setup();
+  const data = { data_type: 0xdead, data_len: 4, data_uptr: k.mmap(0x1000n) };
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, ...data }).ret, -E.EOPNOTSUPP);
+  strictEqual(
+    hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 8, ...data }).ret,
+    -E.EOPNOTSUPP,
+  );
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas }).out.out_hwpt_id, 5n);
+});
+
+Deno.test("iommufd_get_fault on 6.18 paging: fault_id of nothing or of a non-fault -> ENOENT; the hwpt's id goes back", () => {
+  const { k, fd, ioas, idev } = setup();
+  const fa = (fault_id: number) =>
+    hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 4, fault_id }).ret;
+  deepStrictEqual([fa(0), fa(99), fa(ioas), fa(idev)], [
+    -E.ENOENT,
+    -E.ENOENT,
+    -E.ENOENT,
+    -E.ENOENT,
+  ]);
+  strictEqual(destroy(k, fd, ioas), -E.EBUSY, "the device's automatic hwpt still holds it");
+  const a = hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas });
+  deepStrictEqual([a.ret, a.out.out_hwpt_id], [0, 5n], "the aborted hwpts' ids were freed");
+});
+
+Deno.test("iommufd_hwpt_alloc on 6.18 paging FAULT_ID_VALID: the hwpt holds its fault (DESTROY -> EBUSY) until destroyed", () => {
+  const { k, fd, ioas, idev } = setup();
+  const fault = faultAlloc(k, fd);
+  const a = hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 4 | 8, fault_id: fault });
+  deepStrictEqual([a.ret, a.out.out_hwpt_id], [0, BigInt(fault + 1)]);
+  const hwpt = Number(a.out.out_hwpt_id);
+  strictEqual(destroy(k, fd, fault), -E.EBUSY);
+  const m = mockDomain(k, fd, hwpt);
+  strictEqual(m.ret, 0, "a mock device attaches to a fault-capable paging hwpt");
+  strictEqual(destroy(k, fd, m.stdev), 0);
+  strictEqual(destroy(k, fd, hwpt), 0);
+  strictEqual(destroy(k, fd, fault), 0, "the reference went with the hwpt");
+});
+
+Deno.test("iommufd_hwpt_alloc: fault_id is read only with FAULT_ID_VALID (no flag: any fault_id is ignored)", () => {
+  const { k, fd, ioas, idev } = setup();
+  const a = hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, fault_id: 0xdeadbeef });
+  deepStrictEqual([a.ret, a.out.out_hwpt_id], [0, 5n]);
 });
 
 Deno.test("IOMMU_HWPT_ALLOC: a 24-byte (6.6) struct works on 6.12 and gets 24 bytes back", () => {
@@ -317,4 +407,29 @@ Deno.test("IOMMU_GET_HW_INFO on 6.18 with INPUT_TYPE: the driver's own type or D
 Deno.test("IOMMU_GET_HW_INFO on an IOMMU whose registers the profile lacks -> EOPNOTSUPP", () => {
   const { k, fd, idev } = vtdDevice("amd-vi");
   strictEqual(hwInfo(k, fd, { dev_id: idev }).ret, -E.EOPNOTSUPP);
+});
+
+Deno.test("iommufd_hwpt_paging_alloc on a real IOMMU (6.18): FAULT_ID_VALID alone reaches the driver as a plain domain", () => {
+  const { k, fd, ioas, idev } = vtdDevice("intel-vtd", "6.18");
+  const fault = faultAlloc(k, fd);
+  strictEqual(
+    hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 4, fault_id: ioas }).ret,
+    -E.ENOENT,
+  );
+  const a = hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 4, fault_id: fault });
+  strictEqual(a.ret, 0);
+  strictEqual(destroy(k, fd, fault), -E.EBUSY, "the hwpt holds its fault object");
+  strictEqual(destroy(k, fd, Number(a.out.out_hwpt_id)), 0);
+  strictEqual(destroy(k, fd, fault), 0);
+});
+
+Deno.test("iommufd_hwpt_paging_alloc on a real IOMMU (6.18): unknown flags and FAULT_ID_VALID|NEST_PARENT -> EOPNOTSUPP", () => {
+  const { k, fd, ioas, idev } = vtdDevice("intel-vtd", "6.18");
+  const fault = faultAlloc(k, fd);
+  const paging = (flags: number) =>
+    hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags, fault_id: fault }).ret;
+  deepStrictEqual([paging(16), paging(1 | 4)], [-E.EOPNOTSUPP, -E.EOPNOTSUPP]);
+  const old = vtdDevice("intel-vtd", "6.12");
+  const f12 = hwptAlloc(old.k, old.fd, { dev_id: old.idev, pt_id: old.ioas, flags: 4 });
+  strictEqual(f12.ret, -E.EOPNOTSUPP, "6.12 knows no FAULT_ID_VALID for a paging hwpt");
 });

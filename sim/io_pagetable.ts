@@ -181,7 +181,10 @@ export class IoPagetable {
   outEmpty = false;
   /** `access_list`: the iova_alignment each attached access asks for. */
   private readonly accessAligns = new Map<object, bigint>();
-  /** `area->num_locks` by the area's first IOVA: locked areas cannot be unmapped (EBUSY). */
+  /**
+   * `area->num_locks` by the area's first IOVA: locked areas cannot be unmapped (EBUSY) nor
+   * split (EINVAL, as areas with an access).
+   */
   private readonly locks = new Map<bigint, number>();
 
   constructor(private readonly opts: IoPagetableOptions) {
@@ -711,8 +714,10 @@ export class IoPagetable {
 
   /**
    * iopt_cut_iova (§6.5): split the area containing each IOVA so that it becomes the last of
-   * the left part. Stops at the first error (EINVAL for a misaligned split point, or a split
-   * of an area already in a domain while large pages are enabled).
+   * the left part. Stops at the first error, all EINVAL (io_pagetable.c, iopt_area_split, in
+   * this order): a misaligned split point; an area with an access (`num_accesses`: here an
+   * area locked by an HW queue's internal access); an area already in a domain while large
+   * pages are enabled.
    */
   cutIova(iovas: bigint[]): number {
     for (const c of iovas) {
@@ -730,15 +735,16 @@ export class IoPagetable {
     const start = join64(t.sHi, t.sLo);
     const last = join64(t.lHi, t.lLo);
     if (c === start || c === last) return 0;
-    // Approximation: an area locked by an internal access is not split (its lock would have
-    // to follow one half).
-    if (this.locks.has(start)) return E.EBUSY;
     const sb = join64(t.word(W_SB_HI), t.word(W_SB_LO));
     const id = t.word(W_PAGES);
     const prot = t.word(W_PROT);
     const next = c + 1n;
     const mask = this.align - 1n;
     if ((next & mask) !== 0n || ((sb + (next - start)) & mask) !== 0n) return E.EINVAL;
+    // An area with an access is never split (EINVAL, after the alignment check). The only
+    // accesses here are internal ones, each of which also locks its areas, so "has an access"
+    // is "is locked". `num_locks` itself is checked by iopt_unmap_iova_range only (EBUSY).
+    if (this.locks.has(start)) return E.EINVAL;
     // A domain may hold it with huge IOPTEs: only TYPE1 (large pages off) may split.
     if (this.doms.length > 0 && !this.disabled) return E.EINVAL;
     t.remove(t.sHi, t.sLo);

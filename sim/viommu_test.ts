@@ -14,9 +14,12 @@ import {
   ioasAlloc,
   iovaRanges,
   mapAuto,
+  mapDma,
   mockDomain,
   openIommufd,
+  setCompat,
   unmap,
+  unmapDma,
 } from "../tests/_sim_helpers.ts";
 import type { StructValues } from "../uapi/codec.ts";
 
@@ -390,6 +393,46 @@ Deno.test("hw_queue_alloc: the selftest's sequence (type, length, overflow, ENOE
   strictEqual(destroy(k, fd, 9), 0);
   strictEqual(destroy(k, fd, 7), 0);
   strictEqual(unmap(k, fd, f.ioas, iova, 4096n).ret, 0);
+});
+
+Deno.test("iopt_unmap_iova_range: an area locked by an HW queue -> EBUSY before the partial-unmap ENOENT", () => {
+  const f = fixture();
+  const buf = f.k.mmap(0x4000n);
+  const m = mapAuto(f.k, f.fd, f.ioas, buf, 0x4000n);
+  strictEqual(m.ret, 0);
+  const q = hwqAlloc(f.k, f.fd, {
+    viommu_id: f.viommu,
+    nesting_parent_iova: m.iova,
+    length: 4096n,
+  });
+  strictEqual(q.ret, 0);
+  // A range cutting into the area: ENOENT for an unlocked area, but num_locks comes first.
+  strictEqual(unmap(f.k, f.fd, f.ioas, m.iova + 0x1000n, 0x1000n).ret, -E.EBUSY);
+  strictEqual(unmap(f.k, f.fd, f.ioas, m.iova, 0x8000n).ret, -E.EBUSY, "a range covering it");
+  strictEqual(destroy(f.k, f.fd, Number(q.out.out_hw_queue_id)), 0);
+  strictEqual(unmap(f.k, f.fd, f.ioas, m.iova + 0x1000n, 0x1000n).ret, -E.ENOENT);
+});
+
+Deno.test("iopt_area_split: an area with an access (HW queue) -> EINVAL (num_accesses), not EBUSY", () => {
+  const f = fixture();
+  strictEqual(setCompat(f.k, f.fd, f.ioas), 0);
+  strictEqual(f.k.ioctl(f.fd, R.VFIO_SET_IOMMU, 1n), 0, "TYPE1: cuts on unmap");
+  const buf = f.k.mmap(0x4000n);
+  const iova = 0x1000000n;
+  strictEqual(mapDma(f.k, f.fd, buf, iova, 0x4000n), 0);
+  const q = hwqAlloc(f.k, f.fd, { viommu_id: f.viommu, nesting_parent_iova: iova, length: 4096n });
+  strictEqual(q.ret, 0);
+  // An unaligned cut: EINVAL, as for any area (the kernel checks alignment first).
+  deepStrictEqual(unmapDma(f.k, f.fd, iova + 0x800n, 0x800n), { ret: -E.EINVAL, size: 0x800n });
+  // An aligned cut into the locked area: num_accesses -> EINVAL (not EBUSY), nothing unmapped.
+  deepStrictEqual(unmapDma(f.k, f.fd, iova + 0x1000n, 0x1000n), {
+    ret: -E.EINVAL,
+    size: 0x1000n,
+  });
+  // Cuts at the area's own bounds split nothing: the whole area reaches num_locks -> EBUSY.
+  deepStrictEqual(unmapDma(f.k, f.fd, iova, 0x4000n), { ret: -E.EBUSY, size: 0n });
+  strictEqual(destroy(f.k, f.fd, Number(q.out.out_hw_queue_id)), 0);
+  deepStrictEqual(unmapDma(f.k, f.fd, iova + 0x1000n, 0x1000n), { ret: 0, size: 0x1000n });
 });
 
 Deno.test("hw_queue_alloc: the internal access raises the IOAS alignment to PAGE_SIZE; a 2 KiB area -> EADDRINUSE", () => {
