@@ -26,7 +26,8 @@
  * - GET_HW_INFO on a real (non-mock) IOMMU whose registers its profile does not give (the rig's
  *   VT-d gives them: intel-vtd answers exactly), and HWPT_ALLOC handing a real IOMMU's driver
  *   flags (NEST_PARENT, DIRTY_TRACKING, PASID) or driver data, whose answers depend on
- *   hardware registers: EOPNOTSUPP;
+ *   hardware registers: EOPNOTSUPP (what the rig's VT-d, without scalable mode, answers for
+ *   NEST_PARENT and DIRTY_TRACKING: tests/scenarios/hwpt_alloc_vtd.vfs on the real kernel);
  * - the IOPF enable of attaching to a hwpt with a fault object always succeeds and does
  *   nothing else (no IOPF is ever raised).
  *

@@ -70,6 +70,7 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
   type1_vs_type1v2_unmap: { mock: true },
   // A scenario that opens /dev/vfio/3 needs the device: e.g. `group_attach: { vm: "vtd-edu" }`.
   hw_info_vtd: { vm: "vtd-edu" },
+  hwpt_alloc_vtd: { vm: "vtd-edu" },
 };
 
 /** The release of the kernel the lane boots (Debian's linux-source-6.12); the simulator models it. */
