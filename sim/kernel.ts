@@ -16,6 +16,7 @@
  */
 
 import { E } from "../uapi/errno.ts";
+import { PAGE_SIZE, U64_MAX } from "../uapi/constants.ts";
 import type { IoctlArg, Kernel, MappingRow, SimulatorControl } from "../uapi/kernel.ts";
 import { DEFAULT_RELEASE, findRelease, type Release, RELEASES } from "./release.ts";
 import { DEFAULT_PROFILE, findProfile, PROFILES } from "./builtin_profiles.ts";
@@ -67,9 +68,7 @@ const NOIOMMU_SETTINGS: Readonly<Record<NoIommuSetting, NoIommuConfig>> = Object
 
 const FIRST_FD = 3;
 const GROUP_PATH = /^\/dev\/vfio\/(noiommu-)?(0|[1-9][0-9]{0,9})$/;
-const PAGE_SIZE = 0x1000n;
 const PAGE_MASK = PAGE_SIZE - 1n;
-const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
 /** The simulator backend. */
 export class SimKernel implements Kernel, SimulatorControl, FdTable {

@@ -212,15 +212,7 @@ export class UserMemory {
 
   /** Index of the mapping containing page `page`, or -1. */
   private vmaIndexOfPage(page: number): number {
-    const s = this.startPages;
-    let l = 0;
-    let h = s.length;
-    while (l < h) {
-      const m = (l + h) >> 1;
-      if (s[m] <= page) l = m + 1;
-      else h = m;
-    }
-    const i = l - 1;
+    const i = floorOf(this.startPages, page);
     return i >= 0 && page < this.endPages[i] ? i : -1;
   }
 
@@ -250,28 +242,12 @@ export class UserMemory {
 
   /** Index of the last mapping starting at or below addr, or -1. */
   private floorIndex(addr: bigint): number {
-    const s = this.starts;
-    let l = 0;
-    let h = s.length;
-    while (l < h) {
-      const m = (l + h) >> 1;
-      if (s[m] <= addr) l = m + 1;
-      else h = m;
-    }
-    return l - 1;
+    return floorOf(this.starts, addr);
   }
 
   /** Index of the mapping containing addr, or -1. */
   private vmaIndex(addr: bigint): number {
-    const s = this.starts;
-    let l = 0;
-    let h = s.length;
-    while (l < h) {
-      const m = (l + h) >> 1;
-      if (s[m] <= addr) l = m + 1;
-      else h = m;
-    }
-    const i = l - 1;
+    const i = floorOf(this.starts, addr);
     return i >= 0 && addr < this.ends[i] ? i : -1;
   }
 
@@ -355,4 +331,16 @@ export class UserMemory {
       page++;
     }
   }
+}
+
+/** Index of the last element of ascending `s` that is at most `x`, or -1. */
+function floorOf<T extends number | bigint>(s: readonly T[], x: T): number {
+  let l = 0;
+  let h = s.length;
+  while (l < h) {
+    const m = (l + h) >> 1;
+    if (s[m] <= x) l = m + 1;
+    else h = m;
+  }
+  return l - 1;
 }
