@@ -145,6 +145,16 @@ function op(
   };
 }
 
+/** An entry whose struct grew over releases: its size per release, its minimum fixed. */
+function grownOp(
+  cmd: number,
+  desc: S.StructDesc,
+  size: (r: Release) => number,
+  handler: IoctlHandler,
+): IoctlOp {
+  return { ...op(cmd, desc, handler), fixedSize: -1, fixedMin: -1, size };
+}
+
 /** IOMMUFD_CMD_BASE. */
 const CMD_BASE = 0x80;
 /** Table length with CONFIG_IOMMUFD_TEST: the last entry is IOMMU_TEST_CMD (0xA0). */
@@ -177,24 +187,8 @@ const ALL_OPS: readonly IoctlOp[] = (() => {
     min: (r) => r.testCmdSize - 4,
     handler: iommufdTest,
   });
-  put({
-    cmd: R.IOMMU_HWPT_ALLOC,
-    since: sinceOf(R.IOMMU_HWPT_ALLOC),
-    fixedSize: -1,
-    fixedMin: -1,
-    size: hwptAllocSize,
-    min: () => S.iommu_hwpt_alloc.minSize,
-    handler: iommufdHwptAlloc,
-  });
-  put({
-    cmd: R.IOMMU_GET_HW_INFO,
-    since: sinceOf(R.IOMMU_GET_HW_INFO),
-    fixedSize: -1,
-    fixedMin: -1,
-    size: hwInfoSize,
-    min: () => S.iommu_hw_info.minSize,
-    handler: iommufdGetHwInfo,
-  });
+  put(grownOp(R.IOMMU_HWPT_ALLOC, S.iommu_hwpt_alloc, hwptAllocSize, iommufdHwptAlloc));
+  put(grownOp(R.IOMMU_GET_HW_INFO, S.iommu_hw_info, hwInfoSize, iommufdGetHwInfo));
   put(op(
     R.IOMMU_HWPT_SET_DIRTY_TRACKING,
     S.iommu_hwpt_set_dirty_tracking,
@@ -204,15 +198,7 @@ const ALL_OPS: readonly IoctlOp[] = (() => {
   put(op(R.IOMMU_HWPT_INVALIDATE, S.iommu_hwpt_invalidate, iommufdHwptInvalidate));
   put(op(R.IOMMU_FAULT_QUEUE_ALLOC, S.iommu_fault_alloc, iommufdFaultAlloc));
   put(op(R.IOMMU_IOAS_MAP_FILE, S.iommu_ioas_map_file, iommufdIoasMapFile));
-  put({
-    cmd: R.IOMMU_VIOMMU_ALLOC,
-    since: sinceOf(R.IOMMU_VIOMMU_ALLOC),
-    fixedSize: -1,
-    fixedMin: -1,
-    size: viommuAllocSize,
-    min: () => S.iommu_viommu_alloc.minSize,
-    handler: iommufdViommuAlloc,
-  });
+  put(grownOp(R.IOMMU_VIOMMU_ALLOC, S.iommu_viommu_alloc, viommuAllocSize, iommufdViommuAlloc));
   put(op(R.IOMMU_VDEVICE_ALLOC, S.iommu_vdevice_alloc, iommufdVdeviceAlloc));
   put(op(R.IOMMU_IOAS_CHANGE_PROCESS, S.iommu_ioas_change_process, iommufdIoasChangeProcess));
   put(op(R.IOMMU_VEVENTQ_ALLOC, S.iommu_veventq_alloc, iommufdVeventqAlloc));
@@ -306,6 +292,15 @@ export class IommufdCtx {
     const ioas = this.vfioIoas;
     if (ioas === undefined || !ioas.finalized || ioas.users === 0) return undefined;
     return ioas;
+  }
+
+  /**
+   * `iommufd_object_abort_and_destroy`: undo an object whose creation failed after it took
+   * references: its type's destroy, then its id back.
+   */
+  abortAndDestroy(obj: IommufdObject): void {
+    destroyObject(this, obj);
+    this.objects.abort(obj);
   }
 
   /**

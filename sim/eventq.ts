@@ -178,8 +178,7 @@ export function iommufdVeventqAlloc(ctx: IommufdCtx, u: UserArg, usize: number):
     VQ.out_veventq_fd,
   );
   if (w !== 0) {
-    veventqDestroy(ctx, q);
-    ctx.objects.abort(q);
+    ctx.abortAndDestroy(q);
     return w;
   }
   ctx.objects.finalize(q);

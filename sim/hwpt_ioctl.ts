@@ -43,13 +43,7 @@ import { copyStructFromUser, userWrite } from "./uaccess.ts";
 import { type Release, releaseAtLeast } from "./release.ts";
 import type { Ioas } from "./ioas.ts";
 import type { IommufdDevice } from "./device.ts";
-import {
-  type HwPagetable,
-  HwptNested,
-  hwptNestedDestroy,
-  hwptPagingAbort,
-  hwptPagingAlloc,
-} from "./hw_pagetable.ts";
+import { type HwPagetable, HwptNested, hwptPagingAbort, hwptPagingAlloc } from "./hw_pagetable.ts";
 import type { Viommu } from "./viommu.ts";
 
 // ---- the kernel's copy of a struct that may be shorter than sizeof ----
@@ -383,8 +377,7 @@ function finishNested(
     if (!u.respond(lim)) e = -E.EFAULT;
   }
   if (e !== 0) {
-    hwptNestedDestroy(ctx, hwpt);
-    ctx.objects.abort(hwpt);
+    ctx.abortAndDestroy(hwpt);
     return e;
   }
   ctx.objects.finalize(hwpt);

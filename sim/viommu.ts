@@ -175,16 +175,14 @@ export function iommufdViommuAlloc(ctx: IommufdCtx, u: UserArg, usize: number): 
   if (dataLen !== 0) {
     const e = mockViommuData(ctx, u, viommu, vtype, get64(u, lim, VA.data_uptr), dataLen);
     if (e !== 0) {
-      viommuDestroy(ctx, viommu);
-      ctx.objects.abort(viommu);
+      ctx.abortAndDestroy(viommu);
       return e;
     }
   }
   viommu.initialized = true;
   put(u, lim, VA.out_viommu_id, 4, BigInt(viommu.id));
   if (!u.respond(lim)) {
-    viommuDestroy(ctx, viommu);
-    ctx.objects.abort(viommu);
+    ctx.abortAndDestroy(viommu);
     return -E.EFAULT;
   }
   ctx.objects.finalize(viommu);
@@ -255,16 +253,14 @@ export function iommufdVdeviceAlloc(ctx: IommufdCtx, u: UserArg, usize: number):
   idev.users++;
   idev.vdev = vdev;
   if (viommu.vdevs.has(virtId)) {
-    vdeviceDestroy(ctx, vdev);
-    ctx.objects.abort(vdev);
+    ctx.abortAndDestroy(vdev);
     return -E.EEXIST;
   }
   viommu.vdevs.set(virtId, vdev);
   kv.setUint32(VD.out_vdevice_id, vdev.id, true);
   const w = ctx.respond(u, usize, S.iommu_vdevice_alloc.size);
   if (w !== 0) {
-    vdeviceDestroy(ctx, vdev);
-    ctx.objects.abort(vdev);
+    ctx.abortAndDestroy(vdev);
     return w;
   }
   ctx.objects.finalize(vdev);
@@ -334,15 +330,13 @@ export function iommufdHwQueueAlloc(ctx: IommufdCtx, u: UserArg, usize: number):
   q.access = access;
   const e = mockHwQueueInit(viommu, q, kv.getUint32(HQ.index, true));
   if (e !== 0) {
-    hwQueueDestroy(ctx, q);
-    ctx.objects.abort(q);
+    ctx.abortAndDestroy(q);
     return e;
   }
   kv.setUint32(HQ.out_hw_queue_id, q.id, true);
   const w = ctx.respond(u, usize, S.iommu_hw_queue_alloc.size);
   if (w !== 0) {
-    hwQueueDestroy(ctx, q);
-    ctx.objects.abort(q);
+    ctx.abortAndDestroy(q);
     return w;
   }
   ctx.objects.finalize(q);
