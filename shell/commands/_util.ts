@@ -305,6 +305,26 @@ export function releaseMemory(ctx: CommandContext, addr: bigint): void {
   ctx.kernel.munmap(m.addr, m.size);
 }
 
+/**
+ * Run `fn` with `bytes` of fresh user memory for the kernel to write into (`what` names it in
+ * the error), unmapped afterwards; 0 bytes is the NULL pointer, nothing mapped.
+ */
+export function withScratch<T>(
+  ctx: CommandContext,
+  bytes: bigint,
+  what: string,
+  fn: (addr: bigint) => T,
+): T {
+  if (bytes === 0n) return fn(0n);
+  const addr = ctx.kernel.mmap(bytes);
+  if (addr < 0n) ctx.fail(`cannot allocate ${bytes} bytes for ${what}`);
+  try {
+    return fn(addr);
+  } finally {
+    ctx.kernel.munmap(addr, bytes);
+  }
+}
+
 /** The fd of the current container. */
 export function container(ctx: CommandContext): number {
   return ctx.state.container;

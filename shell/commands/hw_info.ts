@@ -9,7 +9,7 @@
 import { IOMMU_GET_HW_INFO } from "../../uapi/ioctl.ts";
 import { iommu_hw_info } from "../../uapi/structs.ts";
 import { type Command, defineCommand, t, z } from "./_api.ts";
-import { container, iommufdOverrides, readUser, sendStruct } from "./_util.ts";
+import { container, iommufdOverrides, readUser, sendStruct, withScratch } from "./_util.ts";
 
 /** Room for any driver's data (VT-d 24 bytes, SMMUv3 16, the mock 8). */
 const DATA_MAX = 64n;
@@ -37,9 +37,7 @@ const hwInfo = defineCommand({
   run(ctx, { id }, o) {
     const fd = container(ctx);
     const len = o["data-len"];
-    const addr = len > 0n ? ctx.kernel.mmap(len) : 0n;
-    if (addr < 0n) ctx.fail(`cannot allocate ${len} bytes for the data`);
-    try {
+    return withScratch(ctx, len, "the data", (addr) => {
       const r = sendStruct(ctx, fd, IOMMU_GET_HW_INFO, iommu_hw_info, {
         dev_id: id,
         data_len: len,
@@ -54,9 +52,7 @@ const hwInfo = defineCommand({
         max_pasid_log2: r.out.out_max_pasid_log2,
         data: n > 0n ? readUser(ctx, addr, Number(n)) : new Uint8Array(0),
       });
-    } finally {
-      if (len > 0n) ctx.kernel.munmap(addr, len);
-    }
+    });
   },
 });
 

@@ -43,6 +43,7 @@ import {
   removeAreas,
   sendStruct,
   sizeOverride,
+  withScratch,
 } from "./_util.ts";
 
 const ioasId = (what = "IOAS id") => t.int(what, { bits: 32, label: "ID" });
@@ -244,9 +245,7 @@ const iovaRanges = defineCommand({
     // EMSGSIZE: the struct was written back with the count; read it from the buffer.
     const n = new DataView(first.buf.buffer).getUint32(8, true);
     const bytes = BigInt(Math.max(1, n) * 16);
-    const addr = ctx.kernel.mmap(bytes);
-    if (addr < 0n) ctx.fail(`cannot allocate ${bytes} bytes for ${n} ranges`);
-    try {
+    return withScratch(ctx, bytes, `${n} ranges`, (addr) => {
       const second = sendStruct(ctx, fd, IOMMU_IOAS_IOVA_RANGES, iommu_ioas_iova_ranges, {
         ioas_id: id,
         num_iovas: n,
@@ -268,9 +267,7 @@ const iovaRanges = defineCommand({
         iova_ranges: ranges,
         alignment: second.out.out_iova_alignment,
       });
-    } finally {
-      ctx.kernel.munmap(addr, bytes);
-    }
+    });
   },
 });
 
