@@ -10,7 +10,15 @@ import { E } from "../uapi/errno.ts";
 import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import { SimKernel } from "./kernel.ts";
-import { call, ioasAlloc, iovaRanges, mapFixed, openIommufd } from "../tests/_sim_helpers.ts";
+import {
+  call,
+  deviceFd,
+  ioasAlloc,
+  iovaRanges,
+  mapFixed,
+  openIommufd,
+  vtdContainer,
+} from "../tests/_sim_helpers.ts";
 import { deviceAttach, deviceBind, deviceDetach, deviceReplace } from "./device.ts";
 import { IommuGroup, type PhysicalDevice } from "./platform.ts";
 import { MOCK_DOMAIN } from "./builtin_profiles.ts";
@@ -23,13 +31,8 @@ const CONFIG = 7n << 40n;
 
 /** An iommufd compat container with the intel-vtd group attached and its device open. */
 function device() {
-  const k = new SimKernel({ profile: "intel-vtd" });
-  const fd = k.open("/dev/iommu");
-  const gfd = k.open("/dev/vfio/3");
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setInt32(0, fd, true);
-  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_SET_CONTAINER, b), 0);
-  const dfd = k.ioctl(gfd, R.VFIO_GROUP_GET_DEVICE_FD, new TextEncoder().encode("0000:00:03.0\0"));
+  const { k, fd, gfd } = vtdContainer();
+  const dfd = deviceFd(k, gfd);
   strictEqual(dfd > 0, true);
   return { k, fd, gfd, dfd };
 }
@@ -159,14 +162,8 @@ Deno.test("device memory: readMemory/writeMemory refuse it (EFAULT), as the FFI 
 
 Deno.test("a BAR mapping holds the device file: closing the fd does not release the device", () => {
   // Legacy UNSET_CONTAINER is EBUSY while a device of the group is open (container_users).
-  const k = new SimKernel({ profile: "intel-vtd", container: "legacy" });
-  const fd = k.open("/dev/vfio/vfio");
-  const gfd = k.open("/dev/vfio/3");
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setInt32(0, fd, true);
-  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_SET_CONTAINER, b), 0);
-  strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 3n), 0);
-  const dfd = k.ioctl(gfd, R.VFIO_GROUP_GET_DEVICE_FD, new TextEncoder().encode("0000:00:03.0\0"));
+  const { k, gfd } = vtdContainer("legacy");
+  const dfd = deviceFd(k, gfd);
   const bar = k.mmap(2n * PAGE, dfd, BAR0);
   strictEqual(k.close(dfd), 0);
   strictEqual(k.ioctl(gfd, R.VFIO_GROUP_UNSET_CONTAINER, 0n), -E.EBUSY);

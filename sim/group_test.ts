@@ -6,15 +6,9 @@ import { encode } from "../uapi/codec.ts";
 import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import { SimKernel } from "./kernel.ts";
-import { call, iovaRanges, mapDma } from "../tests/_sim_helpers.ts";
+import { call, fdArg, iovaRanges, mapDma } from "../tests/_sim_helpers.ts";
 
 const DEV = "0000:00:03.0";
-
-function fdArg(fd: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setInt32(0, fd, true);
-  return b;
-}
 
 function name(s: string): Uint8Array {
   return new TextEncoder().encode(s + "\0");

@@ -6,7 +6,15 @@ import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import { SimKernel } from "./kernel.ts";
 import { createSimKernel } from "./mod.ts";
-import { call, ioasAlloc, mapFixed, mockDomain, openIommufd } from "../tests/_sim_helpers.ts";
+import {
+  call,
+  deviceFd,
+  ioasAlloc,
+  mapFixed,
+  mockDomain,
+  openIommufd,
+  vtdContainer,
+} from "../tests/_sim_helpers.ts";
 
 Deno.test("open: fds are the lowest free from 3; unknown paths ENOENT", () => {
   const k = createSimKernel();
@@ -121,13 +129,8 @@ Deno.test("sim noiommu: a no-IOMMU device needs enable_unsafe_noiommu_mode; off 
 });
 
 Deno.test("sim reset: device BAR mappings are dropped with the rest (the device is released)", () => {
-  const k = new SimKernel({ profile: "intel-vtd" });
-  const fd = k.open("/dev/iommu");
-  const gfd = k.open("/dev/vfio/3");
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setInt32(0, fd, true);
-  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_SET_CONTAINER, b), 0);
-  const dfd = k.ioctl(gfd, R.VFIO_GROUP_GET_DEVICE_FD, new TextEncoder().encode("0000:00:03.0\0"));
+  const { k, gfd } = vtdContainer();
+  const dfd = deviceFd(k, gfd);
   strictEqual(k.mmap(0x1000n, dfd, 0n) > 0n, true);
   k.reset();
   deepStrictEqual(k.internalErrors, []);
@@ -175,23 +178,16 @@ Deno.test("munmap of mlocked pages takes them out of mm->locked_vm", () => {
 });
 
 Deno.test("mlocked pages count against legacy type1 pins (mm->locked_vm), not against /dev/iommu (user->locked_vm)", () => {
-  const mapAfterMlock = (container: "legacy" | "iommufd", path: string) => {
+  const mapAfterMlock = (container: "legacy" | "iommufd") => {
     const k = new SimKernel({ profile: "intel-vtd", container });
     const locked = k.mmap(0x80000n);
     const buf = k.mmap(0x100000n);
     k.setPrivileged(false);
     k.setMemlockLimit(0x100000n);
     strictEqual(k.mlock(locked, 0x80000n), 0);
-    const fd = k.open(path);
-    if (container === "legacy") {
-      const g = k.open("/dev/vfio/3");
-      const c = new Uint8Array(4);
-      new DataView(c.buffer).setInt32(0, fd, true);
-      strictEqual(k.ioctl(g, R.VFIO_GROUP_SET_CONTAINER, c), 0);
-      strictEqual(k.ioctl(fd, R.VFIO_SET_IOMMU, 3n), 0);
-    } else {
-      strictEqual(k.attachDevice(fd, "0000:00:03.0").errno, 0);
-    }
+    // /dev/iommu as the compat container: the device open attaches the domain that pins.
+    const { fd, gfd } = vtdContainer(container, k);
+    if (container === "iommufd") strictEqual(deviceFd(k, gfd) > 0, true);
     const map = (iova: bigint, size: bigint) =>
       call(k, fd, R.VFIO_IOMMU_MAP_DMA, S.vfio_iommu_type1_dma_map, {
         flags: 3,
@@ -201,6 +197,6 @@ Deno.test("mlocked pages count against legacy type1 pins (mm->locked_vm), not ag
       }).ret;
     return [map(0x100000n, 0x80000n), map(0x200000n, 0x1000n)];
   };
-  deepStrictEqual(mapAfterMlock("legacy", "/dev/vfio/vfio"), [0, -E.ENOMEM]);
-  deepStrictEqual(mapAfterMlock("iommufd", "/dev/iommu"), [0, 0]);
+  deepStrictEqual(mapAfterMlock("legacy"), [0, -E.ENOMEM]);
+  deepStrictEqual(mapAfterMlock("iommufd"), [0, 0]);
 });

@@ -40,6 +40,38 @@ export function openIommufd(options: SimKernelOptions = {}): { k: SimKernel; fd:
   return { k, fd };
 }
 
+/** The argument of VFIO_GROUP_SET_CONTAINER: the container fd as an int. */
+export function fdArg(fd: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, fd, true);
+  return b;
+}
+
+/** VFIO_GROUP_GET_DEVICE_FD of `name` on group fd `gfd`: the device fd or -errno. */
+export function deviceFd(k: Kernel, gfd: number, name = VTD_DEVICE): number {
+  return k.ioctl(gfd, R.VFIO_GROUP_GET_DEVICE_FD, new TextEncoder().encode(name + "\0"));
+}
+
+/** The intel-vtd profile's edu device. */
+export const VTD_DEVICE = "0000:00:03.0";
+
+/**
+ * The intel-vtd profile with group 3 set to a container: /dev/iommu (compat), or the legacy
+ * /dev/vfio/vfio with SET_IOMMU(TYPE1v2) done.
+ */
+export function vtdContainer(
+  container: "iommufd" | "legacy" = "iommufd",
+  k = new SimKernel({ profile: "intel-vtd", container }),
+): { k: SimKernel; fd: number; gfd: number } {
+  const fd = k.open(container === "legacy" ? "/dev/vfio/vfio" : "/dev/iommu");
+  const gfd = k.open("/dev/vfio/3");
+  if (k.ioctl(gfd, R.VFIO_GROUP_SET_CONTAINER, fdArg(fd)) !== 0) throw new Error("SET_CONTAINER");
+  if (container === "legacy" && k.ioctl(fd, R.VFIO_SET_IOMMU, 3n) !== 0) {
+    throw new Error("SET_IOMMU");
+  }
+  return { k, fd, gfd };
+}
+
 /** IOMMU_IOAS_ALLOC; returns the id. */
 export function ioasAlloc(k: Kernel, fd: number): number {
   const c = call(k, fd, R.IOMMU_IOAS_ALLOC, S.iommu_ioas_alloc);
