@@ -72,6 +72,7 @@ export const BUILTIN: readonly Profile[] = [
       // QEMU reports them (tests/scenarios/hw_info_vtd.vfs on the real kernel); no dirty
       // tracking (no second-level A/D bits) and no PASID.
       hwInfo: {
+        since: "6.6",
         type: 1,
         data: "0100000000000000" + "060226228c00d200" + "4a0ff00000000000",
         capabilities: 0n,
@@ -100,6 +101,9 @@ export const BUILTIN: readonly Profile[] = [
         MSI_X86(),
         { start: 0xfd_0000_0000n, length: 0x3_0000_0000n, type: "reserved" },
       ],
+      // amd_iommufd_hw_info (EFR/EFR2, type AMD) comes in 6.19: every modelled release
+      // answers TYPE_NONE. No HDSup: no dirty tracking.
+      hwInfo: { since: "6.19", type: 4, capabilities: 0n, maxPasidLog2: 0 },
     },
     groups: [{ id: 12, devices: [device("0000:03:00.0")] }],
   },
@@ -120,6 +124,10 @@ export const BUILTIN: readonly Profile[] = [
       msiIsolated: true,
       rejectsNoAccessProt: false,
       reservedRegions: [{ start: 0x8000000n, length: 0x100000n, type: "sw_msi" }],
+      // arm_smmu_hw_info (IDR0-5, IIDR, AIDR, type ARM_SMMUV3) comes in 6.13; which registers
+      // is hardware this profile cannot give (EOPNOTSUPP from 6.13, TYPE_NONE before). No
+      // HTTU with DBM: no dirty tracking.
+      hwInfo: { since: "6.13", type: 2, capabilities: 0n, maxPasidLog2: 0 },
     },
     groups: [{ id: 5, devices: [device("0000:01:00.0")] }],
   },

@@ -22,12 +22,16 @@
  * are exact for the mock, and for every device up to the driver call (unknown flags,
  * FAULT_ID_VALID with NEST_PARENT: EOPNOTSUPP); a real IOMMU's driver never sees
  * FAULT_ID_VALID, so with no other flag and no data it makes a plain domain, exactly.
+ * GET_HW_INFO on a real IOMMU whose driver has no `hw_info` op in the release (AMD before
+ * 6.19, SMMUv3 before 6.13) answers IOMMU_HW_INFO_TYPE_NONE with no data, exactly. For
+ * NEST_PARENT and DIRTY_TRACKING the built-in profiles describe hardware without nesting or
+ * dirty tracking, which every driver refuses (EOPNOTSUPP; the rig's VT-d does:
+ * tests/scenarios/hwpt_alloc_vtd.vfs on the real kernel).
  * Approximations, each place says so:
- * - GET_HW_INFO on a real (non-mock) IOMMU whose registers its profile does not give (the rig's
- *   VT-d gives them: intel-vtd answers exactly), and HWPT_ALLOC handing a real IOMMU's driver
- *   flags (NEST_PARENT, DIRTY_TRACKING, PASID) or driver data, whose answers depend on
- *   hardware registers: EOPNOTSUPP (what the rig's VT-d, without scalable mode, answers for
- *   NEST_PARENT and DIRTY_TRACKING: tests/scenarios/hwpt_alloc_vtd.vfs on the real kernel);
+ * - GET_HW_INFO on a driver whose `hw_info` op reads registers the profile does not give
+ *   (arm-smmuv3 from 6.13; the rig's VT-d gives them, so intel-vtd answers exactly), and
+ *   HWPT_ALLOC handing a real IOMMU's driver PASID (6.15) or driver data, whose answers
+ *   depend on its page-table formats: EOPNOTSUPP;
  * - the IOPF enable of attaching to a hwpt with a fault object always succeeds and does
  *   nothing else (no IOPF is ever raised).
  *
@@ -189,6 +193,12 @@ function pagingValidFlags(r: Release): number {
     (releaseAtLeast(r, "6.15") ? HWPT_ALLOC_PASID : 0);
 }
 
+/** IOMMU_CAP_DIRTY_TRACKING of the device's IOMMU (the mock's unless MOCK_FLAGS_DEVICE_NO_DIRTY). */
+function dirtyCapable(idev: IommufdDevice): boolean {
+  if (idev.dev.isMock) return (mockFlags(idev) & MOCK_NO_DIRTY) === 0;
+  return ((idev.dev.iommu.hwInfo?.capabilities ?? 0n) & HW_CAP_DIRTY_TRACKING) !== 0n;
+}
+
 /**
  * The checks of `iommufd_hwpt_paging_alloc` (hw_pagetable.c) and of the driver's
  * `domain_alloc_paging_flags` that come before anything visible, all EOPNOTSUPP, in the
@@ -205,7 +215,7 @@ function pagingAllocChecks(
 ): number {
   if ((flags & ~pagingValidFlags(rel)) !== 0) return -E.EOPNOTSUPP;
   const dirty = (flags & HWPT_ALLOC_DIRTY_TRACKING) !== 0;
-  if (idev.dev.isMock && dirty && (mockFlags(idev) & MOCK_NO_DIRTY) !== 0) return -E.EOPNOTSUPP;
+  if (dirty && !dirtyCapable(idev)) return -E.EOPNOTSUPP;
   if (
     releaseAtLeast(rel, "6.15") && (flags & HWPT_FAULT_ID_VALID) !== 0 &&
     (flags & HWPT_ALLOC_NEST_PARENT) !== 0
@@ -214,8 +224,10 @@ function pagingAllocChecks(
   }
   const driverFlags = flags & ~HWPT_FAULT_ID_VALID;
   if (!idev.dev.isMock) {
-    // Approximation: whether a real IOMMU takes these flags (dirty capability included) or
-    // this data depends on its hardware. With neither, its driver makes a plain domain.
+    // No built-in profile's hardware can be a nest parent (VT-d without nested support,
+    // AMD before its nesting, SMMUv3 without FEAT_NESTING) or track dirty pages, and each
+    // driver then refuses: exact. Approximation: PASID (6.15) and driver data, whose
+    // answers depend on the driver's page-table formats. With neither, a plain domain.
     return driverFlags !== 0 || userData ? -E.EOPNOTSUPP : 0;
   }
   if (userData) return -E.EOPNOTSUPP;
@@ -402,6 +414,8 @@ const ZEROS = new Uint8Array(65536);
  * of the caller's data_len is zeroed (EFAULT on either); data_len becomes 8, out_data_type
  * IOMMU_HW_INFO_TYPE_SELFTEST, out_capabilities DIRTY_TRACKING unless the device was created
  * with MOCK_FLAGS_DEVICE_NO_DIRTY, out_max_pasid_log2 0; then the struct is copied back.
+ * Another driver reports its own type and data likewise, or, without a `hw_info` op, type
+ * NONE, data_len 0 and the caller's whole buffer zeroed, whatever input type was asked.
  */
 export function iommufdGetHwInfo(ctx: IommufdCtx, u: UserArg, usize: number): number {
   const rel = ctx.release;
@@ -419,11 +433,12 @@ export function iommufdGetHwInfo(ctx: IommufdCtx, u: UserArg, usize: number): nu
     : HW_INFO_TYPE_DEFAULT;
   const idev = getDevice(ctx, get32(u, lim, I.dev_id));
   if (idev === undefined) return -E.ENOENT;
-  const info = driverHwInfo(idev);
-  // Approximation: an IOMMU whose registers the profile does not give (amd-vi, arm-smmuv3).
+  const info = driverHwInfo(idev, rel);
+  // Approximation: a driver whose registers the profile does not give (arm-smmuv3 from 6.13).
   if (info === undefined) return -E.EOPNOTSUPP;
-  // The driver refuses an input type other than DEFAULT and its own (6.17).
-  if (inType !== HW_INFO_TYPE_DEFAULT && inType !== info.type) return -E.EOPNOTSUPP;
+  // A driver's op refuses an input type other than DEFAULT and its own (6.17); without an
+  // op the core ignores the input type.
+  if (info.hasOp && inType !== HW_INFO_TYPE_DEFAULT && inType !== info.type) return -E.EOPNOTSUPP;
   const userLen = get32(u, lim, I.data_len);
   const uptr = get64(u, lim, I.data_uptr);
   const copyLen = Math.min(userLen, info.data.length);
@@ -441,18 +456,43 @@ export function iommufdGetHwInfo(ctx: IommufdCtx, u: UserArg, usize: number): nu
   return u.respond(lim) ? 0 : -E.EFAULT;
 }
 
-/** What a device's IOMMU driver reports to GET_HW_INFO, or undefined when not modelled. */
-function driverHwInfo(
-  idev: IommufdDevice,
-): { type: number; data: Uint8Array; capabilities: bigint; maxPasidLog2: number } | undefined {
+/** What GET_HW_INFO reports for a device: its driver's `hw_info` op, or TYPE_NONE without one. */
+interface DriverHwInfo {
+  /** The driver has a `hw_info` op (it checks an input type; without one it is ignored). */
+  hasOp: boolean;
+  type: number;
+  data: Uint8Array;
+  capabilities: bigint;
+  maxPasidLog2: number;
+}
+
+const NO_DATA = new Uint8Array(0);
+
+/**
+ * What a device's IOMMU driver reports to GET_HW_INFO, or undefined when the driver has a
+ * `hw_info` op whose registers the profile does not give.
+ */
+function driverHwInfo(idev: IommufdDevice, rel: Release): DriverHwInfo | undefined {
   if (idev.dev.isMock) {
-    const caps = (mockFlags(idev) & MOCK_NO_DIRTY) !== 0 ? 0n : HW_CAP_DIRTY_TRACKING;
-    return { type: HW_INFO_TYPE_SELFTEST, data: MOCK_HW_INFO, capabilities: caps, maxPasidLog2: 0 };
+    const caps = dirtyCapable(idev) ? HW_CAP_DIRTY_TRACKING : 0n;
+    return {
+      hasOp: true,
+      type: HW_INFO_TYPE_SELFTEST,
+      data: MOCK_HW_INFO,
+      capabilities: caps,
+      maxPasidLog2: 0,
+    };
   }
   const hw = idev.dev.iommu.hwInfo;
   if (hw === undefined) return undefined;
+  const { capabilities, maxPasidLog2 } = hw;
+  // A driver without the op (AMD before 6.19, SMMUv3 before 6.13): type NONE, no data.
+  if (!releaseAtLeast(rel, hw.since)) {
+    return { hasOp: false, type: HW_INFO_TYPE_DEFAULT, data: NO_DATA, capabilities, maxPasidLog2 };
+  }
+  if (hw.data === undefined) return undefined;
   const data = Uint8Array.from(hw.data.match(/../g)!, (h) => parseInt(h, 16));
-  return { type: hw.type, data, capabilities: hw.capabilities, maxPasidLog2: hw.maxPasidLog2 };
+  return { hasOp: true, type: hw.type, data, capabilities, maxPasidLog2 };
 }
 
 // ---- dirty tracking ----

@@ -404,8 +404,35 @@ Deno.test("IOMMU_GET_HW_INFO on 6.18 with INPUT_TYPE: the driver's own type or D
   deepStrictEqual([ask(0), ask(1), ask(2), ask(0xfeedbeef)], [0, 0, -E.EOPNOTSUPP, -E.EOPNOTSUPP]);
 });
 
-Deno.test("IOMMU_GET_HW_INFO on an IOMMU whose registers the profile lacks -> EOPNOTSUPP", () => {
-  const { k, fd, idev } = vtdDevice("amd-vi");
+Deno.test("IOMMU_GET_HW_INFO with a driver without a hw_info op (AMD to 6.18, SMMUv3 to 6.12): TYPE_NONE, no data, buffer zeroed", () => {
+  for (
+    const [profile, release] of [["amd-vi", "6.12"], ["amd-vi", "6.18"], ["arm-smmuv3", "6.12"]]
+  ) {
+    const { k, fd, idev } = vtdDevice(profile, release);
+    const mem = k.mmap(0x1000n);
+    k.writeMemory(mem, new Uint8Array(16).fill(0xaa));
+    const c = hwInfo(k, fd, { dev_id: idev, data_len: 12, data_uptr: mem, out_data_type: 7 });
+    deepStrictEqual(
+      [c.ret, c.out.data_len, c.out.out_data_type, c.out.out_capabilities],
+      [0, 0n, 0n, 0n],
+      `${profile} ${release}`,
+    );
+    const data = new Uint8Array(16);
+    k.readMemory(mem, data);
+    deepStrictEqual(
+      [...data],
+      [...new Uint8Array(12), 0xaa, 0xaa, 0xaa, 0xaa],
+      "data_len bytes zeroed",
+    );
+  }
+  // 6.18's INPUT_TYPE goes to the driver's op; without one any type gets NONE.
+  const { k, fd, idev } = vtdDevice("amd-vi", "6.18");
+  const c = hwInfo(k, fd, { dev_id: idev, flags: 1, out_data_type: 2 });
+  deepStrictEqual([c.ret, c.out.out_data_type], [0, 0n]);
+});
+
+Deno.test("IOMMU_GET_HW_INFO on a driver whose registers the profile lacks (SMMUv3 from 6.13) -> EOPNOTSUPP", () => {
+  const { k, fd, idev } = vtdDevice("arm-smmuv3", "6.18");
   strictEqual(hwInfo(k, fd, { dev_id: idev }).ret, -E.EOPNOTSUPP);
 });
 

@@ -61,15 +61,23 @@ export const IommuSchema = z.object({
   /** Regions every device behind this IOMMU reports. */
   reservedRegions: z.array(ResvRegionSchema),
   /**
-   * What the driver's `hw_info` op reports for IOMMU_GET_HW_INFO, read off the hardware (its
-   * registers); without it the simulator answers EOPNOTSUPP, as it cannot make them up.
+   * What IOMMU_GET_HW_INFO reports for a device behind this IOMMU. Releases before `since`
+   * have no `hw_info` op in this driver: the kernel then answers IOMMU_HW_INFO_TYPE_NONE with
+   * no data. From `since` on the driver reports `data`, read off the hardware (its
+   * registers); a profile that cannot give them leaves `data` out and the simulator answers
+   * EOPNOTSUPP there, as it cannot make them up.
    */
   hwInfo: z.object({
-    /** IOMMU_HW_INFO_TYPE_* (1: INTEL_VTD, 2: ARM_SMMUV3, …). */
+    /** First release whose driver has the `hw_info` op (6.6: IOMMU_GET_HW_INFO's own). */
+    since: z.string().regex(/^\d+\.\d+$/).default("6.6"),
+    /** IOMMU_HW_INFO_TYPE_* (1: INTEL_VTD, 2: ARM_SMMUV3, 4: AMD). */
     type: z.number().int().min(1),
     /** The driver's struct (e.g. `iommu_hw_info_vtd`) as bytes, in hex. */
-    data: z.string().regex(/^([0-9a-f]{2})+$/),
-    /** out_capabilities (IOMMU_HW_CAP_*). */
+    data: z.string().regex(/^([0-9a-f]{2})+$/).optional(),
+    /**
+     * out_capabilities (IOMMU_HW_CAP_*): the IOMMU's `capable` op, asked whether or not the
+     * driver has `hw_info` (DIRTY_TRACKING: VT-d SSADS, AMD HDSup, SMMUv3 HTTU with DBM).
+     */
     capabilities: u64.default(0n),
     /** out_max_pasid_log2 (0: no PASID). */
     maxPasidLog2: z.number().int().min(0).max(20).default(0),
