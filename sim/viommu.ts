@@ -13,8 +13,8 @@
  *
  * Exact against the mock driver. For other drivers only what the core checks before asking
  * the driver: on 6.18 neither Intel VT-d nor AMD-Vi has vIOMMU ops (EOPNOTSUPP); the SMMUv3
- * one reports no vIOMMU size without FEAT_NESTING, which the profile's stage-1 SMMU does not
- * have (EOPNOTSUPP; an approximation, as the feature is the hardware's).
+ * one reports no vIOMMU size without FEAT_NESTING (EOPNOTSUPP), which the profile's
+ * stage-1 SMMU does not have. An SMMU with nesting is not modelled.
  *
  * @module
  */
