@@ -8,11 +8,11 @@
  * object (idev, from bind) and, when the IOAS has no automatic hwpt to reuse, the hwpt. Its id
  * may name an IOAS, a paging hwpt or a nested hwpt (the mock's nested domain attaches).
  *
- * Approximated: a mock device reports no reserved regions here (a software-MSI region that
- * some releases' mock may report is not modelled), so the reserved-region moves of attach and
- * replace (exact for devices that have regions) never conflict for a mock device; the IOPF
- * enable of a fault-capable hwpt's attach always succeeds (the mock has an IOPF queue) and has
- * no other effect.
+ * A mock device reports no reserved regions, as in every modelled release: the mock gets its
+ * first `get_resv_regions` op after 6.18 (the patch "iommufd/selftest: Add a testing reserved
+ * region", October 2025, adds it to a `mock_ops` that has none). Approximated: the IOPF enable
+ * of a fault-capable hwpt's attach always succeeds (the mock has an IOPF queue) and has no
+ * other effect.
  *
  * @module
  */
