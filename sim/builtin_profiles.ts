@@ -39,6 +39,8 @@ export const MOCK_DOMAIN: Iommu = Object.freeze({
   msiIsolated: true,
   rejectsNoAccessProt: false,
   reservedRegions: [],
+  pasidDomains: true,
+  iopfAttachErrno: 0,
 });
 
 const MSI_X86 = () => ({ start: 0xfee00000n, length: 0x100000n, type: "msi" as const });
@@ -68,6 +70,8 @@ export const BUILTIN: readonly Profile[] = [
       msiIsolated: true,
       rejectsNoAccessProt: true,
       reservedRegions: [MSI_X86()],
+      pasidDomains: true,
+      iopfAttachErrno: 19,
       // intel_iommu_hw_info: flags ERRATA_772415_SPR17, CAP_REG and ECAP_REG as the rig's
       // QEMU reports them (tests/scenarios/hw_info_vtd.vfs on the real kernel); no dirty
       // tracking (no second-level A/D bits) and no PASID.
@@ -101,6 +105,8 @@ export const BUILTIN: readonly Profile[] = [
         MSI_X86(),
         { start: 0xfd_0000_0000n, length: 0x3_0000_0000n, type: "reserved" },
       ],
+      pasidDomains: false,
+      iopfAttachErrno: 0,
       // amd_iommufd_hw_info (EFR/EFR2, type AMD) comes in 6.19: every modelled release
       // answers TYPE_NONE. No HDSup: no dirty tracking.
       hwInfo: { since: "6.19", type: 4, capabilities: 0n, maxPasidLog2: 0 },
@@ -109,7 +115,7 @@ export const BUILTIN: readonly Profile[] = [
   },
   {
     name: "arm-smmuv3",
-    description: "an Arm SMMUv3 with 4K granule, 48-bit input addresses, stage 1",
+    description: "QEMU's virt SMMUv3: stage 1, 4K granule, 48-bit input addresses",
     source: "drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_domain_finalise ias = 48 " +
       "without FEAT_VAX, io-pgtable-arm 4K granule sizes 4K|2M|1G, arm_smmu_get_resv_regions " +
       "MSI_IOVA_BASE 0x8000000 MSI_IOVA_LENGTH 0x100000 (SW_MSI); ENFORCE_CACHE_COHERENCY " +
@@ -124,10 +130,21 @@ export const BUILTIN: readonly Profile[] = [
       msiIsolated: true,
       rejectsNoAccessProt: false,
       reservedRegions: [{ start: 0x8000000n, length: 0x100000n, type: "sw_msi" }],
-      // arm_smmu_hw_info (IDR0-5, IIDR, AIDR, type ARM_SMMUV3) comes in 6.13; which registers
-      // is hardware this profile cannot give (EOPNOTSUPP from 6.13, TYPE_NONE before). No
-      // HTTU with DBM: no dirty tracking.
-      hwInfo: { since: "6.13", type: 2, capabilities: 0n, maxPasidLog2: 0 },
+      pasidDomains: true,
+      iopfAttachErrno: 0,
+      // arm_smmu_hw_info (6.13, CONFIG_ARM_SMMU_V3_IOMMUFD): flags 0, the raw IDR0-5, IIDR and
+      // AIDR, as QEMU (8.1 on; 7.2 lacks IDR0.VMID16) resets them for `virt,iommu=smmuv3`:
+      // S1P, AArch64 tables, coherent, 16-bit ASIDs/VMIDs, 2-level stream table; 16-bit
+      // SIDs; range invalidation, BBML2; 44-bit OAS, 4K/16K/64K granules. No S2P (hence no
+      // nesting) and no HTTU (no dirty tracking).
+      hwInfo: {
+        since: "6.13",
+        type: 2,
+        data: "00000000" + "00000000" + "1a10440d" + "10007302" + "00000000" + "04140000" +
+          "00000000" + "74000000" + "00000000" + "01000000",
+        capabilities: 0n,
+        maxPasidLog2: 0,
+      },
     },
     groups: [{ id: 5, devices: [device("0000:01:00.0")] }],
   },

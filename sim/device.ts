@@ -100,7 +100,10 @@ const MOCK_FLAGS_DEVICE_NO_DIRTY = 1;
 
 /**
  * The group attach / replace of the domain (`iommu_attach_group`, `iommu_replace_group_handle`)
- * with the driver's attach_dev. The core: a domain of another driver (EINVAL). The mock's
+ * with the driver's attach_dev. The core: a domain of another driver (EINVAL). A real
+ * driver, for a domain with an IOPF handler (a fault object), enables IOPF on a device
+ * without PRI as the profile says (VT-d: ENODEV; 6.16 moved this into the drivers' attach;
+ * 6.13-6.15 did it first in iommufd, with EINVAL from SMMUv3: not a modelled release). The mock's
  * `mock_domain_nop_attach`: a domain with dirty ops on a MOCK_FLAGS_DEVICE_NO_DIRTY device
  * (EINVAL, 6.7); from 6.15 a nested domain allocated through a vIOMMU needs the device to
  * have a vDEVICE in that vIOMMU (`iommufd_viommu_get_vdev_id`: ENOENT).
@@ -108,7 +111,8 @@ const MOCK_FLAGS_DEVICE_NO_DIRTY = 1;
 function domainAttachDev(hwpt: AttachedHwpt, idev: IommufdDevice): number {
   const owner = hwpt.type === "hwpt_paging" ? hwpt : hwpt.parent;
   if (owner.iommu.driver !== idev.dev.iommu.driver) return -E.EINVAL;
-  if (!idev.dev.isMock) return 0;
+  // Our devices have no PRI; the driver enables IOPF for a domain with a fault handler.
+  if (!idev.dev.isMock) return hwpt.fault !== undefined ? -idev.dev.iommu.iopfAttachErrno : 0;
   const flags = (idev.dev as { flags?: number }).flags ?? 0;
   if (hwpt.type === "hwpt_paging" && hwpt.dirtyOps && (flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) {
     return -E.EINVAL;

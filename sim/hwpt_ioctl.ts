@@ -26,14 +26,10 @@
  * 6.19, SMMUv3 before 6.13) answers IOMMU_HW_INFO_TYPE_NONE with no data, exactly. For
  * NEST_PARENT and DIRTY_TRACKING the built-in profiles describe hardware without nesting or
  * dirty tracking, which every driver refuses (EOPNOTSUPP; the rig's VT-d does:
- * tests/scenarios/hwpt_alloc_vtd.vfs on the real kernel).
- * Approximations, each place says so:
- * - GET_HW_INFO on a driver whose `hw_info` op reads registers the profile does not give
- *   (arm-smmuv3 from 6.13; the rig's VT-d gives them, so intel-vtd answers exactly), and
- *   HWPT_ALLOC handing a real IOMMU's driver PASID (6.15) or driver data, whose answers
- *   depend on its page-table formats: EOPNOTSUPP;
- * - the IOPF enable of attaching to a hwpt with a fault object always succeeds and does
- *   nothing else (no IOPF is ever raised).
+ * tests/scenarios/hwpt_alloc_vtd.vfs on the real kernel); PASID and driver data go by the
+ * driver ({@link realDriverPagingChecks}). A driver's `hw_info` reports the registers the
+ * profile gives (the rig's VT-d; QEMU's SMMUv3); a user profile without them gets EOPNOTSUPP.
+ * Attaching to a hwpt with a fault object enables IOPF (`device.ts`); no IOPF is ever raised.
  *
  * @module
  */
@@ -223,14 +219,21 @@ function pagingAllocChecks(
     return -E.EOPNOTSUPP;
   }
   const driverFlags = flags & ~HWPT_FAULT_ID_VALID;
-  if (!idev.dev.isMock) {
-    // No built-in profile's hardware can be a nest parent (VT-d without nested support,
-    // AMD before its nesting, SMMUv3 without FEAT_NESTING) or track dirty pages, and each
-    // driver then refuses: exact. Approximation: PASID (6.15) and driver data, whose
-    // answers depend on the driver's page-table formats. With neither, a plain domain.
-    return driverFlags !== 0 || userData ? -E.EOPNOTSUPP : 0;
-  }
+  if (!idev.dev.isMock) return realDriverPagingChecks(idev, driverFlags, userData);
   if (userData) return -E.EOPNOTSUPP;
+  return 0;
+}
+
+/**
+ * A real IOMMU driver's `domain_alloc_paging_flags` for the hardware the profiles describe:
+ * no driver takes data for a paging domain, and none of that hardware can be a nest parent
+ * (VT-d without nesting, AMD-Vi before 6.19, SMMUv3 without FEAT_NESTING), all EOPNOTSUPP;
+ * PASID (6.15) as the profile says (VT-d and SMMUv3 make the domain, AMD-Vi without GT
+ * refuses). DIRTY_TRACKING never gets here on this hardware: the core refused it.
+ */
+function realDriverPagingChecks(idev: IommufdDevice, flags: number, userData: boolean): number {
+  if (userData || (flags & HWPT_ALLOC_NEST_PARENT) !== 0) return -E.EOPNOTSUPP;
+  if ((flags & HWPT_ALLOC_PASID) !== 0 && !idev.dev.iommu.pasidDomains) return -E.EOPNOTSUPP;
   return 0;
 }
 
@@ -434,7 +437,7 @@ export function iommufdGetHwInfo(ctx: IommufdCtx, u: UserArg, usize: number): nu
   const idev = getDevice(ctx, get32(u, lim, I.dev_id));
   if (idev === undefined) return -E.ENOENT;
   const info = driverHwInfo(idev, rel);
-  // Approximation: a driver whose registers the profile does not give (arm-smmuv3 from 6.13).
+  // A user profile whose driver has the op but which gives no registers: nothing to report.
   if (info === undefined) return -E.EOPNOTSUPP;
   // A driver's op refuses an input type other than DEFAULT and its own (6.17); without an
   // op the core ignores the input type.

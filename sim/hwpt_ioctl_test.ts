@@ -11,6 +11,7 @@ import * as R from "../uapi/ioctl.ts";
 import type { SimKernel } from "./kernel.ts";
 import { call, ioasAlloc, mockDomain, openIommufd } from "../tests/_sim_helpers.ts";
 import type { StructValues } from "../uapi/codec.ts";
+import { deviceReplace, type IommufdDevice } from "./device.ts";
 
 const destroy = (k: SimKernel, fd: number, id: number) =>
   call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
@@ -431,9 +432,37 @@ Deno.test("IOMMU_GET_HW_INFO with a driver without a hw_info op (AMD to 6.18, SM
   deepStrictEqual([c.ret, c.out.out_data_type], [0, 0n]);
 });
 
-Deno.test("IOMMU_GET_HW_INFO on a driver whose registers the profile lacks (SMMUv3 from 6.13) -> EOPNOTSUPP", () => {
+Deno.test("IOMMU_GET_HW_INFO on SMMUv3 from 6.13: arm_smmu_hw_info's raw IDR0-5, IIDR, AIDR (QEMU's)", () => {
   const { k, fd, idev } = vtdDevice("arm-smmuv3", "6.18");
-  strictEqual(hwInfo(k, fd, { dev_id: idev }).ret, -E.EOPNOTSUPP);
+  const mem = k.mmap(0x1000n);
+  const c = hwInfo(k, fd, { dev_id: idev, data_len: 40, data_uptr: mem });
+  deepStrictEqual([c.ret, c.out.data_len, c.out.out_data_type], [0, 40n, 2n]);
+  const data = new Uint8Array(40);
+  k.readMemory(mem, data);
+  const v = new DataView(data.buffer);
+  const words = Array.from({ length: 10 }, (_, i) => v.getUint32(4 * i, true));
+  deepStrictEqual(words, [0, 0, 0x0d44101a, 0x02730010, 0, 0x1404, 0, 0x74, 0, 1]);
+});
+
+Deno.test("domain_alloc_paging_flags on real IOMMUs (6.18): PASID makes a domain on VT-d and SMMUv3, EOPNOTSUPP on AMD-Vi without GT; NEST_PARENT and data EOPNOTSUPP", () => {
+  const PASID = 8, NEST_PARENT = 1, DIRTY = 2;
+  for (
+    const [profile, pasid] of [["intel-vtd", 0], ["arm-smmuv3", 0], [
+      "amd-vi",
+      -E.EOPNOTSUPP,
+    ]] as const
+  ) {
+    const { k, fd, ioas, idev } = vtdDevice(profile, "6.18");
+    const alloc = (flags: number) => hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags }).ret;
+    deepStrictEqual(
+      [alloc(PASID), alloc(NEST_PARENT), alloc(DIRTY), alloc(PASID | NEST_PARENT)],
+      [pasid, -E.EOPNOTSUPP, -E.EOPNOTSUPP, -E.EOPNOTSUPP],
+      profile,
+    );
+  }
+  // 6.12 knows no PASID flag: the core refuses it before any driver.
+  const { k, fd, ioas, idev } = vtdDevice("intel-vtd", "6.12");
+  strictEqual(hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: PASID }).ret, -E.EOPNOTSUPP);
 });
 
 Deno.test("iommufd_hwpt_paging_alloc on a real IOMMU (6.18): FAULT_ID_VALID alone reaches the driver as a plain domain", () => {
@@ -459,4 +488,18 @@ Deno.test("iommufd_hwpt_paging_alloc on a real IOMMU (6.18): unknown flags and F
   const old = vtdDevice("intel-vtd", "6.12");
   const f12 = hwptAlloc(old.k, old.fd, { dev_id: old.idev, pt_id: old.ioas, flags: 4 });
   strictEqual(f12.ret, -E.EOPNOTSUPP, "6.12 knows no FAULT_ID_VALID for a paging hwpt");
+});
+
+Deno.test("attach to a hwpt with a fault object (6.18): the driver enables IOPF; VT-d refuses a device without PRI (ENODEV), AMD-Vi and SMMUv3 attach", () => {
+  for (
+    const [profile, errno] of [["intel-vtd", -E.ENODEV], ["amd-vi", 0], ["arm-smmuv3", 0]] as const
+  ) {
+    const { k, fd, ioas, idev } = vtdDevice(profile, "6.18");
+    const fault = faultAlloc(k, fd);
+    const a = hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas, flags: 4, fault_id: fault });
+    strictEqual(a.ret, 0, `${profile}: FAULT_ID_VALID never reaches the driver's alloc`);
+    const dev = k.iommufdContext(fd)!.objects.get(idev, "device") as IommufdDevice;
+    const hwpt = Number(a.out.out_hwpt_id);
+    strictEqual(deviceReplace(dev, hwpt), errno === 0 ? hwpt : errno, profile);
+  }
 });

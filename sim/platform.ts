@@ -38,6 +38,8 @@ export const NO_IOMMU: Iommu = Object.freeze({
   msiIsolated: false,
   rejectsNoAccessProt: false,
   reservedRegions: [],
+  pasidDomains: false,
+  iopfAttachErrno: 0,
 });
 
 /** An iommu_group: DMA ownership is claimed per group. */

@@ -61,6 +61,18 @@ export const IommuSchema = z.object({
   /** Regions every device behind this IOMMU reports. */
   reservedRegions: z.array(ResvRegionSchema),
   /**
+   * The driver makes a paging domain for IOMMU_HWPT_ALLOC_PASID (6.15): VT-d (a second-stage
+   * domain without scalable mode) and SMMUv3 (stage 1) do; AMD-Vi only with GT/PPR (PASID
+   * support), else EOPNOTSUPP.
+   */
+  pasidDomains: z.boolean().default(false),
+  /**
+   * What the driver's attach answers for a device without PRI on a domain with an IOPF
+   * handler (a paging hwpt holding a fault object; 6.16+): VT-d `intel_iommu_enable_iopf`
+   * ENODEV (19); AMD-Vi and SMMUv3 (stall disabled) attach, 0.
+   */
+  iopfAttachErrno: z.number().int().min(0).default(0),
+  /**
    * What IOMMU_GET_HW_INFO reports for a device behind this IOMMU. Releases before `since`
    * have no `hw_info` op in this driver: the kernel then answers IOMMU_HW_INFO_TYPE_NONE with
    * no data. From `since` on the driver reports `data`, read off the hardware (its
