@@ -18,8 +18,12 @@ interface Layout {
 }
 
 const layouts = new WeakMap<StructDesc, Layout>();
+/** The struct asked about last: one ioctl's encode and decode ask about it in a row. */
+let lastDesc: StructDesc | undefined;
+let lastLayout: Layout | undefined;
 
 function layoutOf(desc: StructDesc): Layout {
+  if (desc === lastDesc) return lastLayout!;
   let l = layouts.get(desc);
   if (l === undefined) {
     const byName = new Map<string, FieldDesc>();
@@ -28,6 +32,8 @@ function layoutOf(desc: StructDesc): Layout {
     l = { byName, sizeField: desc.fields.find((f) => f.kind === "size") };
     layouts.set(desc, l);
   }
+  lastDesc = desc;
+  lastLayout = l;
   return l;
 }
 
@@ -209,6 +215,23 @@ export function decodeFrom(
     if (f.offset + f.size <= length) out[f.name] = readAt(view, offset + f.offset, f);
   }
   return out;
+}
+
+/**
+ * Field `name` as {@link decodeFrom} gives it (undefined when the struct has no such field
+ * or it does not lie wholly inside `length`), decoding only that field: a caller that reads
+ * one field of the result spares making a bigint for every other.
+ */
+export function decodeFieldFrom(
+  desc: StructDesc,
+  view: DataView,
+  offset: number,
+  length: number,
+  name: string,
+): bigint | undefined {
+  const f = layoutOf(desc).byName.get(name);
+  if (f === undefined || f.offset + f.size > length) return undefined;
+  return readAt(view, offset + f.offset, f);
 }
 
 /** Render one field value: flags and enums by name, ids/fds/sizes in decimal, else hex. */

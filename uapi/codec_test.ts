@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import {
   decode,
+  decodeFieldFrom,
+  decodeFrom,
   encode,
   fieldNames,
   fieldOf,
@@ -86,6 +88,22 @@ Deno.test("every struct round-trips random field values", () => {
 Deno.test("decode of a short buffer gives only the fields that fit", () => {
   const out = decode(iommu_ioas_map, new Uint8Array(12));
   assert.deepEqual(Object.keys(out), ["size", "flags", "ioas_id"]);
+});
+
+Deno.test("decodeFieldFrom gives each field as decodeFrom does, and nothing past the length", () => {
+  const bytes = new Uint8Array(64);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 37 + 11) & 0xff;
+  const view = new DataView(bytes.buffer);
+  for (const desc of Object.values(STRUCTS)) {
+    if (desc.size + 8 > bytes.length) continue;
+    for (const length of [desc.size, 12]) {
+      const all = decodeFrom(desc, view, 8, length);
+      for (const f of desc.fields) {
+        assert.equal(decodeFieldFrom(desc, view, 8, length, f.name), all[f.name], desc.name);
+      }
+      assert.equal(decodeFieldFrom(desc, view, 8, length, "no_such_field"), undefined);
+    }
+  }
 });
 
 Deno.test("formatStruct names flags and prints ids in decimal", () => {
