@@ -8,6 +8,7 @@
 
 import {
   decode,
+  decodeFieldFrom,
   decodeFrom,
   encode,
   encodeInto,
@@ -78,7 +79,10 @@ let block = new ArrayBuffer(BLOCK);
 let blockView = new DataView(block);
 let blockUsed = 0;
 
-/** A {@link Sent} whose buffer lives in a block: `buf` and `out` are made when first read. */
+/**
+ * A {@link Sent} whose buffer lives in a block (or is shared, see {@link sendStructShared}):
+ * `buf` and `out` are made when first read.
+ */
 class SentInRegion implements Sent {
   ret: number;
   readonly #desc: StructDesc;
@@ -110,6 +114,29 @@ class SentInRegion implements Sent {
   set out(o: Record<string, bigint>) {
     this.#out = o;
   }
+
+  /** This result over again, for the next call in the same buffer (see sendStructShared). */
+  renew(ret: number): this {
+    this.ret = ret;
+    this.#buf = undefined;
+    this.#out = undefined;
+    return this;
+  }
+
+  /** `out[name]`, decoding only that field when `out` has not been made. */
+  field(name: string): bigint {
+    if (this.#out !== undefined || this.ret < 0) return this.out[name];
+    const arg = this.#arg;
+    return decodeFieldFrom(this.#desc, this.#view, arg.byteOffset, arg.length, name)!;
+  }
+}
+
+/**
+ * Field `name` of what the kernel wrote back, as `sent.out[name]` gives it: for commands that
+ * read one field of the result (a map's IOVA, an unmap's length), without decoding the rest.
+ */
+export function outField(sent: Sent, name: string): bigint {
+  return sent instanceof SentInRegion ? sent.field(name) : sent.out[name];
 }
 
 function sendInRegion(
@@ -132,6 +159,45 @@ function sendInRegion(
   blockUsed += need;
   encodeInto(desc, values, view, off);
   return new SentInRegion(ctx.kernel.ioctl(fd, request, arg), desc, arg, view);
+}
+
+/** What {@link sendStructShared} reuses for one struct: the buffer, a view, the result. */
+interface SharedArg {
+  readonly arg: Uint8Array;
+  readonly view: DataView;
+  readonly sent: SentInRegion;
+}
+
+const sharedArgs = new WeakMap<StructDesc, SharedArg>();
+
+/**
+ * {@link sendStruct} for a result that is read at once: without overrides, every call for
+ * `desc` reuses one zeroed buffer and one result object, so the `buf` and `out` of a call
+ * must be read before the next call for the same struct (a map or an unmap reads its one
+ * field right away). The backend then meets the same buffer again (the simulator keeps a
+ * view per buffer it saw last), and nothing is allocated per call.
+ */
+export function sendStructShared(
+  ctx: CommandContext,
+  fd: number,
+  request: number,
+  desc: StructDesc,
+  values: StructValues,
+  o: Overrides = {},
+): Sent {
+  const sf = sizeFieldOf(desc);
+  const plain = o.argsz === undefined && o.size === undefined && o.flags === undefined &&
+    (sf === undefined || values[sf.name] === undefined) && desc.size <= REGION_MAX;
+  if (!plain) return sendStruct(ctx, fd, request, desc, values, o);
+  let s = sharedArgs.get(desc);
+  if (s === undefined) {
+    const arg = new Uint8Array(desc.size);
+    const view = new DataView(arg.buffer);
+    sharedArgs.set(desc, s = { arg, view, sent: new SentInRegion(0, desc, arg, view) });
+  }
+  s.arg.fill(0);
+  encodeInto(desc, values, s.view, 0);
+  return s.sent.renew(ctx.kernel.ioctl(fd, request, s.arg));
 }
 
 /**
@@ -232,7 +298,9 @@ export function addArea(state: ShellState, key: string, area: ShellArea): void {
   if ((i > 0 && list[i - 1].last >= area.iova) || (i < list.length && area.last >= list[i].iova)) {
     mayOverlap.add(list);
   }
-  list.splice(i, 0, area);
+  // Maps mostly go up: appending spares the array of nothing removed that splice returns.
+  if (i === list.length) list.push(area);
+  else list.splice(i, 0, area);
 }
 
 /** Forget what this shell mapped in [iova, last] (splitting areas at the edges). */
@@ -257,7 +325,11 @@ export function removeAreas(state: ShellState, key: string, iova: bigint, last: 
   while (end < list.length && list[end].iova <= last) end++;
   if (end === lo) return;
   const pieces = cut(list, lo, end, iova, last, false);
-  list.splice(lo, end - lo, ...pieces);
+  // Most unmaps take whole areas, often the last ones: then nothing goes back in, and
+  // cutting the tail spares the array of removed areas that splice returns.
+  if (pieces.length > 0) list.splice(lo, end - lo, ...pieces);
+  else if (end === list.length) list.length = lo;
+  else list.splice(lo, end - lo);
 }
 
 /** Areas [from, to) of `list` with [iova, last] cut out (and the others, when `keep`). */

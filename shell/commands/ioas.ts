@@ -38,10 +38,12 @@ import {
   freshMemory,
   iommufdOverrides,
   iommufdPerm,
+  outField,
   readUser,
   releaseMemory,
   removeAreas,
   sendStruct,
+  sendStructShared,
   sizeOverride,
   withScratch,
 } from "./_util.ts";
@@ -124,7 +126,7 @@ const map = defineCommand({
     const vaddr = o.vaddr ?? freshMemory(ctx, size);
     const flags = (fixed ? 1 : 0) | iommufdPerm(perm);
     const fd = container(ctx);
-    const r = sendStruct(ctx, fd, IOMMU_IOAS_MAP, iommu_ioas_map, {
+    const r = sendStructShared(ctx, fd, IOMMU_IOAS_MAP, iommu_ioas_map, {
       flags,
       ioas_id: id,
       user_va: vaddr,
@@ -135,7 +137,7 @@ const map = defineCommand({
       if (fresh) releaseMemory(ctx, vaddr);
       return ctx.errno(-r.ret);
     }
-    const got = r.out.iova;
+    const got = outField(r, "iova");
     if (size > 0n) {
       addArea(ctx.state, areaKey(ctx.state, fd, id), {
         iova: got,
@@ -168,7 +170,7 @@ const unmap = defineCommand({
     const start = o.all ? iova ?? 0n : iova!;
     const length = o.all ? size ?? U64_MAX : size!;
     const fd = container(ctx);
-    const r = sendStruct(ctx, fd, IOMMU_IOAS_UNMAP, iommu_ioas_unmap, {
+    const r = sendStructShared(ctx, fd, IOMMU_IOAS_UNMAP, iommu_ioas_unmap, {
       ioas_id: id,
       iova: start,
       length,
@@ -178,7 +180,7 @@ const unmap = defineCommand({
       const last = start + length - 1n;
       removeAreas(ctx.state, areaKey(ctx.state, fd, id), start, last > U64_MAX ? U64_MAX : last);
     }
-    return ctx.ok({ unmapped: r.out.length });
+    return ctx.ok({ unmapped: outField(r, "length") });
   },
 });
 

@@ -30,9 +30,11 @@ import {
   container,
   freshMemory,
   MAX_BUFFER,
+  outField,
   releaseMemory,
   removeAreas,
   sendStruct,
+  sendStructShared,
   vfioOverrides,
   vfioPerm,
 } from "./_util.ts";
@@ -265,7 +267,7 @@ const map = defineCommand({
     const vaddr = o.vaddr ?? freshMemory(ctx, size);
     const flags = vfioPerm(perm);
     const fd = container(ctx);
-    const r = sendStruct(ctx, fd, VFIO_IOMMU_MAP_DMA, vfio_iommu_type1_dma_map, {
+    const r = sendStructShared(ctx, fd, VFIO_IOMMU_MAP_DMA, vfio_iommu_type1_dma_map, {
       flags,
       vaddr,
       iova,
@@ -323,7 +325,7 @@ const unmap = defineCommand({
         return nativeUnmap(ctx, ioas, { iova, size, all: o.all, writeback: o.writeback });
       }
     }
-    const r = sendStruct(ctx, fd, VFIO_IOMMU_UNMAP_DMA, vfio_iommu_type1_dma_unmap, {
+    const r = sendStructShared(ctx, fd, VFIO_IOMMU_UNMAP_DMA, vfio_iommu_type1_dma_unmap, {
       flags: o.all ? 2 : 0,
       iova: iova ?? 0n,
       size: size ?? 0n,
@@ -333,7 +335,7 @@ const unmap = defineCommand({
     const key = areaKey(ctx.state, fd);
     if (o.all) ctx.state.areas.delete(key);
     else if (size! > 0n) removeAreas(ctx.state, key, iova!, iova! + size! - 1n);
-    return ctx.ok({ unmapped: r.out.size, written_size: written });
+    return ctx.ok({ unmapped: outField(r, "size"), written_size: written });
   },
 });
 
