@@ -90,6 +90,12 @@ export type KnownStatement = (text: string, col: number, line: number) => boolea
  * {@link KnownStatement} for a statement not cut out of the source yet: its text is
  * `source.slice(start, end)`. A caller that mostly meets statements it knows can look them
  * up in place (no string is made for each).
+ *
+ * It is also asked about whole lines before their words are found (see
+ * {@link Lexer.next}): a line that starts at column 1, is no comment and does not end in a
+ * blank, `\r` or `\`, which may not be one verbatim statement. It must answer true only for
+ * a line that is exactly such a statement: one it was asked about before (and so knows), or
+ * one of a form that cannot be anything else (`let NAME = 0x1000`).
  */
 export type KnownSpan = (
   source: string,
@@ -132,10 +138,12 @@ export class Lexer {
    * The next statement or whole-line comment, or undefined at the end. A verbatim statement
    * (see {@link Statement.verbatim}) without quotes for which `known` answers true is passed
    * over: the lexer goes on to the one after it. With `inPlace`, `known` is a
-   * {@link KnownSpan} and gets the statement as a span of the source.
+   * {@link KnownSpan} and gets the statement as a span of the source (and a line as a whole
+   * first, see there).
    */
   next(known?: KnownStatement | KnownSpan, inPlace = false): LexItem | undefined {
     for (;;) {
+      if (inPlace && known !== undefined && this.#knownLine(known as KnownSpan)) continue;
       const n = this.#scan();
       if (n < 0) return this.#comment;
       if (n === 0) return undefined;
@@ -164,6 +172,37 @@ export class Lexer {
       for (let k = 1; k < n; k++) text += " " + words[k].raw;
       return { kind: "statement", words, line, text, col, verbatim };
     }
+  }
+
+  /**
+   * Whether the line ahead is a known statement as a whole, and then pass over it. Most lines
+   * of a long script are statements seen before: asking about the line at once spares
+   * finding its words first. Words are found as usual for any other line.
+   */
+  #knownLine(known: KnownSpan): boolean {
+    const t = this.#t;
+    let i = this.#i;
+    if (t.charCodeAt(i) === NL) {
+      // The newline that ended the previous statement, taken as #scan would take it.
+      this.#i = ++i;
+      this.#line++;
+      this.#lineStart = i;
+      this.#lineHasWord = false;
+    }
+    if (i !== this.#lineStart || i >= t.length) return false;
+    let end = t.indexOf("\n", i);
+    if (end < 0) end = t.length;
+    if (end === i) return false;
+    // Column 1, and no blank or `\` at the end: then a line that is a statement's text
+    // exactly is lexed as that statement (a `\` at its end would join the next line). A
+    // comment line is no statement: it is not asked about.
+    const first = t.charCodeAt(i), last = t.charCodeAt(end - 1);
+    if (first === SPACE || first === TAB || first === HASH) return false;
+    if (last === SPACE || last === TAB || last === CR || last === BSLASH) return false;
+    if (!known(t, i, end, 1, this.#line)) return false;
+    this.#i = end;
+    this.#lineHasWord = true;
+    return true;
   }
 
   #words(n: number): Word[] {

@@ -104,3 +104,39 @@ Deno.test("lexer: verbatim statements, and known ones passed over unbuilt", () =
   assert.deepEqual(asked, ["1:1:map 0x1000 4K rw"]);
   assert.deepEqual(seen, ["map 0x1000 4K rw", "map 4K", "echo 'a b'"]);
 });
+
+Deno.test("lexer: in place, whole lines are offered first and passed over when known", () => {
+  const text = [
+    "map 0x1000 4K rw", // known as a whole line
+    "map 0x2000 4K rw # a comment", // the line is not known, its statement is
+    "map 0x3000 4K rw; map 0x4000 4K rw", // two statements, each known
+    "  map 0x5000 4K rw", // not at column 1: only the statement is offered
+    "map 0x6000 \\", // ends in `\`: joins the next line, never offered whole
+    "  4K rw",
+    "unmap 0x1000 4K",
+    "# a comment line: never offered",
+  ].join("\n") + "\n";
+  const lexer = new Lexer(new SourceText("t", text));
+  const asked: string[] = [];
+  const known = (src: string, start: number, end: number, col: number, line: number) => {
+    const s = src.slice(start, end);
+    asked.push(`${line}:${col}:${s}`);
+    return !s.includes("#") && !s.includes(";") && s.startsWith("map 0x");
+  };
+  const seen: string[] = [];
+  for (let i = lexer.next(known, true); i !== undefined; i = lexer.next(known, true)) {
+    if (i.kind === "statement") seen.push(`${i.line}:${i.col}:${i.text}`);
+  }
+  assert.deepEqual(asked, [
+    "1:1:map 0x1000 4K rw",
+    "2:1:map 0x2000 4K rw # a comment",
+    "2:1:map 0x2000 4K rw",
+    "3:1:map 0x3000 4K rw; map 0x4000 4K rw",
+    "3:1:map 0x3000 4K rw",
+    "3:19:map 0x4000 4K rw",
+    "4:3:map 0x5000 4K rw",
+    "7:1:unmap 0x1000 4K",
+    "7:1:unmap 0x1000 4K",
+  ]);
+  assert.deepEqual(seen, ["5:1:map 0x6000 4K rw", "7:1:unmap 0x1000 4K"]);
+});

@@ -107,33 +107,40 @@ const SHIFT_OF_CODE: Record<number, number> = { 75: 10, 77: 20, 71: 30, 84: 40, 
  * else (and every error message) to it.
  */
 export function literalValue(text: string): bigint | undefined {
-  const n = text.length;
-  if (n === 0) return undefined;
-  const c0 = text.charCodeAt(0);
+  return literalValueAt(text, 0, text.length);
+}
+
+/**
+ * {@link literalValue} of `text.slice(start, end)`, read in place: for a caller that finds
+ * literals inside a longer text (a script's `let NAME = LITERAL` lines).
+ */
+export function literalValueAt(text: string, start: number, end: number): bigint | undefined {
+  if (end <= start) return undefined;
+  const c0 = text.charCodeAt(start);
   if (c0 < 48 || c0 > 57) return undefined;
   let base = 10;
-  let i = 0;
-  if (c0 === 48 && n > 2) {
-    const p = text.charCodeAt(1) | 0x20;
+  let i = start;
+  if (c0 === 48 && end - start > 2) {
+    const p = text.charCodeAt(start + 1) | 0x20;
     if (p === 120) base = 16;
     else if (p === 98) base = 2;
     else if (p === 111) base = 8;
-    if (base !== 10) i = 2;
+    if (base !== 10) i = start + 2;
   }
   const first = i;
   let v = 0;
-  for (; i < n; i++) {
+  for (; i < end; i++) {
     const d = digitValue(text.charCodeAt(i));
     if (d >= base) break;
     v = v * base + d;
   }
   if (i === first || v > Number.MAX_SAFE_INTEGER) return undefined;
-  if (i === n) return BigInt(v);
+  if (i === end) return BigInt(v);
   if (base !== 10) return undefined;
   const shift = SHIFT_OF_CODE[text.charCodeAt(i) & ~0x20];
   if (shift === undefined) return undefined;
-  if (i + 1 !== n) {
-    if (i + 3 !== n || text.charCodeAt(i + 1) !== 105) return undefined;
+  if (i + 1 !== end) {
+    if (i + 3 !== end || text.charCodeAt(i + 1) !== 105) return undefined;
     const b = text.charCodeAt(i + 2);
     if (b !== 66 && b !== 98) return undefined;
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { literalValue, parseInteger, scanInteger } from "./number.ts";
+import { literalValue, literalValueAt, parseInteger, scanInteger } from "./number.ts";
 
 Deno.test("number: literals in every base and size", () => {
   assert.equal(parseInteger("0x1000"), 0x1000n);
@@ -78,5 +78,8 @@ Deno.test("number: the fast path never disagrees with scanInteger", () => {
     const r = w === "" ? undefined : scanInteger(w, 0);
     const slow = r && r.ok && r.end === w.length ? r.value : undefined;
     if (fast !== undefined) assert.equal(fast, slow, `'${w}'`);
+    // In place, inside a longer text, it reads the same.
+    const text = `let x = ${w} 7K`;
+    assert.equal(literalValueAt(text, 8, 8 + w.length), fast, `'${w}' in place`);
   }
 });

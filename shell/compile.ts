@@ -27,7 +27,7 @@ import {
   type ValueContext,
 } from "../dsl/expectation.ts";
 import { type CompiledInt, compileInt, EvalError, type NameResolver } from "../dsl/expr.ts";
-import { literalValue } from "../dsl/number.ts";
+import { literalValue, literalValueAt } from "../dsl/number.ts";
 import type { Word } from "../dsl/lexer.ts";
 import type { ExpectWords, Stmt } from "../dsl/parser.ts";
 import { ScriptError, type SourceText } from "../dsl/source.ts";
@@ -812,30 +812,46 @@ export type KnownCompiled = (
 export function knownStatements(registry: Registry): KnownCompiled {
   const cache = statementCache(registry);
   return (source, start, end, col, line) =>
-    cache.getSpan(source, start, end, col) ??
-      (source.startsWith("let ", start)
-        ? letLiteral(source.slice(start, end), col, line)
-        : undefined);
+    cache.getSpan(source, start, end, col) ?? letLiteral(source, start, end, col, line);
 }
 
-/** `let NAME = LITERAL`, written with single spaces, as compiled; else undefined. */
-function letLiteral(text: string, col: number, line: number): Compiled | undefined {
-  if (!text.startsWith("let ")) return undefined;
-  const sp = text.indexOf(" ", 4);
-  if (sp < 0 || text.charCodeAt(sp + 1) !== 61 || text.charCodeAt(sp + 2) !== 32) return undefined;
-  const lit = text.slice(sp + 3);
-  if (lit.indexOf(" ") >= 0) return undefined;
-  const value = literalValue(lit);
-  if (value === undefined) return undefined;
-  const name = text.slice(4, sp);
-  // A name the parser accepts: letters, digits and '_', not a digit first, not `last`.
-  if (name === "" || name === "last") return undefined;
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
-    if (!letter && !(i > 0 && c >= 48 && c <= 57)) return undefined;
+/**
+ * `let NAME = LITERAL` (`source.slice(start, end)`), written with single spaces, as compiled;
+ * else undefined. Read in place: nothing is made for a line that is not one.
+ */
+function letLiteral(
+  source: string,
+  start: number,
+  end: number,
+  col: number,
+  line: number,
+): Compiled | undefined {
+  if (!source.startsWith("let ", start)) return undefined;
+  // The name runs to the next space, then ` = `, then the literal to the end (a literal has
+  // no space, nor any other character the lexer would treat apart).
+  const from = start + 4;
+  let sp = from;
+  while (sp < end && source.charCodeAt(sp) !== 32) sp++;
+  if (sp + 3 > end || source.charCodeAt(sp + 1) !== 61 || source.charCodeAt(sp + 2) !== 32) {
+    return undefined;
   }
-  return { kind: "let", name, value: { constant: value }, text, line, col: col + sp + 3 };
+  const value = literalValueAt(source, sp + 3, end);
+  if (value === undefined) return undefined;
+  // A name the parser accepts: letters, digits and '_', not a digit first, not `last`.
+  if (sp === from || (sp - from === 4 && source.startsWith("last", from))) return undefined;
+  for (let i = from; i < sp; i++) {
+    const c = source.charCodeAt(i);
+    const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+    if (!letter && !(i > from && c >= 48 && c <= 57)) return undefined;
+  }
+  return {
+    kind: "let",
+    name: source.slice(from, sp),
+    value: { constant: value },
+    text: source.slice(start, end),
+    line,
+    col: col + sp + 3 - start,
+  };
 }
 
 /**
