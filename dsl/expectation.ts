@@ -251,9 +251,11 @@ export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledE
   return {
     text: ew.text,
     check(r, env) {
+      // An indexed loop: this runs once per command, often before V8 has optimised it, and
+      // a for-of pays for the iterator then.
       let held = true;
-      for (const c of checks) {
-        if (!c(r, env)) {
+      for (let i = 0; i < checks.length; i++) {
+        if (!checks[i](r, env)) {
           held = false;
           break;
         }

@@ -473,7 +473,7 @@ class ShellSession implements Session, Env {
         } catch (e) {
           this.#evalError(e, frame, line);
         }
-        if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, line)}${c.text}`);
+        if (frame.transcript && !this.#json) this.#echo(frame, line, c.text);
         this.state.vars.set(c.name, v as Value);
         this.#record(frame, c.text);
         return;
@@ -485,7 +485,7 @@ class ShellSession implements Session, Env {
         } catch (e) {
           this.#evalError(e, frame, line);
         }
-        if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, line)}${c.text}`);
+        if (frame.transcript && !this.#json) this.#echo(frame, line, c.text);
         if (held) this.#stats.passed++;
         else {
           // The actual value, as text, only for a failure.
@@ -502,6 +502,11 @@ class ShellSession implements Session, Env {
 
   #prefix(frame: Frame, line: number): string {
     return this.#p.dim(frame.top ? `${line}> ` : `${frame.file}:${line}> `);
+  }
+
+  /** A transcript's echo of a statement (`12> map …`), made as one string. */
+  #echo(frame: Frame, line: number, text: string): void {
+    this.#write(this.#prefix(frame, line) + text + "\n");
   }
 
   #evalError(e: unknown, frame: Frame, line: number): never {
@@ -540,7 +545,7 @@ class ShellSession implements Session, Env {
     } catch (e) {
       this.#evalError(e, frame, line);
     }
-    if (frame.transcript && !this.#json) this.out(`${this.#prefix(frame, line)}${c.text}`);
+    if (frame.transcript && !this.#json) this.#echo(frame, line, c.text);
     this.#built = built;
     let r: CommandResult | Promise<CommandResult>;
     try {
@@ -639,8 +644,10 @@ class ShellSession implements Session, Env {
       if (show || result.silent) {
         if (result.lines != null) { for (const l of result.lines) this.out(l); }
         if (show) {
-          for (const key of rowsFields(cmd)) {
-            const rows = result.fields[key];
+          // Indexed: a for-of makes an iterator each time until V8 optimises this.
+          const keys = rowsFields(cmd);
+          for (let i = 0; i < keys.length; i++) {
+            const rows = result.fields[keys[i]];
             if (Array.isArray(rows)) { for (const l of formatTable(rows as Row[])) this.out(l); }
           }
         }
