@@ -41,7 +41,8 @@ Deno.test("checkKconfig reports what olddefconfig dropped or changed", () => {
 Deno.test("the lane's fragments ask for what the variants need", async () => {
   const read = (f: string) => Deno.readTextFile(new URL(`./config/${f}`, import.meta.url));
   const base = parseKconfig(await read("base.config"));
-  for (const sym of ["IOMMUFD", "IOMMUFD_TEST", "VFIO_PCI", "INTEL_IOMMU", "IRQ_REMAP", "9P_FS"]) {
+  const wanted = ["IOMMUFD", "IOMMUFD_TEST", "VFIO_PCI", "INTEL_IOMMU", "AMD_IOMMU", "IRQ_REMAP"];
+  for (const sym of [...wanted, "9P_FS"]) {
     deepStrictEqual(base.get(`CONFIG_${sym}`), "y", sym);
   }
   const compat = parseKconfig(await read("iommufd-compat.config"));

@@ -27,6 +27,8 @@ Deno.test("default commands run the shell with the kernel and sim backends", () 
   const edu = scenarioCommand("host", "legacy", { file, vm: "vtd-edu" });
   match(edu, /--profile intel-vtd tests\/scenarios\/a\.vfs$/);
   ok(!scenarioCommand("guest", "legacy", { file, vm: "vtd-edu" }).includes("--profile"));
+  const amd = scenarioCommand("host", "iommufd-compat", { file, vm: "amdvi-edu" });
+  match(amd, /--profile amd-vi tests\/scenarios\/a\.vfs$/);
   const custom = scenarioCommand("host", "legacy", { file: "f.vfs" }, "cat {file} # {variant}");
   equal(custom, "cat f.vfs # legacy");
 });

@@ -6,13 +6,14 @@
  */
 
 import type { KernelVariant } from "./build.ts";
+import type { VIommu } from "./vm.ts";
 import type { ModeName } from "../../shell/modes.ts";
 import { type GuestMachine, isUntranslatable, translateMachine } from "./machine.ts";
 
 /** How the VM is set up for a scenario. */
 export interface VmProfile {
   /** QEMU vIOMMU. */
-  iommu: "none" | "intel";
+  iommu: VIommu;
   /** Extra QEMU `-device` specs. */
   devices: string[];
   /** Guest shell lines run (as root, cwd = repo) before the scenarios. */
@@ -38,6 +39,20 @@ export const VM_PROFILES = {
       "export VFSH_GROUP=3 VFSH_DEVICE=0000:00:03.0",
     ],
     simArgs: ["--profile", "intel-vtd"],
+  },
+  /**
+   * Emulated AMD-Vi (`amd-iommu,intremap=on`, its own PCI function at 00:03.0) plus `edu` at
+   * 0000:00:04.0, IOMMU group 3, bound to vfio-pci: the machine of the simulator's
+   * `amd-vi` profile (whose group and address differ: the guest side names its own).
+   */
+  "amdvi-edu": {
+    iommu: "amd",
+    devices: ["edu"],
+    setup: [
+      "echo 1234 11e8 > /sys/bus/pci/drivers/vfio-pci/new_id",
+      "export VFSH_GROUP=3 VFSH_DEVICE=0000:00:04.0",
+    ],
+    simArgs: ["--profile", "amd-vi"],
   },
 } as const satisfies Record<string, VmProfile>;
 
@@ -71,6 +86,11 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
   // A scenario that opens /dev/vfio/3 needs the device: e.g. `group_attach: { vm: "vtd-edu" }`.
   hw_info_vtd: { vm: "vtd-edu" },
   hwpt_alloc_vtd: { vm: "vtd-edu" },
+  hw_info_amd: { vm: "amdvi-edu" },
+  hwpt_alloc_amd: { vm: "amdvi-edu" },
+  iova_ranges_amd: { vm: "amdvi-edu" },
+  // vfio_type1v2_iommu: /dev/vfio/vfio is the type1 container on the legacy kernel only.
+  iova_ranges_amd_type1: { vm: "amdvi-edu", variants: ["legacy"] },
 };
 
 /** The release of the kernel the lane boots (Debian's linux-source-6.12); the simulator models it. */

@@ -25,8 +25,12 @@ export interface VmOptions {
   share: string;
   /** More host folders mounted writable at their own paths (e.g. an output folder). */
   extraShares?: string[];
-  /** `intel`: add QEMU's VT-d (`intel-iommu,intremap=on`) before the devices. Default none. */
-  iommu?: "none" | "intel";
+  /**
+   * The vIOMMU, before the devices (default none): `intel` is QEMU's VT-d
+   * (`intel-iommu,intremap=on`), `amd` its AMD-Vi (`amd-iommu,intremap=on`, which brings its
+   * own PCI function and takes the first free slot, 00:03.0, so the first device is at 00:04.0).
+   */
+  iommu?: VIommu;
   /** Extra `-device` specs, e.g. `["edu"]` (QEMU's PCI test device). */
   devices?: string[];
   /** Kill the VM after this long; {@linkcode runInVm} then throws a {@linkcode VmError}. */
@@ -44,6 +48,9 @@ export interface VmOptions {
   /** Extra kernel command line words. */
   append?: string;
 }
+
+/** The vIOMMUs {@linkcode qemuArgs} knows. */
+export type VIommu = "none" | "intel" | "amd";
 
 /** What the guest command left behind. */
 export interface VmResult {
@@ -129,7 +136,7 @@ export function qemuArgs(o: {
   initramfs: string;
   control: string;
   shares: string[];
-  iommu: "none" | "intel";
+  iommu: VIommu;
   devices: string[];
   memory: string;
   cpus: number;
@@ -164,6 +171,10 @@ export function qemuArgs(o: {
     ...o.shares.flatMap((p, i) =>
       fs9p(`share${i}`, p, `${TAGS.sharePrefix}${i}`, FIRST_SHARE_SLOT + i, false)
     ),
+    // AMD-Vi's PCI function (AMDVI-PCI, 1022:0018) takes the first free slot when the device
+    // is realized, and its `addr` cannot be set: after the 9p devices it lands at 00:03.0
+    // (before them it would take 00:01.0 and clash). Still before the translated devices.
+    ...(o.iommu === "amd" ? ["-device", "amd-iommu,intremap=on"] : []),
     ...o.devices.flatMap((d) => ["-device", d]),
   ];
 }

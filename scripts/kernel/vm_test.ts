@@ -47,6 +47,20 @@ Deno.test("qemuArgs: the vIOMMU comes before the devices it translates for", () 
   match(values(args, "-append")[0], / x=1$/);
 });
 
+Deno.test("qemuArgs: AMD-Vi comes after the fixed 9p slots, before the devices", () => {
+  const args = qemuArgs({ ...base, iommu: "amd", devices: ["edu"] });
+  const devices = values(args, "-device");
+  // amd-iommu's own PCI function takes the first free slot: not 00:01.0 (9p) but 00:03.0.
+  const at = devices.indexOf("amd-iommu,intremap=on");
+  deepStrictEqual(
+    devices.slice(0, at).map((d) => d.match(/addr=(\w+)/)?.[1]),
+    ["0x1", "0x2", "0x10", "0x11"],
+  );
+  deepStrictEqual(devices.slice(at), ["amd-iommu,intremap=on", "edu"]);
+  ok(!args.some((a) => a.startsWith("intel-iommu")));
+  ok(!qemuArgs(base).some((a) => a.includes("iommu")), "no vIOMMU by default");
+});
+
 Deno.test("controlScript sets the environment, cwd and redirections", () => {
   const s = controlScript("/work/main", { A: "it's" }, false);
   match(s, /^export DENO_DIR=\/run\/deno-dir$/m);
