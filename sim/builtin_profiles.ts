@@ -87,8 +87,9 @@ export const BUILTIN: readonly Profile[] = [
   },
   {
     name: "amd-vi",
-    description: "an AMD-Vi IOMMU with the v1 page table",
-    source: "drivers/iommu/amd/amd_iommu_types.h AMD_IOMMU_PGSIZES = GENMASK_ULL(51, 12) ^ " +
+    description: "QEMU's amd-iommu (intremap=on, v1 page table) with the edu device",
+    source: "the kernel lane's amdvi-edu machine (tests/scenarios/*_amd.vfs on 6.12.117); " +
+      "drivers/iommu/amd/amd_iommu_types.h AMD_IOMMU_PGSIZES = GENMASK_ULL(51, 12) ^ " +
       "SZ_512G; iommu.c dma_max_address() = ~0ULL for PD_MODE_V1; amd_iommu_get_resv_regions: " +
       "MSI_RANGE 0xfee00000-0xfeefffff (MSI), HT_RANGE 0xfd00000000-0xffffffffff (RESERVED); " +
       "amd_iommu_capable: CACHE_COHERENCY and ENFORCE_CACHE_COHERENCY true",
@@ -111,7 +112,9 @@ export const BUILTIN: readonly Profile[] = [
       // answers TYPE_NONE. No HDSup: no dirty tracking.
       hwInfo: { since: "6.19", type: 4, capabilities: 0n, maxPasidLog2: 0 },
     },
-    groups: [{ id: 12, devices: [device("0000:03:00.0")] }],
+    // QEMU's AMDVI-PCI function takes the slot after the lane's 9p devices, so edu is at
+    // 00:04.0.
+    groups: [{ id: 3, devices: [device("0000:00:04.0")] }],
   },
   {
     name: "arm-smmuv3",
