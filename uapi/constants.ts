@@ -200,14 +200,23 @@ export function shortNames(full: string): string[] {
   return names;
 }
 
-const lookupTable = new Map<string, { name: string; value: number; set: ConstantSet }>();
-for (const s of CONSTANT_SETS) {
-  for (const [full, value] of Object.entries(s.values)) {
-    for (const n of shortNames(full)) {
-      const key = n.toUpperCase();
-      if (!lookupTable.has(key)) lookupTable.set(key, { name: full, value, set: s });
+type Found = { name: string; value: number; set: ConstantSet };
+
+/** Every accepted spelling, upper-cased, made when a name is first looked up. */
+let lookupTable: Map<string, Found> | undefined;
+
+function table(): Map<string, Found> {
+  if (lookupTable !== undefined) return lookupTable;
+  const t = new Map<string, Found>();
+  for (const s of CONSTANT_SETS) {
+    for (const [full, value] of Object.entries(s.values)) {
+      for (const n of shortNames(full)) {
+        const key = n.toUpperCase();
+        if (!t.has(key)) t.set(key, { name: full, value, set: s });
+      }
     }
   }
+  return lookupTable = t;
 }
 
 /**
@@ -217,7 +226,7 @@ for (const s of CONSTANT_SETS) {
 export function lookupConstant(
   name: string,
 ): { name: string; value: number; set: ConstantSet } | undefined {
-  return lookupTable.get(name.toUpperCase());
+  return table().get(name.toUpperCase());
 }
 
 /** Every name {@link lookupConstant} accepts, in its preferred spelling, for completion. */

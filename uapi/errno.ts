@@ -147,13 +147,23 @@ const ALIASES: Readonly<Record<string, number>> = {
   ENOTSUP: 95,
 };
 
-const byNumber = new Map<number, { name: string; message: string }>();
-const byName = new Map<string, number>();
-for (const [n, name, message] of TABLE) {
-  byNumber.set(n, { name, message });
-  byName.set(name, n);
+/** The lookup maps, made when first asked for: most runs never print an errno. */
+let maps: {
+  byNumber: Map<number, { name: string; message: string }>;
+  byName: Map<string, number>;
+} | undefined;
+
+function lookup() {
+  if (maps !== undefined) return maps;
+  const byNumber = new Map<number, { name: string; message: string }>();
+  const byName = new Map<string, number>();
+  for (const [n, name, message] of TABLE) {
+    byNumber.set(n, { name, message });
+    byName.set(name, n);
+  }
+  for (const [name, n] of Object.entries(ALIASES)) byName.set(name, n);
+  return maps = { byNumber, byName };
 }
-for (const [name, n] of Object.entries(ALIASES)) byName.set(name, n);
 
 /** errno name → number, e.g. `errno.EINVAL === 22`. Only the canonical names. */
 export const errno: Readonly<Record<string, number>> = Object.freeze(
@@ -188,20 +198,20 @@ export const E = {
 
 /** The canonical name of errno `n` (`"EINVAL"`), or `"E<n>"` for a number Linux does not define. */
 export function errnoName(n: number): string {
-  return byNumber.get(n)?.name ?? `E${n}`;
+  return lookup().byNumber.get(n)?.name ?? `E${n}`;
 }
 
 /** The C library's message for errno `n`, or `"Unknown error N"`. */
 export function errnoMessage(n: number): string {
-  return byNumber.get(n)?.message ?? `Unknown error ${n}`;
+  return lookup().byNumber.get(n)?.message ?? `Unknown error ${n}`;
 }
 
 /** The number of an errno name (case-insensitive, aliases accepted), or undefined. */
 export function errnoNumber(name: string): number | undefined {
-  return byName.get(name.toUpperCase());
+  return lookup().byName.get(name.toUpperCase());
 }
 
 /** Every errno name, canonical and aliases, for completion. */
 export function errnoNames(): string[] {
-  return [...byName.keys()];
+  return [...lookup().byName.keys()];
 }
