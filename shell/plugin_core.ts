@@ -435,3 +435,12 @@ export class ShellError extends Error {
     this.name = "ShellError";
   }
 }
+
+/**
+ * Is `e` a {@link ShellError}? By name as well as by class: a plugin imports this module
+ * from the sources while the shell may run from its bundle (`deno task build`), which holds
+ * a class of its own.
+ */
+export function isShellError(e: unknown): e is ShellError {
+  return e instanceof ShellError || (e instanceof Error && e.name === "ShellError");
+}

@@ -29,6 +29,7 @@ import { helpCommand, helpList } from "./help.ts";
 import {
   type CommandContext,
   type CommandResult,
+  isShellError,
   type Plugin,
   type ShellControl,
   ShellError,
@@ -566,7 +567,7 @@ class ShellSession implements Session, Env {
   #commandThrew(e: unknown, c: CompiledCommand, line: number, frame: Frame): never {
     if (e instanceof StopScript) throw e;
     const cmd = c.call.cmd;
-    const msg = e instanceof ShellError || e instanceof ScriptError
+    const msg = isShellError(e) || e instanceof ScriptError
       ? `${cmd.spec.name}: ${(e as Error).message}`
       : cmd.plugin === "core"
       ? `${cmd.spec.name}: internal error: ${(e as Error)?.message ?? e}`

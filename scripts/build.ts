@@ -1,0 +1,76 @@
+/**
+ * `deno task build`: bundle the shell into dist/ for a faster start (shell/start.ts runs it
+ * while it matches the sources). `deno bundle` splits the code so that the first command
+ * loads only what it needs (zod, the REPL, `compare` and the FFI backend come in chunks of
+ * their own) and minifies it; zod stays an import, so that plugins and the shell share one.
+ * The manifest records each source's size and mtime, taken before bundling, so that a
+ * source edited meanwhile makes the bundle stale rather than wrong.
+ *
+ * @module
+ */
+
+import type { BundleManifest } from "../shell/start.ts";
+
+const ROOT = new URL("../", import.meta.url);
+const ENTRY = "shell/main.ts";
+
+/** Repository-relative paths of the local modules the entry can load (dynamic imports too). */
+async function localSources(): Promise<string[]> {
+  const p = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", ENTRY],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!p.success) throw new Error(`deno info ${ENTRY} failed`);
+  const graph = JSON.parse(new TextDecoder().decode(p.stdout)) as {
+    modules: { specifier: string }[];
+  };
+  const root = ROOT.href;
+  return graph.modules.map((m) => m.specifier)
+    .filter((s) => s.startsWith(root))
+    .map((s) => decodeURIComponent(s.slice(root.length)))
+    .sort();
+}
+
+/** Size and mtime of each of `paths`. */
+function stamp(paths: string[]): BundleManifest {
+  const sources: Record<string, [number, number]> = {};
+  for (const path of paths) {
+    const st = Deno.statSync(new URL(path, ROOT));
+    sources[path] = [st.size, st.mtime?.getTime() ?? 0];
+  }
+  return { sources };
+}
+
+/** Build dist/ (into `outDir`, default dist/ of the repository). */
+export async function build(outDir = new URL("dist/", ROOT)): Promise<BundleManifest> {
+  const manifest = stamp(await localSources());
+  const tmp = new URL(`${outDir.href.replace(/\/$/, "")}.tmp/`);
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  const p = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--quiet",
+      "--platform=deno",
+      "--code-splitting",
+      "--minify",
+      "--external=zod",
+      `--outdir=${tmp.pathname}`,
+      ENTRY,
+    ],
+    cwd: ROOT,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!p.success) throw new Error("deno bundle failed");
+  await Deno.writeTextFile(new URL("manifest.json", tmp), JSON.stringify(manifest) + "\n");
+  await Deno.remove(outDir, { recursive: true }).catch(() => {});
+  await Deno.rename(tmp, outDir);
+  return manifest;
+}
+
+if (import.meta.main) {
+  const m = await build();
+  console.log(`dist/: bundle of ${Object.keys(m.sources).length} sources (deno task vfsh runs it)`);
+}
