@@ -1,6 +1,6 @@
 /**
- * Measurement 4: start-up. `vfsh -c 'container open; api-version'` against `deno run` of an
- * empty file, both whole processes of the same Deno binary (`Deno.execPath()`) from the
+ * Measurement 4: start-up. `vfsh -c 'container open; api-version'` (shell/start.ts, as
+ * `deno task vfsh` runs it, with dist/ built) against `deno run` of an empty file, both whole processes of the same Deno binary (`Deno.execPath()`) from the
  * repository root, alternating, medians of the wall times and of the per-round ratios.
  *
  * @module
@@ -9,7 +9,7 @@
 import { runDeno } from "./machine.ts";
 import type { BenchOptions, Measurement, MeasurementResult } from "./report.ts";
 import { alternate, median, pairedRatio } from "./stats.ts";
-import { vfshArgs } from "./replay.ts";
+import { ensureBundle, vfshArgs } from "./replay.ts";
 
 /** The command the issue times. */
 export const STARTUP_COMMAND = "container open; api-version";
@@ -28,6 +28,7 @@ export async function measureStartup(o: BenchOptions): Promise<MeasurementResult
   const rounds = o.rounds ?? (o.quick ? 5 : 15);
   const empty = `${o.tmpDir}/empty.ts`;
   await Deno.writeTextFile(empty, "");
+  await ensureBundle(o.log);
   const vfsh = vfshArgs(["-c", STARTUP_COMMAND]);
   const base = ["run", empty];
   // Warm-up: fill Deno's module and code caches for both.
