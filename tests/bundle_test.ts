@@ -86,6 +86,22 @@ export default definePlugin({ name: "t", commands: [
       ["--plugin", plugin, "-c", "throws"],
       ["run", "--json", "tests/scenarios/mock_domain.vfs"],
     ];
+    // What the first command loads: main.js and the chunks it imports statically, never zod
+    // or a node: module (they stay in chunks loaded on demand, as in the sources).
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = Deno.readTextFileSync(`${out}/${file}`);
+      assert.doesNotMatch(
+        text,
+        /(?:from|import)\s*"(zod|node:[^"]*)"/,
+        `${file} imports zod or node:`,
+      );
+      for (const m of text.matchAll(/(?:from|import)\s*"\.\/([^"]+)"/g)) visit(m[1]);
+    };
+    visit("main.js");
+    assert.ok(seen.size >= 2, `static chunks: ${[...seen]}`);
     for (const args of cases) {
       assert.equal(
         await run(`${out}/main.js`, args),
