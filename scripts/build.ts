@@ -14,20 +14,28 @@ import type { BundleManifest } from "../shell/start.ts";
 const ROOT = new URL("../", import.meta.url);
 const ENTRY = "shell/main.ts";
 
-/** Repository-relative paths of the local modules the entry can load (dynamic imports too). */
-async function localSources(): Promise<string[]> {
+/** A module of `deno info --json`: its URL and what it imports. */
+export interface GraphModule {
+  specifier: string;
+  dependencies?: { specifier: string; code?: { specifier: string }; isDynamic?: boolean }[];
+}
+
+/** `deno info --json ENTRY` from the repository root: every module it can load. */
+export async function moduleGraph(entry: string): Promise<GraphModule[]> {
   const p = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", ENTRY],
+    args: ["info", "--json", entry],
     cwd: ROOT,
     stdout: "piped",
-    stderr: "inherit",
+    stderr: "piped",
   }).output();
-  if (!p.success) throw new Error(`deno info ${ENTRY} failed`);
-  const graph = JSON.parse(new TextDecoder().decode(p.stdout)) as {
-    modules: { specifier: string }[];
-  };
+  if (!p.success) throw new Error(`deno info ${entry}: ${new TextDecoder().decode(p.stderr)}`);
+  return (JSON.parse(new TextDecoder().decode(p.stdout)) as { modules: GraphModule[] }).modules;
+}
+
+/** Repository-relative paths of the local modules the entry can load (dynamic imports too). */
+async function localSources(): Promise<string[]> {
   const root = ROOT.href;
-  return graph.modules.map((m) => m.specifier)
+  return (await moduleGraph(ENTRY)).map((m) => m.specifier)
     .filter((s) => s.startsWith(root))
     .map((s) => decodeURIComponent(s.slice(root.length)))
     .sort();

@@ -8,32 +8,13 @@
  */
 
 import { deepStrictEqual } from "node:assert";
+import { type GraphModule, moduleGraph } from "../scripts/build.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
-interface Dep {
-  specifier: string;
-  code?: { specifier: string };
-  isDynamic?: boolean;
-}
-interface Info {
-  modules: { specifier: string; dependencies?: Dep[] }[];
-}
-
-async function info(entry: string): Promise<Info> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", entry],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return JSON.parse(new TextDecoder().decode(out.stdout));
-}
-
 /** Every module reached from `entries` by static (value) imports, with who imports it. */
-function staticClosure(g: Info, entries: string[]): Map<string, string> {
-  const byUrl = new Map(g.modules.map((m) => [m.specifier, m]));
+function staticClosure(g: GraphModule[], entries: string[]): Map<string, string> {
+  const byUrl = new Map(g.map((m) => [m.specifier, m]));
   const seen = new Map<string, string>(entries.map((e) => [e, "(entry)"]));
   const todo = [...entries];
   while (todo.length) {
@@ -51,7 +32,7 @@ function staticClosure(g: Info, entries: string[]): Map<string, string> {
 Deno.test("start-up: vfsh -c and vfsh run load neither zod nor node: modules", async () => {
   const main = new URL("shell/main.ts", ROOT).href;
   const sim = new URL("sim/kernel.ts", ROOT).href;
-  const g = await info("shell/main.ts");
+  const g = await moduleGraph("shell/main.ts");
   const loaded = staticClosure(g, [main, sim]);
   const bad = [...loaded].filter(([url]) => url.startsWith("npm:") || url.startsWith("node:"))
     .map(([url, by]) => `${url} (imported by ${by.replace(ROOT.href, "")})`);
