@@ -161,6 +161,22 @@ function sendInRegion(
   return new SentInRegion(ctx.kernel.ioctl(fd, request, arg), desc, arg, view);
 }
 
+/**
+ * Whether `values` go to the kernel as they are, in a struct-sized buffer cut from a block:
+ * no override, no size field given, no larger buffer, and a struct small enough.
+ */
+function fitsRegion(
+  desc: StructDesc,
+  values: StructValues,
+  o: Overrides,
+  bufferSize?: number,
+): boolean {
+  if (o.argsz !== undefined || o.size !== undefined || o.flags !== undefined) return false;
+  const sf = sizeFieldOf(desc);
+  return bufferSize === undefined && (sf === undefined || values[sf.name] === undefined) &&
+    desc.size <= REGION_MAX;
+}
+
 /** What {@link sendStructShared} reuses for one struct: the buffer, a view, the result. */
 interface SharedArg {
   readonly arg: Uint8Array;
@@ -185,10 +201,7 @@ export function sendStructShared(
   values: StructValues,
   o: Overrides = {},
 ): Sent {
-  const sf = sizeFieldOf(desc);
-  const plain = o.argsz === undefined && o.size === undefined && o.flags === undefined &&
-    (sf === undefined || values[sf.name] === undefined) && desc.size <= REGION_MAX;
-  if (!plain) return sendStruct(ctx, fd, request, desc, values, o);
+  if (!fitsRegion(desc, values, o)) return sendStruct(ctx, fd, request, desc, values, o);
   let s = sharedArgs.get(desc);
   if (s === undefined) {
     const arg = new Uint8Array(desc.size);
@@ -213,14 +226,10 @@ export function sendStruct(
   o: Overrides = {},
   bufferSize?: number,
 ): Sent {
+  if (fitsRegion(desc, values, o, bufferSize)) return sendInRegion(ctx, fd, request, desc, values);
   const size = o.argsz ?? o.size;
   if (size === undefined && o.flags === undefined) {
     // Nothing to override: the values as they are.
-    const sf = sizeFieldOf(desc);
-    const given = sf ? values[sf.name] : undefined;
-    if (bufferSize === undefined && given === undefined && desc.size <= REGION_MAX) {
-      return sendInRegion(ctx, fd, request, desc, values);
-    }
     const buf = encode(desc, values, { bufferSize });
     const ret = ctx.kernel.ioctl(fd, request, buf);
     return { ret, buf, out: ret < 0 ? {} : decode(desc, buf) };
