@@ -112,7 +112,10 @@ function domainAttachDev(hwpt: AttachedHwpt, idev: IommufdDevice): number {
   const owner = hwpt.type === "hwpt_paging" ? hwpt : hwpt.parent;
   if (owner.iommu.driver !== idev.dev.iommu.driver) return -E.EINVAL;
   // Our devices have no PRI; the driver enables IOPF for a domain with a fault handler.
-  if (!idev.dev.isMock) return hwpt.fault !== undefined ? -idev.dev.iommu.iopfAttachErrno : 0;
+  if (!idev.dev.isMock) {
+    const errno = hwpt.fault !== undefined ? idev.dev.iommu.iopfAttachErrno : 0;
+    return errno === 0 ? 0 : -errno; // not -0, which Object.is tells from 0
+  }
   const flags = (idev.dev as { flags?: number }).flags ?? 0;
   if (hwpt.type === "hwpt_paging" && hwpt.dirtyOps && (flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) {
     return -E.EINVAL;
