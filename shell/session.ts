@@ -381,8 +381,7 @@ class ShellSession implements Session, Env {
     // script had been parsed first. After a `plugin load`, unknown commands may come from
     // the plugin: those are compiled when their turn comes. Identical lines share one
     // compiled form, so the line of each is kept apart.
-    const compiled: (Compiled | undefined)[] = [];
-    const lines: number[] = [];
+    const program = new Program(text);
     const deferred = new Map<number, Stmt>();
     let pluginLoadSeen = false;
     const reader = new StatementReader(source);
@@ -392,8 +391,7 @@ class ShellSession implements Session, Env {
     const known = (src: string, start: number, end: number, col: number, line: number) => {
       const c = knownText(src, start, end, col, line);
       if (c === undefined) return false;
-      compiled.push(c);
-      lines.push(line);
+      program.add(c, line);
       if (c.kind === "command" && c.call.cmd.spec.name === "plugin load") pluginLoadSeen = true;
       return true;
     };
@@ -401,14 +399,12 @@ class ShellSession implements Session, Env {
       for (let st = reader.nextInPlace(known); st !== undefined; st = reader.nextInPlace(known)) {
         try {
           const c = compileStatement(st, this.registry, source);
-          compiled.push(c);
-          lines.push(st.line);
+          program.add(c, st.line);
           if (c.kind === "command" && c.call.cmd.spec.name === "plugin load") pluginLoadSeen = true;
         } catch (e) {
           if (pluginLoadSeen && e instanceof ScriptError) {
-            deferred.set(compiled.length, st);
-            compiled.push(undefined);
-            lines.push(st.line);
+            deferred.set(program.length, st);
+            program.add(undefined, st.line);
             continue;
           }
           while (reader.next() !== undefined) { /* a syntax error further on wins */ }
@@ -421,7 +417,8 @@ class ShellSession implements Session, Env {
     }
     this.#stack.push(frame);
     try {
-      for (let i = 0; i < compiled.length; i++) {
+      const compiled = program.forms, lines = program.lines;
+      for (let i = 0; i < program.length; i++) {
         let c = compiled[i];
         if (!c) {
           try {
@@ -922,4 +919,34 @@ async function readStdin(): Promise<string> {
     n += c.length;
   }
   return new TextDecoder().decode(all);
+}
+
+/**
+ * A script's compiled statements in order, each with the line it was written at (one compiled
+ * form may serve many lines). Sized from the script's line count at once: grown one push at a
+ * time, a long script's arrays are copied again and again while young.
+ */
+class Program {
+  forms: (Compiled | undefined)[];
+  lines: Int32Array;
+  length = 0;
+
+  constructor(text: string) {
+    // One statement a line, mostly: the lines are a good first guess.
+    let n = 1;
+    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) n++;
+    this.forms = new Array(n);
+    this.lines = new Int32Array(n);
+  }
+
+  add(c: Compiled | undefined, line: number): void {
+    const i = this.length++;
+    if (i === this.lines.length) {
+      const grown = new Int32Array(i * 2);
+      grown.set(this.lines);
+      this.lines = grown;
+    }
+    this.forms[i] = c;
+    this.lines[i] = line;
+  }
 }
