@@ -644,6 +644,9 @@ function compileCommandWords(
   return compileCall(cmd, words.slice(cmd.words.length), src, endOf(words));
 }
 
+/** Characters hashed at each end of a text (see TextCache's hash). */
+const HASH_EDGE = 16;
+
 /**
  * Compiled forms by text and column: a direct-mapped table (each text has one slot, by
  * hash), so that a lookup costs a hash and one comparison, hit or miss. It starts small (a
@@ -658,8 +661,25 @@ class TextCache<T> {
   #used = 0;
 
   static #hash(text: string, col: number): number {
+    return TextCache.#hashSpan(text, 0, text.length, col);
+  }
+
+  /**
+   * A hash of `source.slice(start, end)` and `col`. A long text is hashed by its length and
+   * its first and last {@link HASH_EDGE} characters only: lines of a script differ at their
+   * start (the command) or their end (the values, the expectation), and a lookup compares
+   * the whole text anyway.
+   */
+  static #hashSpan(source: string, start: number, end: number, col: number): number {
     let h = col | 0;
-    for (let i = 0; i < text.length; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
+    if (end - start > 2 * HASH_EDGE) {
+      for (let i = start; i < start + HASH_EDGE; i++) {
+        h = (Math.imul(h, 31) + source.charCodeAt(i)) | 0;
+      }
+      h = (Math.imul(h, 31) + end - start) | 0;
+      start = end - HASH_EDGE;
+    }
+    for (let i = start; i < end; i++) h = (Math.imul(h, 31) + source.charCodeAt(i)) | 0;
     return h ^ (h >>> 13);
   }
 
@@ -672,9 +692,7 @@ class TextCache<T> {
 
   /** {@link get} of `source.slice(start, end)`, without making that string. */
   getSpan(source: string, start: number, end: number, col: number): T | undefined {
-    let h = col | 0;
-    for (let i = start; i < end; i++) h = (Math.imul(h, 31) + source.charCodeAt(i)) | 0;
-    const e = this.#slots[(h ^ (h >>> 13)) & this.#mask];
+    const e = this.#slots[TextCache.#hashSpan(source, start, end, col) & this.#mask];
     if (
       e === undefined || e.col !== col || e.text.length !== end - start ||
       !source.startsWith(e.text, start)

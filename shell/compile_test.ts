@@ -61,6 +61,21 @@ Deno.test("compile: other lets are left to the parser", () => {
   }
 });
 
+Deno.test("compile: long statements alike at both ends are told apart by their whole text", () => {
+  // Long texts are hashed by their ends and length only: these two share a slot, and a
+  // lookup must still answer each with its own compiled form, never the other's.
+  const reg = registry();
+  const a = "map 0x1000000000 4K rw --vaddr 0x100000 => ok";
+  const b = "map 0x1000000000 4K rw --vaddr 0x200000 => ok";
+  const ca = compiled(reg, a);
+  strictEqual(known(reg, a), ca);
+  strictEqual(known(reg, b), undefined);
+  const cb = compiled(reg, b);
+  strictEqual(known(reg, b), cb);
+  strictEqual(cb.text, b);
+  strictEqual(known(reg, a) === cb, false);
+});
+
 Deno.test("compile: a statement compiled before is found again in place", () => {
   const reg = registry();
   const c = compiled(reg, "map 0x100000 4K rw => ok");
