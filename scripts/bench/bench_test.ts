@@ -19,6 +19,7 @@ import {
   randomIndices,
 } from "./stats.ts";
 import { generateVfs, VFS_HEADER } from "./vfs_gen.ts";
+import { vfshArgs } from "./replay.ts";
 import { laneCommand } from "./vm_lane.ts";
 
 Deno.test("median: odd and even counts, unsorted input left as it was, empty is NaN", () => {
@@ -198,4 +199,16 @@ Deno.test("laneCommand: passes the scenario, or its file to a lane that takes th
   };
   assert.equal(laneCommand(takesScenario, "host", "v", s), "deno run tests/scenarios/x.vfs");
   assert.equal(laneCommand(takesFile, "host", "v", s), "deno run tests/scenarios/x.vfs");
+});
+
+Deno.test("vfshArgs: the benchmark starts vfsh with the flags of `deno task vfsh`", async () => {
+  const tasks = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)))
+    .tasks as Record<string, string>;
+  const task = tasks.vfsh.split(" ");
+  const args = vfshArgs(["-c", "api-version"]);
+  // Everything the task passes but the history file it may write.
+  const wanted = task.slice(2, task.indexOf("shell/start.ts"))
+    .filter((f) => !f.startsWith("--allow-write"));
+  assert.deepEqual(args.slice(1, 1 + wanted.length), wanted);
+  assert.ok(args[1 + wanted.length].endsWith("/shell/start.ts"));
 });

@@ -20,7 +20,7 @@ import { generateVfs } from "./vfs_gen.ts";
 
 /** Deno flags of `deno task vfsh` (the CLI as users start it). */
 export const VFSH_FLAGS: readonly string[] = [
-  "--v8-flags=--min-semi-space-size=2",
+  "--v8-flags=--min-semi-space-size=2,--max-semi-space-size=2",
   "--allow-read",
   "--allow-env=HOME,NO_COLOR,TERM,VFSH_HISTORY",
 ];
