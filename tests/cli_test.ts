@@ -4,11 +4,11 @@ const ROOT = new URL("../", import.meta.url).pathname;
 
 async function vfsh(
   args: string[],
-  opts: { perms?: string[]; stdin?: string } = {},
+  opts: { perms?: string[]; stdin?: string; cwd?: string } = {},
 ): Promise<{ code: number; out: string; err: string }> {
   const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(opts.perms ?? ["--allow-read"]), "shell/main.ts", ...args],
-    cwd: ROOT,
+    args: ["run", ...(opts.perms ?? ["--allow-read"]), ROOT + "shell/main.ts", ...args],
+    cwd: opts.cwd ?? ROOT,
     stdin: opts.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -120,4 +120,43 @@ Deno.test("cli: --plugin loads a plugin; a broken one does not stop the shell", 
   );
   assert.match(r.out, /QEMU concludes: VFIO_TYPE1v2_IOMMU/);
   assert.equal(r.code, 0); // reported, and the shell went on
+});
+
+/** README.md's tour: the script it shows (`$ cat tour.vfs`), and what `vfsh run` prints for it. */
+function tourOf(readme: string): { script: string; transcript: string } {
+  const tour = readme.match(/<!-- tour:start -->([\s\S]*?)<!-- tour:end -->/)?.[1];
+  if (tour === undefined) throw new Error("README.md: no <!-- tour:start --> … <!-- tour:end -->");
+  const m = tour.match(
+    /```\n\$ cat tour\.vfs\n([\s\S]*?)\n\$ npx -y deno@[\d.]+ task vfsh run tour\.vfs\n([\s\S]*?)```/,
+  );
+  if (!m) throw new Error("README.md: the tour has no `$ cat tour.vfs` / `vfsh run` block");
+  return { script: m[1].trimEnd() + "\n", transcript: m[2] };
+}
+
+// The first thing a newcomer reads must not drift from what the shell does.
+Deno.test("readme: the tour's script prints the transcript the README shows", async () => {
+  const { script, transcript } = tourOf(await Deno.readTextFile(ROOT + "README.md"));
+  const dir = await Deno.makeTempDir({ prefix: "vfsh_tour_" });
+  try {
+    await Deno.writeTextFile(`${dir}/tour.vfs`, script);
+    const r = await vfsh(["run", "tour.vfs"], { cwd: dir });
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, transcript);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readme: tourOf finds the script and the transcript, and says when it cannot", () => {
+  const readme = "x\n<!-- tour:start -->\n```\n$ cat tour.vfs\ncontainer open\n\n" +
+    "$ npx -y deno@2.9.6 task vfsh run tour.vfs\n== tour.vfs\nok\n```\n<!-- tour:end -->\n";
+  assert.deepEqual(tourOf(readme), {
+    script: "container open\n",
+    transcript: "== tour.vfs\nok\n",
+  });
+  assert.throws(() => tourOf("no tour"), /no <!-- tour:start -->/);
+  assert.throws(
+    () => tourOf("<!-- tour:start -->\n```\n$ ls\n```\n<!-- tour:end -->"),
+    /no `\$ cat tour\.vfs`/,
+  );
 });
