@@ -575,7 +575,8 @@ export class Type1Iommu {
    * size 0, and iova/size/vaddr not multiples of the smallest page size (EINVAL); a wrapping
    * range before 6.18 (EINVAL); a VADDR update needs an invalidated mapping of exactly that
    * range (ENOENT none, EINVAL otherwise); an overlap is EEXIST; no entries left is ENOSPC; a
-   * range outside every valid IOVA range is EINVAL; pinning may fail (EFAULT, ENOMEM).
+   * range outside every valid IOVA range is EINVAL; pinning may fail (EFAULT, ENOMEM); with
+   * dirty tracking on, more than DIRTY_BITMAP_PAGES_MAX pages is EINVAL after the pinning.
    * Nothing is written back.
    */
   mapDma(u: UserArg): number {
@@ -629,6 +630,12 @@ export class Type1Iommu {
         this.#removeDma(dma);
         return rc;
       }
+    }
+    // With dirty tracking on, a new mapping gets its bitmap at once (vfio_dma_bitmap_alloc),
+    // which refuses more than DIRTY_BITMAP_PAGES_MAX pages: the mapping is taken back.
+    if (this.dirtyTracking && size >> shiftOf(this.minPageSize) > DIRTY_BITMAP_PAGES_MAX) {
+      this.#removeDma(dma);
+      return -E.EINVAL;
     }
     return 0;
   }

@@ -15,6 +15,7 @@ import { type Iommu, parseProfile } from "./profiles.ts";
 import { Platform } from "./platform.ts";
 import { findRelease } from "./release.ts";
 import { Type1Iommu, type Type1Machine } from "./vfio_type1.ts";
+import { UserArg } from "./uaccess.ts";
 
 const MiB = 0x100000n;
 const TOP_PAGE = 0xffff_ffff_ffff_f000n;
@@ -559,6 +560,114 @@ Deno.test("type1 dirty pages: GET_BITMAP reports every page of a pinned mapping 
   deepStrictEqual([...r.out.subarray(0, 2)], [0b00011100, 0]);
 });
 
+Deno.test("type1 dirty pages: START with a mapping of more than INT_MAX pages is EINVAL (vfio_dma_bitmap_alloc)", () => {
+  // No IOMMU domain (a container of emulated-IOMMU groups only): nothing is pinned, so an
+  // 8 TiB mapping needs no user memory behind it (the simulated process has ~1 TiB).
+  const m = machine();
+  const iommu = Type1Iommu.open(m, 3n) as Type1Iommu;
+  const u = new UserArg(m.memory);
+  const map = (size: bigint) =>
+    iommu.ioctl(
+      R.VFIO_IOMMU_MAP_DMA,
+      encode(S.vfio_iommu_type1_dma_map, { flags: 3, vaddr: 1n << 44n, iova: 0n, size }),
+      u,
+    );
+  const unmap = (size: bigint) =>
+    iommu.ioctl(R.VFIO_IOMMU_UNMAP_DMA, encode(S.vfio_iommu_type1_dma_unmap, { size }), u);
+  const track = (flags: number) =>
+    iommu.ioctl(R.VFIO_IOMMU_DIRTY_PAGES, encode(S.vfio_iommu_type1_dirty_bitmap, { flags }), u);
+  const pagesMax = 0x7fff_ffffn; // DIRTY_BITMAP_PAGES_MAX: bitmap_set() takes an int
+  strictEqual(map(pagesMax * 0x1000n), 0);
+  strictEqual(track(1), 0, "INT_MAX pages still get a bitmap");
+  strictEqual(track(2), 0);
+  strictEqual(unmap(pagesMax * 0x1000n), 0);
+  strictEqual(map((pagesMax + 1n) * 0x1000n), 0);
+  strictEqual(track(1), -E.EINVAL);
+  strictEqual(iommu.dirtyTracking, false, "tracking stayed off");
+});
+
+Deno.test("type1 map: with dirty tracking on, more than INT_MAX pages is EINVAL and nothing stays mapped (vfio_dma_bitmap_alloc)", () => {
+  // As above: no IOMMU domain, so the 8 TiB need no user memory. vfio_dma_do_map allocates
+  // the new mapping's bitmap after linking (and pinning) it, and removes it when that fails.
+  const m = machine();
+  const iommu = Type1Iommu.open(m, 3n) as Type1Iommu;
+  const u = new UserArg(m.memory);
+  const map = (iova: bigint, size: bigint) =>
+    iommu.ioctl(
+      R.VFIO_IOMMU_MAP_DMA,
+      encode(S.vfio_iommu_type1_dma_map, { flags: 3, vaddr: 1n << 44n, iova, size }),
+      u,
+    );
+  const pagesMax = 0x7fff_ffffn;
+  const avail = iommu.dmaAvail;
+  strictEqual(
+    iommu.ioctl(R.VFIO_IOMMU_DIRTY_PAGES, encode(S.vfio_iommu_type1_dirty_bitmap, { flags: 1 }), u),
+    0,
+  );
+  strictEqual(map(0n, (pagesMax + 1n) * 0x1000n), -E.EINVAL);
+  strictEqual(iommu.dmaAvail, avail, "the entry was given back");
+  // The same range is free again: INT_MAX pages fit a bitmap and map.
+  strictEqual(map(0n, pagesMax * 0x1000n), 0);
+  strictEqual(iommu.dmaAvail, avail - 1);
+});
+
+Deno.test("type1 dirty pages: from 6.18 a GET_BITMAP of size 0 is EINVAL and a wrapping range EOVERFLOW", () => {
+  const { k, fd } = type1({ release: "6.18" });
+  strictEqual(dirty(k, fd, 1), 0);
+  strictEqual(getBitmap(k, fd, MiB, 0n, 0x1000n, 8n).ret, -E.EINVAL, "size 0");
+  strictEqual(getBitmap(k, fd, TOP_PAGE, 0x2000n).ret, -E.EOVERFLOW);
+  strictEqual(
+    getBitmap(k, fd, TOP_PAGE, 0x2000n, 0x1000n, 0n).ret,
+    -E.EOVERFLOW,
+    "before the bitmap",
+  );
+  strictEqual(getBitmap(k, fd, TOP_PAGE, 0x1000n).ret, 0, "ending at 2^64-1 is no overflow");
+});
+
+Deno.test("type1 dirty pages: before 6.18 a GET_BITMAP range reaching 2^64 is EINVAL", () => {
+  for (const release of ["6.2", "6.6", "6.12"]) {
+    const { k, fd } = type1({ release });
+    strictEqual(dirty(k, fd, 1), 0);
+    strictEqual(getBitmap(k, fd, TOP_PAGE, 0x1000n).ret, -E.EINVAL, `${release} ends at 2^64`);
+    strictEqual(getBitmap(k, fd, TOP_PAGE, 0x2000n).ret, -E.EINVAL, `${release} wraps`);
+    strictEqual(getBitmap(k, fd, TOP_PAGE - 0x1000n, 0x1000n).ret, 0, `${release} below the top`);
+  }
+});
+
+Deno.test("type1 dirty pages: a GET_BITMAP pgsize other than the smallest IOMMU page size is EINVAL", () => {
+  const { k, fd, buf } = type1();
+  strictEqual(mapDma(k, fd, buf, 4n * MiB, 4n * MiB), 0);
+  strictEqual(dirty(k, fd, 1), 0);
+  strictEqual(
+    getBitmap(k, fd, 4n * MiB, 4n * MiB, 0x200000n, 8n).ret,
+    -E.EINVAL,
+    "2M, an IOMMU size",
+  );
+  strictEqual(getBitmap(k, fd, 4n * MiB, 4n * MiB, 0x2000n, 8n * 8n).ret, -E.EINVAL, "8K");
+  strictEqual(getBitmap(k, fd, 4n * MiB, 4n * MiB).ret, 0, "4K");
+});
+
+Deno.test("type1 dirty pages: a GET_BITMAP size not a multiple of the page size is EINVAL", () => {
+  const { k, fd, buf } = type1();
+  strictEqual(mapDma(k, fd, buf, MiB, 0x2000n), 0);
+  strictEqual(dirty(k, fd, 1), 0);
+  strictEqual(getBitmap(k, fd, MiB, 0x1800n).ret, -E.EINVAL);
+  strictEqual(getBitmap(k, fd, MiB, 0x2000n).ret, 0);
+});
+
+Deno.test("type1 dirty pages: a GET_BITMAP range ending inside a mapping is EINVAL", () => {
+  const { k, fd, buf } = type1();
+  strictEqual(mapDma(k, fd, buf, MiB, 0x1000n), 0);
+  strictEqual(mapDma(k, fd, buf, MiB + 0x1000n, 0x2000n), 0);
+  strictEqual(dirty(k, fd, 1), 0);
+  const r = getBitmap(k, fd, MiB, 0x2000n);
+  strictEqual(r.ret, -E.EINVAL);
+  deepStrictEqual([...r.out.subarray(0, 1)], [0], "no bit written, not even the first mapping's");
+  const ok = getBitmap(k, fd, MiB, 0x3000n);
+  strictEqual(ok.ret, 0);
+  deepStrictEqual([...ok.out.subarray(0, 1)], [0b111]);
+});
+
 Deno.test("type1 unmap GET_DIRTY_BITMAP: the bitmap of what goes is written, tracking required", () => {
   const { k, fd, buf } = type1();
   strictEqual(mapDma(k, fd, buf, MiB, 0x2000n), 0);
@@ -726,4 +835,88 @@ Deno.test("type1 dirty pages: a bitmap outside user space is EINVAL (access_ok)"
   v.setBigUint64(32, 8n, true);
   v.setBigUint64(40, 0xffff_8000_0000_0000n, true);
   strictEqual(k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b), -E.EINVAL);
+});
+
+Deno.test("type1 get_info: a fault writing the caps is EFAULT and the struct is not copied back", () => {
+  const { k, fd } = type1();
+  const b = new Uint8Array(24).fill(0xaa);
+  new DataView(b.buffer).setUint32(0, 256, true);
+  const before = [...b];
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_GET_INFO, b), -E.EFAULT, "argsz 256 in 24 bytes");
+  deepStrictEqual([...b], before);
+  const arg = k.mmap(0x1000n);
+  const at = arg + 0x1000n - 24n;
+  strictEqual(k.writeMemory(at, b), 0);
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_GET_INFO, at), -E.EFAULT, "caps run past the mapping");
+  const out = new Uint8Array(24);
+  k.readMemory(at, out);
+  deepStrictEqual([...out], before);
+});
+
+Deno.test("type1 unmap GET_DIRTY_BITMAP: a vfio_bitmap past the end of the buffer is EFAULT", () => {
+  const { k, fd, buf } = type1();
+  strictEqual(mapDma(k, fd, buf, MiB, 0x1000n), 0);
+  strictEqual(dirty(k, fd, 1), 0);
+  const u = unmapRaw(k, fd, { argsz: 48, flags: 1, iova: MiB, size: 0x1000n });
+  strictEqual(u.ret(), -E.EFAULT);
+  strictEqual(u.size(), 0x1000n, "nothing written back");
+  strictEqual(dmaAvail(k, fd), 65534n, "nothing unmapped");
+});
+
+Deno.test("type1 unmap GET_DIRTY_BITMAP: a bitmap outside user space is EINVAL (access_ok)", () => {
+  const { k, fd, buf } = type1();
+  strictEqual(mapDma(k, fd, buf, MiB, 0x1000n), 0);
+  strictEqual(dirty(k, fd, 1), 0);
+  const u = unmapRaw(k, fd, { flags: 1, iova: MiB, size: 0x1000n }, 24);
+  u.v.setBigUint64(24, 0x1000n, true);
+  u.v.setBigUint64(32, 8n, true);
+  u.v.setBigUint64(40, 0xffff_8000_0000_0000n, true);
+  strictEqual(u.ret(), -E.EINVAL);
+  strictEqual(u.size(), 0x1000n, "nothing written back");
+  strictEqual(dmaAvail(k, fd), 65534n, "nothing unmapped");
+});
+
+Deno.test("type1 dirty pages: reading the bits below a mapping's first bit from unmapped memory is EFAULT", () => {
+  const { k, fd, buf } = type1();
+  strictEqual(mapDma(k, fd, buf, MiB + 0x2000n, 0x1000n), 0);
+  strictEqual(dirty(k, fd, 1), 0);
+  const b = new Uint8Array(48);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, 48, true);
+  v.setUint32(4, 4, true);
+  v.setBigUint64(8, MiB, true);
+  v.setBigUint64(16, 0x4000n, true);
+  v.setBigUint64(24, 0x1000n, true);
+  v.setBigUint64(32, 8n, true);
+  v.setBigUint64(40, 0x10000n, true);
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b), -E.EFAULT);
+});
+
+Deno.test("type1 dirty pages: the first bits a mapping's word shares are kept from user memory", () => {
+  const { k, fd, buf } = type1();
+  strictEqual(mapDma(k, fd, buf, MiB + 0x2000n, 0x1000n), 0);
+  strictEqual(dirty(k, fd, 1), 0);
+  const bitmap = k.mmap(0x1000n);
+  strictEqual(k.writeMemory(bitmap, new Uint8Array([0xff, 0xff])), 0);
+  const b = new Uint8Array(48);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, 48, true);
+  v.setUint32(4, 4, true);
+  v.setBigUint64(8, MiB, true);
+  v.setBigUint64(16, 0x4000n, true);
+  v.setBigUint64(24, 0x1000n, true);
+  v.setBigUint64(32, 8n, true);
+  v.setBigUint64(40, bitmap, true);
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b), 0);
+  const out = new Uint8Array(2);
+  k.readMemory(bitmap, out);
+  deepStrictEqual([...out], [0b0000_0111, 0], "bits 0-1 kept, bit 2 set, the rest cleared");
+});
+
+Deno.test("type1 dirty pages: a header in unmapped user memory is EFAULT", () => {
+  const { k, fd } = type1();
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, 0x1000n), -E.EFAULT);
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, 8, true);
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b), -E.EFAULT, "flags past the buffer");
 });
