@@ -367,7 +367,8 @@ function mockNestedDomain(
   const pasidOk = releaseAtLeast(ctx.release, "6.15") ? HWPT_ALLOC_PASID : 0;
   if ((flags & ~pasidOk) !== 0) return -E.EOPNOTSUPP;
   if (dataType !== HWPT_DATA_SELFTEST) return -E.EOPNOTSUPP;
-  if (dataLen < HWPT_SELFTEST_SIZE) return -E.EINVAL;
+  // iommu_copy_struct_from_user: no shorter than offsetofend(iotlb), no longer than the struct.
+  if (dataLen !== HWPT_SELFTEST_SIZE) return -E.EINVAL;
   const data = copyStructFromUser(u, get64(u, lim, A.data_uptr), dataLen, HWPT_SELFTEST_SIZE);
   if (typeof data === "number") return data;
   hwpt.iotlb.fill(new DataView(data.buffer).getUint32(0, true));
@@ -631,8 +632,8 @@ function arrayEntry(u: UserArg, arr: UserArray, i: number, ksize: number): DataV
 
 /**
  * `mock_domain_cache_invalidate_user`: IOMMU_HWPT_INVALIDATE_DATA_SELFTEST only (EINVAL);
- * each `struct iommu_hwpt_invalidate_selftest` { flags, iotlb_id }: entry_len below 8
- * (EINVAL), E2BIG/EFAULT, unknown flags (EOPNOTSUPP), iotlb_id above 3 (EINVAL); the mock
+ * each `struct iommu_hwpt_invalidate_selftest` { flags, iotlb_id }: entry_len other than 8
+ * (EINVAL), EFAULT, unknown flags (EOPNOTSUPP), iotlb_id above 3 (EINVAL); the mock
  * IOTLB entry (or all of them) is cleared. Stops at the first bad entry.
  */
 function mockNestedInvalidate(
@@ -643,7 +644,8 @@ function mockNestedInvalidate(
   if (arr.type !== HWPT_INVALIDATE_DATA_SELFTEST) return { rc: -E.EINVAL, done: 0 };
   let done = 0;
   for (let i = 0; i < arr.entryNum; i++) {
-    if (arr.entryLen < 8) return { rc: -E.EINVAL, done };
+    // iommu_copy_struct_from_user_array: an entry is exactly the 8-byte struct, no longer.
+    if (arr.entryLen !== 8) return { rc: -E.EINVAL, done };
     const v = arrayEntry(u, arr, i, 8);
     if (typeof v === "number") return { rc: v, done };
     const flags = v.getUint32(0, true);

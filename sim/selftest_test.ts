@@ -236,6 +236,53 @@ Deno.test("MOCK_DOMAIN on a nested hwpt: attaches (no IOAS change); nested and p
   strictEqual(destroy(f.k, f.fd, parent), 0);
 });
 
+Deno.test("mock nested hwpt data longer than struct iommu_hwpt_selftest -> EINVAL before it is read (iommu_copy_struct_from_user)", () => {
+  for (const release of ["6.12", "6.18"]) {
+    const f = mock(release);
+    const parent = Number(
+      hwptAlloc(f.k, f.fd, { dev_id: f.idev, pt_id: f.ioas, flags: 1 }).out.out_hwpt_id,
+    );
+    const buf = f.k.mmap(4096n);
+    const nested = (data_len: number, data_uptr = buf) =>
+      hwptAlloc(f.k, f.fd, {
+        dev_id: f.idev,
+        pt_id: parent,
+        data_type: 0xdead,
+        data_len,
+        data_uptr,
+      })
+        .ret;
+    // A zero tail would pass copy_struct_from_user; the length check comes first.
+    strictEqual(nested(8), -E.EINVAL, `${release}: 8 bytes, zero tail`);
+    strictEqual(nested(8, 0x10n), -E.EINVAL, `${release}: before any read (no EFAULT)`);
+    strictEqual(nested(3), -E.EINVAL, `${release}: below offsetofend(iotlb)`);
+    strictEqual(nested(4), 0, `${release}: exactly the struct`);
+  }
+});
+
+Deno.test("mock nested hwpt invalidate: entry_len sizeof + 1 -> EINVAL, no entry done (the selftest's structure size sanity)", () => {
+  const f = mock();
+  const parent = Number(
+    hwptAlloc(f.k, f.fd, { dev_id: f.idev, pt_id: f.ioas, flags: 1 }).out.out_hwpt_id,
+  );
+  const nested = Number(nestedAlloc(f.k, f.fd, f.idev, parent).out.out_hwpt_id);
+  const entries = f.k.mmap(4096n);
+  const inv = (entry_len: number) =>
+    call(f.k, f.fd, R.IOMMU_HWPT_INVALIDATE, S.iommu_hwpt_invalidate, {
+      hwpt_id: nested,
+      data_uptr: entries,
+      data_type: 0xdeadbeef,
+      entry_len,
+      entry_num: 1,
+    });
+  const long = inv(9);
+  deepStrictEqual([long.ret, long.out.entry_num], [-E.EINVAL, 0n]);
+  const short = inv(7);
+  deepStrictEqual([short.ret, short.out.entry_num], [-E.EINVAL, 0n]);
+  const exact = inv(8);
+  deepStrictEqual([exact.ret, exact.out.entry_num], [0, 1n]);
+});
+
 Deno.test("MOCK_DOMAIN_REPLACE: paging -> nested -> nested -> parent -> IOAS (iommufd_ioas.nested_hwpt_alloc)", () => {
   const f = mock();
   const parent = Number(

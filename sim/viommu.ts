@@ -198,8 +198,11 @@ function mockViommuData(
   uptr: bigint,
   len: number,
 ): number {
-  // iommu_copy_struct_from_user: the data type is the vIOMMU type, which matched already.
-  if (dataType !== VIOMMU_TYPE_SELFTEST || len < SELFTEST_DATA_MIN) return -E.EINVAL;
+  // iommu_copy_struct_from_user: the data type is the vIOMMU type, which matched already; a
+  // length below offsetofend(out_data) or past the kernel's struct is EINVAL before any read.
+  if (dataType !== VIOMMU_TYPE_SELFTEST || len < SELFTEST_DATA_MIN || len > SELFTEST_DATA_SIZE) {
+    return -E.EINVAL;
+  }
   const data = copyStructFromUser(u, uptr, len, SELFTEST_DATA_SIZE);
   if (typeof data === "number") return data;
   const window = 2n * PAGE_SIZE;
@@ -208,10 +211,9 @@ function mockViommuData(
   v.setUint32(4, v.getUint32(0, true), true);
   v.setBigUint64(8, viommu.mmapOffset, true);
   v.setBigUint64(16, window, true);
-  // iommu_copy_struct_to_user: the caller's length must cover out_data and not pass sizeof.
+  // iommu_copy_struct_to_user: the length was checked on the way in.
   let e = 0;
-  if (len > SELFTEST_DATA_SIZE) e = -E.EINVAL;
-  else if (!userWrite(u.memory, uptr, data.subarray(0, len))) e = -E.EFAULT;
+  if (!userWrite(u.memory, uptr, data.subarray(0, len))) e = -E.EFAULT;
   if (e !== 0) {
     mmapFree(ctx, viommu.mmapOffset);
     viommu.mmapOffset = undefined;

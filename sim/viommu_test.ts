@@ -21,7 +21,12 @@ import {
   unmap,
   unmapDma,
 } from "../tests/_sim_helpers.ts";
-import type { StructValues } from "../uapi/codec.ts";
+import { decode, encode, type StructValues } from "../uapi/codec.ts";
+import type { IommufdCtx } from "./context.ts";
+import type { Release } from "./release.ts";
+import { UserArg, type UserMemoryAccess } from "./uaccess.ts";
+import { hwptAllocSize, iommufdHwptAlloc } from "./hwpt_ioctl.ts";
+import { iommufdViommuAlloc, viommuAllocSize } from "./viommu.ts";
 
 const SELFTEST = 0xdeadbeef;
 const NEST_PARENT = 1;
@@ -34,6 +39,50 @@ const vdevAlloc = (k: SimKernel, fd: number, v: StructValues) =>
   call(k, fd, R.IOMMU_VDEVICE_ALLOC, S.iommu_vdevice_alloc, v);
 const hwqAlloc = (k: SimKernel, fd: number, v: StructValues) =>
   call(k, fd, R.IOMMU_HW_QUEUE_ALLOC, S.iommu_hw_queue_alloc, { type: SELFTEST, ...v });
+
+/**
+ * User memory in which the page at `page` is mapped read-only, as after mprotect(PROT_READ):
+ * copy_from_user from it succeeds, copy_to_user into it faults. The simulator's mmap makes
+ * only read/write mappings, so the handlers that need one are called directly with it.
+ */
+function readOnlyPage(k: SimKernel, page: bigint): UserMemoryAccess {
+  const mem = k.memory;
+  return {
+    read: (addr, into) => mem.read(addr, into),
+    write: (addr, b) =>
+      addr < page + 0x1000n && addr + BigInt(b.length) > page ? E.EFAULT : mem.write(addr, b),
+  };
+}
+
+/**
+ * Run an ioctl's handler as iommufd_fops_ioctl does (after its entry checks) on `values`
+ * encoded as `desc`. With `structReadOnly` the struct sits at the start of a read-only page
+ * (so iommufd_ucmd_respond faults), else in a buffer; `readOnly` names another page to make
+ * read-only (driver data). Returns the answer and the struct as the caller sees it afterwards.
+ */
+function runHandler(
+  k: SimKernel,
+  fd: number,
+  handler: (ctx: IommufdCtx, u: UserArg, usize: number) => number,
+  desc: S.StructDesc,
+  ksize: (r: Release) => number,
+  values: StructValues,
+  opts: { structReadOnly?: boolean; readOnly?: bigint },
+): { ret: number; out: Record<string, bigint> } {
+  const ctx = k.iommufdContext(fd)!;
+  const bytes = encode(desc, values);
+  const page = opts.structReadOnly ? k.mmap(0x1000n) : opts.readOnly!;
+  const u = new UserArg(readOnlyPage(k, page));
+  if (opts.structReadOnly) {
+    strictEqual(k.writeMemory(page, bytes), 0);
+    u.set(page);
+  } else u.set(bytes);
+  const usize = new DataView(bytes.buffer).getUint32(0, true);
+  strictEqual(u.copyIn(Math.min(usize, ksize(ctx.release))), true, "the struct is readable");
+  const ret = handler(ctx, u, usize);
+  if (opts.structReadOnly) strictEqual(k.readMemory(page, bytes), 0);
+  return { ret, out: decode(desc, bytes) };
+}
 
 /**
  * The fixture: IOAS 1, mock device (stdev 2, idev 3, auto hwpt 4), a nest-parent hwpt 5 and,
@@ -185,8 +234,10 @@ Deno.test("viommu_alloc: mock data_len below offsetofend(out_data) -> EINVAL, ab
   const base = { dev_id: f.idev, hwpt_id: f.parent, data_uptr: buf };
   strictEqual(viommuAlloc(f.k, f.fd, { ...base, data_len: 4 }).ret, -E.EINVAL);
   strictEqual(viommuAlloc(f.k, f.fd, { ...base, data_len: 32 }).ret, -E.EINVAL);
+  // The length is refused before anything is read: a non-zero tail makes no E2BIG.
   f.k.writeMemory(buf + 24n, new Uint8Array([1]));
-  strictEqual(viommuAlloc(f.k, f.fd, { ...base, data_len: 32 }).ret, -E.E2BIG);
+  strictEqual(viommuAlloc(f.k, f.fd, { ...base, data_len: 32 }).ret, -E.EINVAL);
+  strictEqual(viommuAlloc(f.k, f.fd, { ...base, data_len: 32, data_uptr: 0x10n }).ret, -E.EINVAL);
   strictEqual(viommuAlloc(f.k, f.fd, { ...base, data_len: 24, data_uptr: 0x10n }).ret, -E.EFAULT);
   // Failures gave every id back: the next vIOMMU is 6.
   strictEqual(viommuAlloc(f.k, f.fd, { ...base, data_len: 0 }).out.out_viommu_id, 6n);
@@ -505,4 +556,141 @@ Deno.test("close releases vIOMMU, vDEVICE, HW queue and access: every pin goes",
   strictEqual(f.k.close(f.fd), 0);
   strictEqual(f.k.pinnedPages(), 0n);
   strictEqual(f.k.internalErrors.length, 0);
+});
+
+// ---- copy-back faults, nested allocation through a vIOMMU, HW queue ranges ----
+
+Deno.test("viommu_alloc: iommufd_ucmd_respond faults (read-only struct) -> EFAULT; the vIOMMU goes with its parent reference, id and mmap window", () => {
+  const f = fixture({ viommu: false });
+  const data = f.k.mmap(0x1000n);
+  const base = { type: SELFTEST, dev_id: f.idev, hwpt_id: f.parent, data_len: 24, data_uptr: data };
+  const r = runHandler(f.k, f.fd, iommufdViommuAlloc, S.iommu_viommu_alloc, viommuAllocSize, base, {
+    structReadOnly: true,
+  });
+  deepStrictEqual([r.ret, r.out.out_viommu_id], [-E.EFAULT, 0n], "nothing written back");
+  const out = new Uint8Array(24);
+  f.k.readMemory(data, out);
+  strictEqual(new DataView(out.buffer).getBigUint64(8, true), 0x1000n, "the driver's copy-out");
+  const v = viommuAlloc(f.k, f.fd, base);
+  deepStrictEqual([v.ret, v.out.out_viommu_id], [0, 6n], "the id went back");
+  f.k.readMemory(data, out);
+  strictEqual(new DataView(out.buffer).getBigUint64(8, true), 0x1000n, "and the window");
+  strictEqual(destroy(f.k, f.fd, 6), 0);
+  strictEqual(destroy(f.k, f.fd, f.parent), 0, "the parent hwpt is free again");
+});
+
+Deno.test("viommu_alloc: copy-back of the mock data faults (read-only page) -> EFAULT; the mmap window and the id go back", () => {
+  const f = fixture({ viommu: false });
+  const data = f.k.mmap(0x1000n);
+  f.k.writeMemory(data, new Uint8Array([0xfe, 0xca, 0, 0]));
+  const base = { type: SELFTEST, dev_id: f.idev, hwpt_id: f.parent, data_len: 24, data_uptr: data };
+  const r = runHandler(f.k, f.fd, iommufdViommuAlloc, S.iommu_viommu_alloc, viommuAllocSize, base, {
+    readOnly: data,
+  });
+  deepStrictEqual([r.ret, r.out.out_viommu_id], [-E.EFAULT, 0n]);
+  const out = new Uint8Array(24);
+  f.k.readMemory(data, out);
+  deepStrictEqual([...out], [0xfe, 0xca, ...new Uint8Array(22)], "out_data not written");
+  const v = viommuAlloc(f.k, f.fd, base);
+  deepStrictEqual([v.ret, v.out.out_viommu_id], [0, 6n], "the id went back");
+  f.k.readMemory(data, out);
+  strictEqual(new DataView(out.buffer).getBigUint64(8, true), 0x1000n, "and the first window");
+});
+
+Deno.test("hwpt_alloc through a vIOMMU: a device behind another IOMMU -> EINVAL, before the flags and data checks", () => {
+  const f = fixture();
+  f.k.addDevice("other", { profile: "intel-vtd" });
+  const ioas2 = ioasAlloc(f.k, f.fd);
+  strictEqual(f.k.attachDevice(f.fd, "other", ioas2).errno, 0);
+  const idev = [...f.k.iommufdContext(f.fd)!.objects.objects()].filter((o) => o.type === "device")
+    .at(-1)!.id;
+  strictEqual(hwptNested(f.k, f.fd, { dev_id: idev, pt_id: f.viommu }).ret, -E.EINVAL);
+  strictEqual(
+    hwptNested(f.k, f.fd, { dev_id: idev, pt_id: f.viommu, flags: NEST_PARENT }).ret,
+    -E.EINVAL,
+  );
+});
+
+Deno.test("hwpt_alloc through a vIOMMU: flags beyond FAULT_ID_VALID|PASID or no data -> EOPNOTSUPP, no id taken", () => {
+  const f = fixture();
+  const nested = (v: StructValues) =>
+    hwptNested(f.k, f.fd, { dev_id: f.idev, pt_id: f.viommu, ...v });
+  deepStrictEqual(
+    [nested({ flags: NEST_PARENT }).ret, nested({ flags: 2 }).ret, nested({ flags: 16 }).ret],
+    [-E.EOPNOTSUPP, -E.EOPNOTSUPP, -E.EOPNOTSUPP],
+  );
+  strictEqual(nested({ data_type: 0, data_len: 0 }).ret, -E.EOPNOTSUPP, "no driver data");
+  const ok = nested({ flags: 8 });
+  deepStrictEqual([ok.ret, ok.out.out_hwpt_id], [0, 7n], "PASID is accepted; no id was taken");
+});
+
+Deno.test("hwpt_alloc nested: iommufd_ucmd_respond faults (read-only struct) -> EFAULT; the nested hwpt lets its parent or vIOMMU go", () => {
+  const f = fixture();
+  const data = f.k.mmap(0x1000n);
+  const base = { data_type: DATA_SELFTEST, data_len: 4, data_uptr: data, dev_id: f.idev };
+  for (const pt_id of [f.parent, f.viommu]) {
+    const r = runHandler(
+      f.k,
+      f.fd,
+      iommufdHwptAlloc,
+      S.iommu_hwpt_alloc,
+      hwptAllocSize,
+      { ...base, pt_id },
+      { structReadOnly: true },
+    );
+    deepStrictEqual([r.ret, r.out.out_hwpt_id], [-E.EFAULT, 0n], `pt_id ${pt_id}`);
+  }
+  strictEqual(destroy(f.k, f.fd, f.viommu), 0, "nothing holds the vIOMMU");
+  strictEqual(destroy(f.k, f.fd, f.parent), 0, "nothing holds the parent");
+});
+
+Deno.test("hwpt_invalidate: vIOMMU: unknown flags -> EOPNOTSUPP after the whole copy, the entries before counted", () => {
+  const f = fixture();
+  strictEqual(vdevAlloc(f.k, f.fd, { viommu_id: f.viommu, dev_id: f.idev, virt_id: 0x99 }).ret, 0);
+  const buf = f.k.mmap(4096n);
+  const cmds = new Uint8Array(36);
+  const v = new DataView(cmds.buffer);
+  for (let i = 0; i < 3; i++) v.setUint32(12 * i + 4, 0x99, true);
+  v.setUint32(12, 2, true); // entry 1: flags 2 (only IOMMU_TEST_INVALIDATE_FLAG_ALL is known)
+  v.setUint32(32, 9, true); // entry 2: cache_id 9, never reached
+  f.k.writeMemory(buf, cmds);
+  const r = invalidate(f.k, f.fd, {
+    hwpt_id: f.viommu,
+    data_type: 0xdeadbeef,
+    data_uptr: buf,
+    entry_len: 12,
+    entry_num: 3,
+  });
+  deepStrictEqual([r.ret, r.out.entry_num], [-E.EOPNOTSUPP, 1n]);
+});
+
+Deno.test("hw_queue_alloc: viommu_id not a vIOMMU -> ENOENT before the type; a type the mock has no queue for -> EOPNOTSUPP", () => {
+  const f = fixture();
+  const base = { nesting_parent_iova: 0x1000000n, length: 4096n };
+  strictEqual(hwqAlloc(f.k, f.fd, { ...base, viommu_id: f.ioas, type: 1 }).ret, -E.ENOENT);
+  strictEqual(hwqAlloc(f.k, f.fd, { ...base, viommu_id: 99 }).ret, -E.ENOENT);
+  strictEqual(hwqAlloc(f.k, f.fd, { ...base, viommu_id: f.viommu, type: 1 }).ret, -E.EOPNOTSUPP);
+});
+
+Deno.test("iommufd_hw_queue_alloc_phys: offset + length, or that + PAGE_SIZE - 1, past u64 -> ERANGE; the queue's id goes back", () => {
+  const f = fixture();
+  const q = (nesting_parent_iova: bigint, length: bigint) =>
+    hwqAlloc(f.k, f.fd, { viommu_id: f.viommu, nesting_parent_iova, length });
+  const U64_MAX = (1n << 64n) - 1n;
+  strictEqual(q(1n, U64_MAX).ret, -E.ERANGE, "offset 1 + length wraps");
+  strictEqual(q(0n, U64_MAX).ret, -E.ERANGE, "rounding up to pages wraps");
+  strictEqual(q(0x800n, U64_MAX - 0x800n - 0xffen).ret, -E.ERANGE, "one byte past the last page");
+  strictEqual(q(0x800n, U64_MAX - 0x800n - 0xfffn).ret, -E.ENOMEM, "that page itself: no wrap");
+  strictEqual(mapAuto(f.k, f.fd, f.ioas, f.k.mmap(4096n), 4096n).ret, 0);
+  const ok = q(0x1000000n, 4096n);
+  deepStrictEqual([ok.ret, ok.out.out_hw_queue_id], [0, 7n]);
+});
+
+Deno.test("iommufd_hw_queue_alloc_phys: a page array over INT_MAX bytes (kvcalloc) -> ENOMEM", () => {
+  const f = fixture();
+  const q = (length: bigint) =>
+    hwqAlloc(f.k, f.fd, { viommu_id: f.viommu, nesting_parent_iova: 0x1000000n, length }).ret;
+  strictEqual(q(1n << 40n), -E.ENOMEM, "2^28 pages: 2 GiB of page pointers");
+  strictEqual(q((1n << 40n) - 0xfffn), -E.ENOMEM, "rounded up to the same 2^28 pages");
+  strictEqual(q(4096n), -E.ENOENT, "a small queue reaches the pin: nothing is mapped");
 });
