@@ -40,6 +40,7 @@ export const MOCK_DOMAIN: Iommu = Object.freeze({
   rejectsNoAccessProt: false,
   reservedRegions: [],
   pasidDomains: true,
+  nestedDomains: true,
   iopfAttachErrno: 0,
 });
 
@@ -71,6 +72,7 @@ export const BUILTIN: readonly Profile[] = [
       rejectsNoAccessProt: true,
       reservedRegions: [MSI_X86()],
       pasidDomains: true,
+      nestedDomains: true,
       iopfAttachErrno: 19,
       // intel_iommu_hw_info: flags ERRATA_772415_SPR17, CAP_REG and ECAP_REG as the rig's
       // QEMU reports them (tests/scenarios/hw_info_vtd.vfs on the real kernel); no dirty
@@ -107,6 +109,7 @@ export const BUILTIN: readonly Profile[] = [
         { start: 0xfd_0000_0000n, length: 0x3_0000_0000n, type: "reserved" },
       ],
       pasidDomains: false,
+      nestedDomains: false,
       iopfAttachErrno: 0,
       // amd_iommufd_hw_info (EFR/EFR2, type AMD) comes in 6.19: every modelled release
       // answers TYPE_NONE. No HDSup: no dirty tracking.
@@ -134,6 +137,7 @@ export const BUILTIN: readonly Profile[] = [
       rejectsNoAccessProt: false,
       reservedRegions: [{ start: 0x8000000n, length: 0x100000n, type: "sw_msi" }],
       pasidDomains: true,
+      nestedDomains: false,
       iopfAttachErrno: 0,
       // arm_smmu_hw_info (6.13, CONFIG_ARM_SMMU_V3_IOMMUFD): flags 0, the raw IDR0-5, IIDR and
       // AIDR, as QEMU (8.1 on; 7.2 lacks IDR0.VMID16) resets them for `virt,iommu=smmuv3`:

@@ -292,8 +292,8 @@ function nestedValidFlags(r: Release): number {
 }
 
 /**
- * `iommufd_hwpt_nested_alloc`: flags beyond FAULT_ID_VALID (and PASID, 6.15) or no data
- * (EOPNOTSUPP); a parent that is automatic, not a nest parent, or of another driver (EINVAL);
+ * `iommufd_hwpt_nested_alloc`: flags beyond FAULT_ID_VALID (and PASID, 6.15), no data, or
+ * (6.13+) a driver without `domain_alloc_nested` (EOPNOTSUPP); a parent that is automatic, not a nest parent, or of another driver (EINVAL);
  * then the nested hwpt takes the next id and holds its parent, and the driver makes the
  * domain: the mock wants no other flag than PASID (EOPNOTSUPP), IOMMU_HWPT_DATA_SELFTEST
  * (EOPNOTSUPP) and a `struct iommu_hwpt_selftest` (data_len below 4: EINVAL; E2BIG/EFAULT).
@@ -310,6 +310,9 @@ function nestedAlloc(
   dataLen: number,
 ): number {
   if ((flags & ~nestedValidFlags(ctx.release)) !== 0 || dataLen === 0) return -E.EOPNOTSUPP;
+  // From 6.13 the driver's domain_alloc_nested op is asked for with the flags, before the
+  // parent is looked at; a driver without it (SMMUv3, AMD-Vi) never gets to the parent checks.
+  if (releaseAtLeast(ctx.release, "6.13") && !idev.dev.iommu.nestedDomains) return -E.EOPNOTSUPP;
   if (parent.autoDomain || !parent.nestParent || parent.iommu.driver !== idev.dev.iommu.driver) {
     return -E.EINVAL;
   }

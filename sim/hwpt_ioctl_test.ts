@@ -10,8 +10,12 @@ import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import type { SimKernel } from "./kernel.ts";
 import { call, ioasAlloc, mockDomain, openIommufd } from "../tests/_sim_helpers.ts";
-import type { StructValues } from "../uapi/codec.ts";
+import { decode, encode, type StructValues } from "../uapi/codec.ts";
 import { deviceReplace, type IommufdDevice } from "./device.ts";
+import type { IommufdCtx } from "./context.ts";
+import type { Release } from "./release.ts";
+import { UserArg, type UserMemoryAccess } from "./uaccess.ts";
+import { hwptAllocSize, iommufdHwptAlloc, iommufdHwptInvalidate } from "./hwpt_ioctl.ts";
 
 const destroy = (k: SimKernel, fd: number, id: number) =>
   call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
@@ -25,6 +29,42 @@ function faultAlloc(k: SimKernel, fd: number): number {
   strictEqual(fa.ret, 0);
   k.close(Number(fa.out.out_fault_fd));
   return Number(fa.out.out_fault_id);
+}
+
+/**
+ * Run an ioctl's handler as iommufd_fops_ioctl does (after its entry checks) on `values`
+ * encoded as `desc` at the start of a fresh page that the process can read but not write, as
+ * after mprotect(PROT_READ): the kernel's copy of the struct comes in, every copy_to_user
+ * into that page faults. The simulator's mmap makes only read/write mappings, so no ioctl can
+ * make iommufd_ucmd_respond fault; the handler is called directly instead. Returns its answer
+ * and the struct as user memory holds it afterwards.
+ */
+function onReadOnlyPage(
+  k: SimKernel,
+  fd: number,
+  handler: (ctx: IommufdCtx, u: UserArg, usize: number) => number,
+  desc: S.StructDesc,
+  ksize: (r: Release) => number,
+  values: StructValues,
+): { ret: number; out: Record<string, bigint> } {
+  const ctx = k.iommufdContext(fd)!;
+  const page = k.mmap(0x1000n);
+  const bytes = encode(desc, values);
+  strictEqual(k.writeMemory(page, bytes), 0);
+  const mem = k.memory;
+  const readOnly: UserMemoryAccess = {
+    read: (addr, into) => mem.read(addr, into),
+    write: (addr, b) =>
+      addr < page + 0x1000n && addr + BigInt(b.length) > page ? E.EFAULT : mem.write(addr, b),
+  };
+  const u = new UserArg(readOnly);
+  u.set(page);
+  const usize = new DataView(bytes.buffer).getUint32(0, true);
+  strictEqual(u.copyIn(Math.min(usize, ksize(ctx.release))), true, "the struct is readable");
+  const ret = handler(ctx, u, usize);
+  const after = new Uint8Array(bytes.length);
+  strictEqual(k.readMemory(page, after), 0);
+  return { ret, out: decode(desc, after) };
 }
 
 /** An IOAS and a mock device on it: ioas 1, stdev 2, idev 3, automatic hwpt 4. */
@@ -501,5 +541,117 @@ Deno.test("attach to a hwpt with a fault object (6.18): the driver enables IOPF;
     const dev = k.iommufdContext(fd)!.objects.get(idev, "device") as IommufdDevice;
     const hwpt = Number(a.out.out_hwpt_id);
     strictEqual(deviceReplace(dev, hwpt), errno === 0 ? hwpt : errno, profile);
+  }
+});
+
+Deno.test("iommufd_hwpt_alloc on 6.6: dev_id not a device -> ENOENT, nothing allocated", () => {
+  const { k, fd, ioas, idev } = setup("6.6");
+  strictEqual(hwptAlloc(k, fd, { dev_id: ioas, pt_id: ioas }).ret, -E.ENOENT);
+  strictEqual(hwptAlloc(k, fd, { dev_id: 99, pt_id: ioas }).ret, -E.ENOENT);
+  const a = hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas });
+  deepStrictEqual([a.ret, a.out.out_hwpt_id], [0, 5n], "no id was taken");
+});
+
+Deno.test("iommufd_hwpt_alloc paging: iommufd_ucmd_respond faults (read-only struct) -> EFAULT; the hwpt, its IOAS and fault references go", () => {
+  const { k, fd, ioas, idev, stdev } = setup();
+  const fault = faultAlloc(k, fd);
+  const r = onReadOnlyPage(k, fd, iommufdHwptAlloc, S.iommu_hwpt_alloc, hwptAllocSize, {
+    flags: 4,
+    dev_id: idev,
+    pt_id: ioas,
+    fault_id: fault,
+  });
+  deepStrictEqual([r.ret, r.out.out_hwpt_id], [-E.EFAULT, 0n], "nothing written back");
+  const a = hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas });
+  deepStrictEqual([a.ret, a.out.out_hwpt_id], [0, BigInt(fault + 1)], "its id went back");
+  strictEqual(destroy(k, fd, fault), 0, "the aborted hwpt let its fault object go");
+  strictEqual(destroy(k, fd, Number(a.out.out_hwpt_id)), 0);
+  strictEqual(destroy(k, fd, stdev), 0);
+  strictEqual(destroy(k, fd, ioas), 0, "the aborted hwpt let its IOAS go");
+});
+
+Deno.test("iommufd_hwpt_nested_alloc: a device other than a selftest mock one behind the parent's IOMMU (the mock profile's VFIO device) -> EOPNOTSUPP, no id taken", () => {
+  const { k, fd } = openIommufd();
+  const ioas = ioasAlloc(k, fd);
+  const m = mockDomain(k, fd, ioas);
+  strictEqual(m.ret, 0);
+  const parent = hwptAlloc(k, fd, { flags: 1, dev_id: m.idev, pt_id: ioas });
+  strictEqual(parent.ret, 0);
+  strictEqual(k.attachDevice(fd, "mock0", ioas).errno, 0);
+  const vfioDev = [...k.iommufdContext(fd)!.objects.objects()].filter((o) => o.type === "device")
+    .at(-1)!.id;
+  const data = k.mmap(0x1000n);
+  const nested = (dev_id: number) =>
+    hwptAlloc(k, fd, {
+      dev_id,
+      pt_id: Number(parent.out.out_hwpt_id),
+      data_type: 0xdead,
+      data_len: 4,
+      data_uptr: data,
+    });
+  strictEqual(nested(vfioDev).ret, -E.EOPNOTSUPP);
+  const ok = nested(m.idev);
+  deepStrictEqual([ok.ret, ok.out.out_hwpt_id], [0, BigInt(vfioDev + 1)]);
+});
+
+Deno.test("iommufd_get_hw_info: clear_user of data_len past the driver's data faults -> EFAULT, the struct not copied back", () => {
+  const { k, fd, idev } = setup();
+  const mem = k.mmap(0x1000n);
+  // The mock's 8 bytes fit in the page's last 8; the zeroing runs into the unmapped next page.
+  const c = hwInfo(k, fd, { dev_id: idev, data_len: 16, data_uptr: mem + 0xff8n });
+  deepStrictEqual([c.ret, c.out.data_len, c.out.out_data_type], [-E.EFAULT, 16n, 0n]);
+  const data = new Uint8Array(8);
+  k.readMemory(mem + 0xff8n, data);
+  deepStrictEqual([...data], [0, 0, 0, 0, 0xef, 0xbe, 0xad, 0xde], "the data itself was copied");
+  // A driver without a hw_info op copies nothing and zeroes the whole buffer: EFAULT too.
+  const amd = vtdDevice("amd-vi", "6.18");
+  const a = hwInfo(amd.k, amd.fd, {
+    dev_id: amd.idev,
+    data_len: 8,
+    data_uptr: amd.k.mmap(0x1000n) + 0x1000n,
+  });
+  deepStrictEqual([a.ret, a.out.data_len], [-E.EFAULT, 8n]);
+});
+
+Deno.test("iommufd_hwpt_invalidate: copying entry_num back faults (read-only struct) -> EFAULT, over the invalidation's own errno", () => {
+  const { k, fd, hwpt } = setup();
+  const inv = (v: StructValues) =>
+    onReadOnlyPage(k, fd, iommufdHwptInvalidate, S.iommu_hwpt_invalidate, () => 32, {
+      entry_num: 1,
+      entry_len: 8,
+      data_uptr: 0x1000n,
+      ...v,
+    });
+  const cases: StructValues[] = [{ __reserved: 1 }, { entry_len: 0 }, { hwpt_id: 99 }, {
+    hwpt_id: hwpt,
+  }];
+  for (const v of cases) {
+    const r = inv(v);
+    deepStrictEqual([r.ret, r.out.entry_num], [-E.EFAULT, 1n], JSON.stringify(v));
+  }
+});
+
+Deno.test("iommufd_hwpt_nested_alloc from 6.13: a driver without domain_alloc_nested -> EOPNOTSUPP before the parent's owner (EINVAL)", () => {
+  const cases: [string, string, number][] = [
+    ["arm-smmuv3", "6.18", -E.EOPNOTSUPP],
+    ["amd-vi", "6.18", -E.EOPNOTSUPP],
+    ["intel-vtd", "6.18", -E.EINVAL],
+    ["amd-vi", "6.12", -E.EINVAL],
+  ];
+  for (const [profile, release, want] of cases) {
+    const { k, fd, ioas, idev } = vtdDevice(profile, release);
+    // A nest parent that the selftest's mock driver owns: another driver's than the device's.
+    const m = mockDomain(k, fd, ioas);
+    strictEqual(m.ret, 0);
+    const parent = hwptAlloc(k, fd, { flags: 1, dev_id: m.idev, pt_id: ioas });
+    strictEqual(parent.ret, 0);
+    const r = hwptAlloc(k, fd, {
+      dev_id: idev,
+      pt_id: Number(parent.out.out_hwpt_id),
+      data_type: 0xdead,
+      data_len: 4,
+      data_uptr: k.mmap(0x1000n),
+    });
+    strictEqual(r.ret, want, `${profile} on ${release}`);
   }
 });

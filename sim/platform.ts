@@ -39,6 +39,7 @@ export const NO_IOMMU: Iommu = Object.freeze({
   rejectsNoAccessProt: false,
   reservedRegions: [],
   pasidDomains: false,
+  nestedDomains: false,
   iopfAttachErrno: 0,
 });
 

@@ -67,6 +67,14 @@ export const IommuSchema = z.object({
    */
   pasidDomains: z.boolean().default(false),
   /**
+   * The driver has the `domain_alloc_nested` op (6.13+), which IOMMU_HWPT_ALLOC of a nested
+   * hwpt on a paging parent needs: iommufd answers EOPNOTSUPP without it, before it looks at
+   * the parent. VT-d and the selftest mock have it; SMMUv3 nests only through its vIOMMU, and
+   * AMD-Vi has no nesting in the releases modelled. Before 6.13 every driver here had the
+   * `domain_alloc_user` op that took its place.
+   */
+  nestedDomains: z.boolean().default(false),
+  /**
    * What the driver's attach answers for a device without PRI on a domain with an IOPF
    * handler (a paging hwpt holding a fault object; 6.16+): VT-d `intel_iommu_enable_iopf`
    * ENODEV (19); AMD-Vi and SMMUv3 (stall disabled) attach, 0.
