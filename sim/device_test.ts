@@ -5,7 +5,7 @@
  * (drivers/iommu/iommufd/device.c) for a device that has one, through the module API.
  */
 
-import { strictEqual } from "node:assert";
+import { deepStrictEqual, strictEqual } from "node:assert";
 import { E } from "../uapi/errno.ts";
 import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
@@ -16,12 +16,21 @@ import {
   ioasAlloc,
   iovaRanges,
   mapFixed,
+  mockDomain,
   openIommufd,
+  VTD_DEVICE,
   vtdContainer,
 } from "../tests/_sim_helpers.ts";
-import { deviceAttach, deviceBind, deviceDetach, deviceReplace } from "./device.ts";
+import {
+  deviceAttach,
+  deviceBind,
+  deviceDetach,
+  deviceReplace,
+  vfio_device_info,
+} from "./device.ts";
 import { IommuGroup, type PhysicalDevice } from "./platform.ts";
 import { MOCK_DOMAIN } from "./builtin_profiles.ts";
+import type { Iommu } from "./profiles.ts";
 import { HwptNested, hwptPagingAlloc } from "./hw_pagetable.ts";
 
 const MiB = 0x100000n;
@@ -234,4 +243,97 @@ Deno.test("attach to a nested hwpt: no reserved regions in the parent's IOAS (fi
   strictEqual(holes(k, fd, a), 1, "and replacing onto the nested one takes them away");
   deviceDetach(idev);
   strictEqual(nested.users, 1);
+});
+
+// ---- VFIO_DEVICE_GET_INFO (vfio_pci_ioctl_get_info) ----
+
+const DEVICE_GET_INFO = R.requestByName("VFIO_DEVICE_GET_INFO")!.request;
+
+Deno.test("GET_INFO: argsz below offsetofend(num_irqs) is EINVAL, nothing written back", () => {
+  const { k, dfd } = device();
+  const r = call(k, dfd, DEVICE_GET_INFO, vfio_device_info, { argsz: 15, flags: 0xaa });
+  strictEqual(r.ret, -E.EINVAL);
+  deepStrictEqual([r.out.flags, r.out.num_regions, r.out.num_irqs], [0xaan, 0n, 0n]);
+  const ok = call(k, dfd, DEVICE_GET_INFO, vfio_device_info, { argsz: 16 });
+  deepStrictEqual([ok.ret, ok.out.flags, ok.out.num_regions, ok.out.num_irqs], [0, 2n, 9n, 5n]);
+});
+
+Deno.test("GET_INFO: a buffer shorter than offsetofend(num_irqs) is EFAULT (copy_from_user of 16 bytes)", () => {
+  const { k, dfd } = device();
+  const b = new Uint8Array(15);
+  new DataView(b.buffer).setUint32(0, 24, true);
+  strictEqual(k.ioctl(dfd, DEVICE_GET_INFO, b), -E.EFAULT);
+  deepStrictEqual([...b.subarray(4)], new Array(11).fill(0), "nothing written back");
+  // The same struct ending at the last byte of a mapping, and one byte short of it.
+  const page = k.mmap(PAGE);
+  const at = page + PAGE - 16n;
+  strictEqual(k.writeMemory(at, new Uint8Array([16, 0, 0, 0])), 0);
+  strictEqual(k.ioctl(dfd, DEVICE_GET_INFO, at), 0);
+  const back = new Uint8Array(16);
+  strictEqual(k.readMemory(at, back), 0);
+  deepStrictEqual([...back.subarray(4, 16)], [2, 0, 0, 0, 9, 0, 0, 0, 5, 0, 0, 0]);
+  strictEqual(k.writeMemory(at + 1n, new Uint8Array([16, 0, 0, 0])), 0);
+  strictEqual(k.ioctl(dfd, DEVICE_GET_INFO, at + 1n), -E.EFAULT);
+});
+
+// ---- iommufd_device_bind, and attach / replace errors (device.c), through the module API ----
+
+/** A device of `iommu` in a group of its own; not a selftest mock unless `isMock`. */
+function physDev(iommu: Iommu, isMock = false): PhysicalDevice {
+  return { name: "dev0", iommu, resvRegions: [], isMock, igroup: new IommuGroup() };
+}
+
+Deno.test("bind: a platform that cannot isolate MSI is EPERM (no allow_unsafe_interrupts), before DMA ownership", () => {
+  const { k, fd } = openIommufd();
+  const ctx = k.iommufdContext(fd)!;
+  const unsafe = { ...MOCK_DOMAIN, driver: "intel-iommu", msiIsolated: false };
+  const dev = physDev(unsafe);
+  strictEqual(deviceBind(ctx, dev), -E.EPERM);
+  strictEqual(dev.igroup.claimed, false, "iommu_device_claim_dma_owner not reached");
+  strictEqual(ioasAlloc(k, fd), 1, "no object id was taken");
+  // Cache coherency is checked first (EINVAL); a selftest mock device is exempt from MSI.
+  strictEqual(deviceBind(ctx, physDev({ ...unsafe, cacheCoherency: false })), -E.EINVAL);
+  const mock = deviceBind(ctx, physDev({ ...MOCK_DOMAIN, msiIsolated: false }, true));
+  strictEqual(typeof mock === "number" ? mock : mock.id, 2);
+});
+
+Deno.test("auto domain: another IOMMU driver's hwpt on the IOAS is passed over (group attach EINVAL), a new one made", () => {
+  const k = new SimKernel({ profile: "intel-vtd" });
+  const fd = k.open("/dev/iommu");
+  const ioas = ioasAlloc(k, fd);
+  deepStrictEqual(k.attachDevice(fd, VTD_DEVICE, ioas), { errno: 0, ioasId: ioas });
+  const vtdHwpt = k.iommufdContext(fd)!.getIoas(ioas)!.hwpts;
+  strictEqual(vtdHwpt.length, 1);
+  const [intel] = [...vtdHwpt];
+  strictEqual(intel.id, 3, "device 2, its automatic hwpt 3");
+  // The mock device tries hwpt 3 (dev_iommu_ops != domain->owner: EINVAL) and allocates its own.
+  const m = mockDomain(k, fd, ioas);
+  deepStrictEqual([m.ret, m.stdev, m.idev, m.hwpt], [0, 4, 5, 6]);
+  strictEqual(intel.users, 2, "hwpt 3 still holds only the IOAS's and the VT-d device's");
+  strictEqual(k.iommufdContext(fd)!.getIoas(ioas)!.hwpts.length, 2);
+});
+
+Deno.test("attach: a device already attached elsewhere is EINVAL (igroup->hwpt != hwpt), nothing changes", () => {
+  const { k, fd, a, b, idev } = resvDevice();
+  const hwpt = deviceAttach(idev, a);
+  strictEqual(hwpt > 0, true);
+  strictEqual(deviceAttach(idev, b), -E.EINVAL);
+  strictEqual(deviceAttach(idev, hwpt + 1), -E.ENOENT, "an id with no object: ENOENT first");
+  strictEqual(idev.hwpt?.id, hwpt);
+  strictEqual(holes(k, fd, a), 2);
+  strictEqual(holes(k, fd, b), 1, "no reserved region and no hwpt left in the other IOAS");
+  strictEqual(ioasAlloc(k, fd), hwpt + 1, "the next id is free: no hwpt was kept");
+});
+
+Deno.test("replace: a device that is not attached is EINVAL (igroup->hwpt == NULL); the new hwpt is aborted", () => {
+  const { k, fd, a, ctx, idev } = resvDevice();
+  strictEqual(deviceReplace(idev, a), -E.EINVAL);
+  strictEqual(idev.hwpt, undefined);
+  strictEqual(ctx.getIoas(a)!.hwpts.length, 0, "the automatic hwpt allocated for it went away");
+  strictEqual(holes(k, fd, a), 1);
+  const paging = hwptPagingAlloc(ctx, ctx.getIoas(a)!, idev);
+  if (typeof paging === "number") throw new Error(`alloc: ${paging}`);
+  ctx.objects.finalize(paging);
+  strictEqual(deviceReplace(idev, paging.id), -E.EINVAL, "onto an explicit hwpt as well");
+  strictEqual(paging.users, 1);
 });

@@ -152,3 +152,18 @@ Deno.test("closing the iommufd while a device is open keeps the context alive", 
   strictEqual(k.close(gfd), 0);
   strictEqual(k.pinnedPages(), 0n);
 });
+
+Deno.test("GET_DEVICE_FD: a name in user memory with no NUL in PAGE_SIZE bytes is EINVAL, one running into unmapped memory EFAULT (strndup_user)", () => {
+  const { k, fd, gfd } = vtd();
+  k.ioctl(gfd, R.VFIO_GROUP_SET_CONTAINER, fdArg(fd));
+  const page = k.mmap(0x1000n);
+  strictEqual(k.writeMemory(page, new Uint8Array(0x1000).fill(0x41)), 0);
+  // strnlen_user(s, PAGE_SIZE) finds no NUL within the page: longer than PAGE_SIZE.
+  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_GET_DEVICE_FD, page), -E.EINVAL);
+  // Started 5 bytes before the end, the string runs into the unmapped guard page first.
+  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_GET_DEVICE_FD, page + 0xffbn), -E.EFAULT);
+  // The device's name ending with the page's last byte works.
+  const at = page + 0x1000n - BigInt(DEV.length + 1);
+  strictEqual(k.writeMemory(at, name(DEV)), 0);
+  strictEqual(k.ioctl(gfd, R.VFIO_GROUP_GET_DEVICE_FD, at), 5);
+});

@@ -13,8 +13,10 @@ import {
   mapFixed,
   mockDomain,
   openIommufd,
+  VTD_DEVICE,
   vtdContainer,
 } from "../tests/_sim_helpers.ts";
+import { SimFile } from "./file.ts";
 
 Deno.test("open: fds are the lowest free from 3; unknown paths ENOENT", () => {
   const k = createSimKernel();
@@ -199,4 +201,97 @@ Deno.test("mlocked pages count against legacy type1 pins (mm->locked_vm), not ag
   };
   deepStrictEqual(mapAfterMlock("legacy"), [0, -E.ENOMEM]);
   deepStrictEqual(mapAfterMlock("iommufd"), [0, 0]);
+});
+
+Deno.test("read: a bad fd is EBADF; a file without a read op (iommufd, group, legacy container) EINVAL (vfs_read: no FMODE_CAN_READ)", () => {
+  const { k, fd, gfd } = vtdContainer();
+  const into = new Uint8Array(8).fill(0xaa);
+  for (const bad of [-1, 0, 99, 1.5]) strictEqual(k.read(bad, into), -E.EBADF, `fd ${bad}`);
+  strictEqual(k.read(fd, into), -E.EINVAL, "/dev/iommu");
+  strictEqual(k.read(gfd, into), -E.EINVAL, "/dev/vfio/3");
+  const legacy = vtdContainer("legacy");
+  strictEqual(legacy.k.read(legacy.fd, into), -E.EINVAL, "the legacy /dev/vfio/vfio");
+  deepStrictEqual([...into], new Array(8).fill(0xaa), "nothing read");
+  // A memfd has one (shmem_file_read_iter): zeros up to its size.
+  const mfd = k.memfdCreate("m", 4n);
+  strictEqual(k.read(mfd, into), 4);
+});
+
+Deno.test("mmap of a file: a length that wraps to 0 when page aligned is ENOMEM (do_mmap), after EBADF and before ENODEV", () => {
+  const { k, gfd } = vtdContainer();
+  const U64_MAX = (1n << 64n) - 1n;
+  strictEqual(k.mmap(U64_MAX, 99), -BigInt(E.EBADF));
+  for (const length of [U64_MAX, U64_MAX - 0xffen]) {
+    strictEqual(k.mmap(length, gfd), -BigInt(E.ENOMEM), `length ${length}`);
+  }
+  strictEqual(k.mmap(0x1000n, gfd), -BigInt(E.ENODEV), "a group has no mmap op");
+});
+
+Deno.test("mlock: addr + len past the top of the address space -> EINVAL (apply_vma_lock_flags: end < start)", () => {
+  const k = new SimKernel();
+  const buf = k.mmap(0x1000n);
+  // Privileged (CAP_IPC_LOCK): neither can_do_mlock nor RLIMIT_MEMLOCK comes first.
+  strictEqual(k.mlock(buf, (1n << 64n) - buf), -E.EINVAL);
+  strictEqual(k.mlock(buf + 0x800n, (1n << 64n) - buf - 0x7ffn), -E.EINVAL);
+  strictEqual(k.accounting.lockedPages("mm"), 0);
+  strictEqual(k.mlock(buf, 0x1000n), 0);
+  strictEqual(k.accounting.lockedPages("mm"), 1);
+});
+
+Deno.test("Kernel contract: an internal error is caught at the boundary, answered EFAULT and kept in internalErrors", () => {
+  const k = new SimKernel();
+  class Broken extends SimFile {
+    readonly kind = "iommufd" as const;
+    protected release(): void {
+      throw new Error("release");
+    }
+    ioctl(): number {
+      throw new Error("ioctl");
+    }
+    override read(): number {
+      throw new Error("read");
+    }
+    override mmap(): number {
+      throw new Error("mmap");
+    }
+  }
+  const fd = k.install(new Broken());
+  strictEqual(k.ioctl(fd, R.IOMMU_IOAS_ALLOC, 0n), -E.EFAULT);
+  strictEqual(k.read(fd, new Uint8Array(1)), -E.EFAULT);
+  strictEqual(k.mmap(0x1000n, fd), -BigInt(E.EFAULT));
+  strictEqual(k.close(fd), -E.EFAULT);
+  strictEqual(k.close(fd), -E.EBADF, "the fd is gone all the same");
+  deepStrictEqual(k.internalErrors.map((e) => (e as Error).message), [
+    "ioctl",
+    "read",
+    "mmap",
+    "release",
+  ]);
+});
+
+Deno.test("attachDevice: a pt id that is no IOAS fails as iommufd_device_attach does (ENOENT, EINVAL); the device is unbound again", () => {
+  const k = new SimKernel({ profile: "intel-vtd" });
+  const fd = k.open("/dev/iommu");
+  strictEqual(k.attachDevice(fd, VTD_DEVICE, 99).errno, E.ENOENT, "no object 99");
+  strictEqual(k.attachDevice(fd, VTD_DEVICE, 1).errno, E.EINVAL, "id 1 is the device just bound");
+  const ioas = ioasAlloc(k, fd);
+  strictEqual(ioas, 1, "the failed bind's device id was given back");
+  const m = mockDomain(k, fd, ioas);
+  strictEqual(m.ret, 0);
+  strictEqual(k.attachDevice(fd, VTD_DEVICE, m.idev).errno, E.EINVAL, "a device object");
+  strictEqual(k.attachDevice(fd, VTD_DEVICE, m.stdev).errno, E.EINVAL, "a selftest object");
+  // DMA ownership was released each time: the group opens and reports itself viable.
+  const gfd = k.open("/dev/vfio/3");
+  strictEqual(Number(call(k, gfd, R.VFIO_GROUP_GET_STATUS, S.vfio_group_status).out.flags), 1);
+  strictEqual(k.close(gfd), 0);
+  deepStrictEqual(k.attachDevice(fd, VTD_DEVICE, ioas), { errno: 0, ioasId: ioas });
+});
+
+Deno.test("mappings: EINVAL for a file that is no iommufd (a group; a legacy container given an IOAS id)", () => {
+  const { k, gfd } = vtdContainer();
+  strictEqual(k.mappings(gfd), -E.EINVAL);
+  strictEqual(k.mappings(gfd, 1), -E.EINVAL);
+  const legacy = vtdContainer("legacy");
+  deepStrictEqual(legacy.k.mappings(legacy.fd), []);
+  strictEqual(legacy.k.mappings(legacy.fd, 1), -E.EINVAL);
 });
