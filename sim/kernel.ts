@@ -301,21 +301,24 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
   }
 
   /**
-   * mlock(2) (do_mlock): EPERM with RLIMIT_MEMLOCK 0 and no CAP_IPC_LOCK (can_do_mlock);
-   * ENOMEM when the pages not yet locked would take mm->locked_vm past the limit (without
-   * CAP_IPC_LOCK) or when part of the range is not mapped; then the new pages count in
-   * mm->locked_vm, which legacy type1 and iommufd's MM accounting charge too.
+   * mlock(2) (do_mlock), in its order: EPERM with RLIMIT_MEMLOCK 0 and no CAP_IPC_LOCK
+   * (can_do_mlock); the range rounded out to pages in 64 bits, where a length near 2^64 wraps
+   * (to 0 too: nothing to lock, success); ENOMEM when the pages not yet locked would take
+   * mm->locked_vm past the limit (without CAP_IPC_LOCK); EINVAL when the rounded range wraps
+   * past 2^64 (apply_vma_lock_flags); ENOMEM when part of it is not mapped. The new pages
+   * count in mm->locked_vm, which legacy type1 and iommufd's MM accounting charge too.
    */
   mlock(addr: bigint, length: bigint): number {
-    if (addr < 0n || length < 0n || addr + length > U64_MAX) return -E.EINVAL;
-    const start = addr & ~PAGE_MASK;
-    const len = (length + (addr & PAGE_MASK) + PAGE_MASK) & ~PAGE_MASK;
+    if (addr < 0n || length < 0n || addr > U64_MAX || length > U64_MAX) return -E.EINVAL;
     const acc = this.#accounting;
     if (!acc.privileged && acc.memlockLimit === 0n) return -E.EPERM;
-    if (len === 0n) return 0;
+    const len = ((length + (addr & PAGE_MASK) + PAGE_MASK) & ~PAGE_MASK) & U64_MAX;
+    const start = addr & ~PAGE_MASK;
     const first = Number(start / PAGE_SIZE);
     const count = Number(len / PAGE_SIZE);
     if (!acc.mlockFits(count - this.#memory.mlockedPages(first, count))) return -E.ENOMEM;
+    if (start + len > U64_MAX) return -E.EINVAL;
+    if (len === 0n) return 0;
     const added = this.#memory.mlockPages(first, count);
     if (added === undefined) return -E.ENOMEM;
     acc.addMlocked(added);

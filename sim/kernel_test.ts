@@ -238,6 +238,24 @@ Deno.test("mlock: addr + len past the top of the address space -> EINVAL (apply_
   strictEqual(k.accounting.lockedPages("mm"), 1);
 });
 
+Deno.test("mlock: can_do_mlock and RLIMIT_MEMLOCK come before the wrap check; a length rounding to 2^64 locks nothing (do_mlock)", () => {
+  const k = new SimKernel();
+  const buf = k.mmap(0x1000n);
+  const wraps = (1n << 64n) - buf;
+  k.setPrivileged(false);
+  k.setMemlockLimit(0n);
+  strictEqual(k.mlock(buf, wraps), -E.EPERM, "can_do_mlock first");
+  k.setMemlockLimit(0x2000n);
+  strictEqual(k.mlock(buf, wraps), -E.ENOMEM, "then the limit, counted in whole pages");
+  k.setPrivileged(true);
+  strictEqual(k.mlock(buf, wraps), -E.EINVAL, "then end < start");
+  // PAGE_ALIGN(2^64 - 1) is 0 in 64 bits: an empty range, success, nothing locked.
+  strictEqual(k.mlock(buf, (1n << 64n) - 1n), 0);
+  k.setPrivileged(false);
+  strictEqual(k.mlock(buf, (1n << 64n) - 1n), 0, "within any limit");
+  strictEqual(k.accounting.lockedPages("mm"), 0);
+});
+
 Deno.test("Kernel contract: an internal error is caught at the boundary, answered EFAULT and kept in internalErrors", () => {
   const k = new SimKernel();
   class Broken extends SimFile {

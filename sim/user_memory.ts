@@ -157,7 +157,12 @@ export class UserMemory {
   mlockedPages(first: number, count: number): number {
     if (this.mlocked.size === 0) return 0;
     let n = 0;
-    for (let p = first; p < first + count; p++) if (this.mlocked.has(p)) n++;
+    // Walk the smaller of the range and the set: a range may be most of the address space.
+    if (count > this.mlocked.size) {
+      for (const p of this.mlocked) if (p >= first && p < first + count) n++;
+    } else {
+      for (let p = first; p < first + count; p++) if (this.mlocked.has(p)) n++;
+    }
     return n;
   }
 
