@@ -453,6 +453,25 @@ Deno.test("unmap of an area over the top of the IOVA space sums lengths exactly"
   assert.deepEqual(iopt.unmapAll(), { errno: 0, unmapped: U64_MAX - PAGE_SIZE, empty: false });
 });
 
+Deno.test("iopt_unmap_all: an area locked by an internal access -> EBUSY; the areas below it stay removed", () => {
+  const { iopt, memory, accounting } = setup();
+  const buf = memory.mmap(0x3000n);
+  ok(iopt.mapUserPages({ uptr: buf, length: 0x1000n, prot: RW, iova: 0x1000n }));
+  ok(iopt.mapUserPages({ uptr: buf + 0x1000n, length: 0x1000n, prot: RW, iova: 0x3000n }));
+  ok(iopt.mapUserPages({ uptr: buf + 0x2000n, length: 0x1000n, prot: RW, iova: 0x5000n }));
+  const owner = {};
+  assert.equal(iopt.addAccess(owner, PAGE_SIZE), 0);
+  const pin = iopt.accessPin(0x3000n, 0x1000n);
+  ok(pin);
+  // num_locks stops the walk at the locked area: not ENOENT-turned-0, and the bytes count.
+  assert.deepEqual(iopt.unmapAll(), { errno: E.EBUSY, unmapped: 0x1000n, empty: false });
+  assert.deepEqual(areasOf(iopt), [[0x3000n, 0x3fffn], [0x5000n, 0x5fffn]]);
+  iopt.accessUnpin(pin.pins);
+  iopt.removeAccess(owner);
+  assert.deepEqual(iopt.unmapAll(), { errno: 0, unmapped: 0x2000n, empty: false });
+  assert.equal(pinnedPages(accounting), 0n);
+});
+
 // ---- §6.5 cut ------------------------------------------------------------------------------------
 
 Deno.test("iopt_area_split: cut at an area's first or last IOVA, or outside areas, changes nothing", () => {
@@ -717,6 +736,59 @@ Deno.test("iopt_disable_large_pages: already disabled -> 0 even with domain and 
   iopt.enableLargePages();
   assert.equal(iopt.largePagesDisabled, false);
   assert.equal(iopt.iovaAlignment, 0x800n);
+});
+
+// ---- internal accesses (iommufd_access_pin_pages) ------------------------------------------------
+// The only access the simulator has is an HW queue's, which raises the alignment to PAGE_SIZE
+// first (so every area is page aligned): the two EINVAL rules are reached directly here.
+
+Deno.test("iommufd_access_pin_pages: a piece not starting on a page of its pages -> EINVAL, nothing pinned", () => {
+  const { iopt, memory, accounting } = setup();
+  const buf = memory.mmap(0x3000n);
+  // No domain and no access: alignment 1, so the area starts half-way into a page.
+  ok(iopt.mapUserPages({ uptr: buf + 0x800n, length: 0x2000n, prot: RW, iova: 0x1000n }));
+  assert.deepEqual(iopt.accessPin(0x1000n, 0x1000n), { errno: E.EINVAL, pins: [] });
+  assert.equal(pinnedPages(accounting), 0n);
+  // The rule is on the byte in the pages, not on the IOVA: IOVA 0x1800 is byte 0x1000.
+  const r = iopt.accessPin(0x1800n, 0x800n);
+  ok(r);
+  assert.deepEqual(r.pins.map((p) => [p.first, p.last, p.areaStart]), [[1, 1, 0x1000n]]);
+  assert.equal(pinnedPages(accounting), 1n);
+  iopt.accessUnpin(r.pins);
+  assert.equal(pinnedPages(accounting), 0n);
+});
+
+Deno.test("iommufd_access_pin_pages: a piece before the last not ending on a page's last byte -> EINVAL, earlier pins dropped", () => {
+  const { iopt, memory, accounting } = setup();
+  const buf = memory.mmap(0x3000n);
+  ok(iopt.mapUserPages({ uptr: buf, length: 0x1000n, prot: RW, iova: 0x1000n }));
+  ok(iopt.mapUserPages({ uptr: buf + 0x1000n, length: 0x800n, prot: RW, iova: 0x2000n }));
+  ok(iopt.mapUserPages({ uptr: buf + 0x2000n, length: 0x1000n, prot: RW, iova: 0x2800n }));
+  // The first area pins, the second ends at byte 0x7ff of its page with more to come.
+  assert.deepEqual(iopt.accessPin(0x1000n, 0x2800n), { errno: E.EINVAL, pins: [] });
+  assert.equal(pinnedPages(accounting), 0n);
+  // As the last piece it may end anywhere.
+  const r = iopt.accessPin(0x1000n, 0x1800n);
+  ok(r);
+  assert.deepEqual(r.pins.map((p) => [p.first, p.last, p.areaStart]), [
+    [0, 0, 0x1000n],
+    [0, 0, 0x2000n],
+  ]);
+  assert.equal(pinnedPages(accounting), 2n);
+  iopt.accessUnpin(r.pins);
+  assert.equal(pinnedPages(accounting), 0n);
+});
+
+Deno.test("iommufd_access_pin_pages: areas not contiguous over the range -> ENOENT, earlier pins dropped, nothing locked", () => {
+  const { iopt, memory, accounting } = setup();
+  const buf = memory.mmap(0x2000n);
+  ok(iopt.mapUserPages({ uptr: buf, length: 0x1000n, prot: RW, iova: 0x1000n }));
+  ok(iopt.mapUserPages({ uptr: buf + 0x1000n, length: 0x1000n, prot: RW, iova: 0x3000n }));
+  assert.deepEqual(iopt.accessPin(0x1000n, 0x3000n), { errno: E.ENOENT, pins: [] }, "a hole");
+  assert.deepEqual(iopt.accessPin(0x3000n, 0x2000n), { errno: E.ENOENT, pins: [] }, "past the top");
+  assert.deepEqual(iopt.accessPin(0x2000n, 0x1000n), { errno: E.ENOENT, pins: [] }, "in the hole");
+  assert.equal(pinnedPages(accounting), 0n);
+  assert.deepEqual(iopt.unmapAll(), { errno: 0, unmapped: 0x2000n, empty: false });
 });
 
 // ---- §6.9 COPY -------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import { encode } from "../uapi/codec.ts";
 import { U64_MAX } from "../uapi/constants.ts";
 import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
+import type { SimKernel } from "./kernel.ts";
 import {
   call,
   ioasAlloc,
@@ -17,6 +18,39 @@ import {
   setCompat,
   unmap,
 } from "../tests/_sim_helpers.ts";
+
+/**
+ * A selftest HW queue needs a vIOMMU over a nest-parent hwpt of `ioas` with the mock device
+ * (the iommufd_viommu fixture). Returns the HW_QUEUE_ALLOC call for queue 0 on that vIOMMU.
+ */
+function hwQueueOn(k: SimKernel, fd: number, ioas: number) {
+  const m = mockDomain(k, fd, ioas);
+  strictEqual(m.ret, 0);
+  const h = call(k, fd, R.IOMMU_HWPT_ALLOC, S.iommu_hwpt_alloc, {
+    flags: 1,
+    dev_id: m.idev,
+    pt_id: ioas,
+  });
+  strictEqual(h.ret, 0);
+  const v = call(k, fd, R.IOMMU_VIOMMU_ALLOC, S.iommu_viommu_alloc, {
+    type: SELFTEST_TYPE,
+    dev_id: m.idev,
+    hwpt_id: Number(h.out.out_hwpt_id),
+  });
+  strictEqual(v.ret, 0);
+  return (iova: bigint, length: bigint) =>
+    call(k, fd, R.IOMMU_HW_QUEUE_ALLOC, S.iommu_hw_queue_alloc, {
+      type: SELFTEST_TYPE,
+      viommu_id: Number(v.out.out_viommu_id),
+      nesting_parent_iova: iova,
+      length,
+    });
+}
+
+/** IOMMU_VIOMMU_TYPE_SELFTEST and IOMMU_HW_QUEUE_TYPE_SELFTEST. */
+const SELFTEST_TYPE = 0xdeadbeef;
+/** The mock domain's aperture starts here. */
+const MOCK_IOVA = 0x1000000n;
 
 function setup(release?: string) {
   const { k, fd } = openIommufd({ release });
@@ -148,6 +182,33 @@ Deno.test("IOMMU_IOAS_ALLOW_IOVAS: EFAULT, start ≥ last EINVAL, overlap EINVAL
   strictEqual(put([[0x1000n, 0x1fffn]]), -E.EADDRINUSE);
 });
 
+Deno.test("IOMMU_IOAS_ALLOW_IOVAS: a range overlapping one listed earlier but starting above it -> EINVAL", () => {
+  const { k, fd, ioas, buf } = setup();
+  const arr = k.mmap(4096n);
+  const put = (ranges: [bigint, bigint][]) => {
+    const b = new Uint8Array(16 * ranges.length);
+    const v = new DataView(b.buffer);
+    ranges.forEach(([s, l], i) => {
+      v.setBigUint64(16 * i, s, true);
+      v.setBigUint64(16 * i + 8, l, true);
+    });
+    k.writeMemory(arr, b);
+    return call(k, fd, R.IOMMU_IOAS_ALLOW_IOVAS, S.iommu_ioas_allow_iovas, {
+      ioas_id: ioas,
+      num_iovas: ranges.length,
+      allowed_iovas: arr,
+    }).ret;
+  };
+  strictEqual(put([[0x8000n, 0x8fffn]]), 0);
+  // interval_tree_iter_first finds any overlap, whatever the order the ranges came in.
+  strictEqual(put([[0x3000n, 0x3fffn], [0x1000n, 0x3000n]]), -E.EINVAL, "last byte overlaps");
+  strictEqual(put([[0x3000n, 0x3fffn], [0x1000n, 0x5fffn]]), -E.EINVAL, "covers it");
+  strictEqual(put([[0x5000n, 0x5fffn], [0x3000n, 0x3fffn], [0x1000n, 0x4fffn]]), -E.EINVAL);
+  // The old list stays: an automatic IOVA still comes from it (without one it would be 0x1000).
+  deepStrictEqual(mapAuto(k, fd, ioas, buf, 0x1000n), { ret: 0, iova: 0x8000n });
+  strictEqual(put([[0x3000n, 0x3fffn], [0x1000n, 0x2fffn]]), 0, "adjacent is fine");
+});
+
 Deno.test("IOMMU_IOAS_MAP: EOPNOTSUPP, EOVERFLOW, EINVAL without R/W (6.11+), ENOENT — in that order", () => {
   const { k, fd, ioas, buf } = setup();
   strictEqual(mapFixed(k, fd, ioas, buf, 0x1000n, 0x1000n, 8), -E.EOPNOTSUPP);
@@ -212,6 +273,34 @@ Deno.test("IOMMU_IOAS_UNMAP: whole areas only; the bytes unmapped come back", ()
   strictEqual(mapFixed(k, fd, ioas, buf, 0x1000n, 0x20000n), 0);
   strictEqual(unmap(k, fd, ioas, 0x10000n, 0x1000n).ret, -E.ENOENT);
   deepStrictEqual(unmap(k, fd, ioas, 0n, 0x100000n), { ret: 0, length: 0x3000n });
+});
+
+Deno.test("IOMMU_IOAS_UNMAP (0, U64_MAX): an area locked by an HW queue -> EBUSY, nothing written back; areas below it are gone", () => {
+  const { k, fd, ioas, buf } = setup();
+  const hwq = hwQueueOn(k, fd, ioas);
+  strictEqual(mapFixed(k, fd, ioas, buf, 0x1000n, MOCK_IOVA), 0);
+  strictEqual(mapFixed(k, fd, ioas, buf + 0x1000n, 0x1000n, MOCK_IOVA + 0x2000n), 0);
+  strictEqual(mapFixed(k, fd, ioas, buf + 0x2000n, 0x1000n, MOCK_IOVA + 0x4000n), 0);
+  const q = hwq(MOCK_IOVA + 0x2000n, 0x1000n);
+  strictEqual(q.ret, 0);
+  // iopt_unmap_all turns only ENOENT into 0; num_locks' EBUSY comes back as is.
+  deepStrictEqual(unmap(k, fd, ioas, 0n, U64_MAX), { ret: -E.EBUSY, length: U64_MAX });
+  strictEqual(unmap(k, fd, ioas, MOCK_IOVA, 0x1000n).ret, -E.ENOENT, "the area below went");
+  strictEqual(
+    call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id: Number(q.out.out_hw_queue_id) }).ret,
+    0,
+  );
+  deepStrictEqual(unmap(k, fd, ioas, 0n, U64_MAX), { ret: 0, length: 0x2000n });
+});
+
+Deno.test("iommufd_access_pin_pages: an HW queue over two pages with a hole between their areas -> ENOENT", () => {
+  const { k, fd, ioas, buf } = setup();
+  const hwq = hwQueueOn(k, fd, ioas);
+  strictEqual(mapFixed(k, fd, ioas, buf, 0x1000n, MOCK_IOVA), 0);
+  strictEqual(mapFixed(k, fd, ioas, buf + 0x2000n, 0x1000n, MOCK_IOVA + 0x2000n), 0);
+  strictEqual(hwq(MOCK_IOVA, 0x2000n).ret, -E.ENOENT);
+  // Nothing stayed pinned or locked: the first area unmaps.
+  deepStrictEqual(unmap(k, fd, ioas, MOCK_IOVA, 0x1000n), { ret: 0, length: 0x1000n });
 });
 
 Deno.test("IOMMU_IOAS_COPY: EOPNOTSUPP, EOVERFLOW, EINVAL, source ENOENT, destination ENOENT", () => {

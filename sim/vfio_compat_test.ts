@@ -19,6 +19,9 @@ import {
   unmapDma,
 } from "../tests/_sim_helpers.ts";
 import { SimKernel } from "./kernel.ts";
+import { UserArg } from "./uaccess.ts";
+import { vfioUnmapDma } from "./vfio_compat.ts";
+import { U64_MAX } from "../uapi/constants.ts";
 
 function compatWithIoas(release?: string) {
   const { k, fd } = openIommufd({ release });
@@ -293,6 +296,89 @@ Deno.test("compat: GET_INFO page sizes: no domain, mock (folded to PAGE_SIZE), H
   strictEqual(call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id: m.stdev }).ret, 0);
   strictEqual(mockDomain(k, fd, ioas, 2).ret, 0);
   strictEqual(pg(), 0x101000n);
+});
+
+Deno.test("IOMMU_VFIO_IOAS: an op past CLEAR is EOPNOTSUPP, writes nothing; __reserved is checked before the op", () => {
+  const { k, fd, ioas } = compatWithIoas();
+  for (const op of [3, 0xffff]) {
+    const c = call(k, fd, R.IOMMU_VFIO_IOAS, S.iommu_vfio_ioas, { op, ioas_id: 0 });
+    strictEqual(c.ret, -E.EOPNOTSUPP, `op ${op}`);
+    strictEqual(c.out.ioas_id, 0n, "nothing written back");
+  }
+  // SET of an unknown IOAS would be ENOENT: the reserved field answers first.
+  const r = call(k, fd, R.IOMMU_VFIO_IOAS, S.iommu_vfio_ioas, {
+    op: 1,
+    ioas_id: 99,
+    __reserved: 1,
+  });
+  strictEqual(r.ret, -E.EOPNOTSUPP);
+  const get = call(k, fd, R.IOMMU_VFIO_IOAS, S.iommu_vfio_ioas, { op: 0 });
+  deepStrictEqual([get.ret, get.out.ioas_id], [0, BigInt(ioas)], "the compat IOAS is unchanged");
+});
+
+Deno.test("compat: GET_INFO whose IOVA_RANGE header lands past the buffer is EFAULT; DMA_AVAIL stays written, the fixed struct not", () => {
+  const { k, fd, ioas } = compatWithIoas();
+  // Everything reserved: the IOVA_RANGE cap has no range, only its 16-byte header at 40.
+  for (const [start, length] of [[0n, U64_MAX], [U64_MAX, 1n]]) {
+    const t = call(k, fd, R.IOMMU_TEST_CMD, S.iommu_test_cmd, {
+      op: 1,
+      id: ioas,
+      "add_reserved.start": start,
+      "add_reserved.length": length,
+    });
+    strictEqual(t.ret, 0);
+  }
+  const full = call(k, fd, R.VFIO_IOMMU_GET_INFO, S.vfio_iommu_type1_info, { argsz: 56 }, 56);
+  strictEqual(full.ret, 0);
+  strictEqual(full.out.argsz, 56n);
+  const chain = decodeInfoCaps(full.buf);
+  deepStrictEqual(chain.caps.map((x) => [x.offset, x.id, x.next]), [[24, 3, 40], [40, 1, 0]]);
+  deepStrictEqual(chain.caps[1].ranges, []);
+  // argsz 56 but only 40 bytes mapped: the header's copy_to_user faults.
+  const b = new Uint8Array(40).fill(0xaa);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, 56, true);
+  v.setUint32(4, 0, true);
+  v.setBigUint64(8, 0n, true);
+  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_GET_INFO, b), -E.EFAULT);
+  const want = new Uint8Array(40).fill(0xaa);
+  const w = new DataView(want.buffer);
+  w.setUint32(0, 56, true);
+  w.setUint32(4, 0, true);
+  w.setBigUint64(8, 0n, true);
+  // DMA_AVAIL (id 3, version 1, next 0, avail U32_MAX) was copied before the fault.
+  w.setUint16(24, 3, true);
+  w.setUint16(26, 1, true);
+  w.setUint32(28, 0, true);
+  w.setUint32(32, 0xffffffff, true);
+  deepStrictEqual(b, want);
+});
+
+Deno.test("compat: UNMAP_DMA whose struct cannot be written back is EFAULT, over the unmap's own answer, after it took effect", () => {
+  const { k, fd, buf } = compatWithIoas();
+  strictEqual(mapDma(k, fd, buf, 0x100000n, 0x2000n), 0);
+  strictEqual(mapDma(k, fd, buf, 0x200000n, 0x2000n), 0);
+  // The simulator's mmap makes read/write memory only, so the handler is given a read-only
+  // view of a page (as after mprotect(PROT_READ)): copy_from_user works, copy_to_user faults.
+  const mem = k.memory;
+  const u = new UserArg({ read: (a, into) => mem.read(a, into), write: () => E.EFAULT });
+  const page = k.mmap(0x1000n);
+  const ctx = k.iommufdContext(fd)!;
+  const run = (iova: bigint, size: bigint) => {
+    const b = encode(S.vfio_iommu_type1_dma_unmap, { iova, size });
+    strictEqual(k.writeMemory(page, b), 0);
+    u.set(page);
+    const ret = vfioUnmapDma(ctx, u);
+    const after = new Uint8Array(b.length);
+    strictEqual(k.readMemory(page, after), 0);
+    deepStrictEqual(after, b, "the struct is unchanged");
+    return ret;
+  };
+  strictEqual(run(0x100000n, 0x2000n), -E.EFAULT);
+  strictEqual(mapDma(k, fd, buf, 0x100000n, 0x2000n), 0, "the range was unmapped");
+  // Cutting into an area is ENOENT, but the failed copy_to_user still sets rc = -EFAULT.
+  strictEqual(run(0x200000n, 0x1000n), -E.EFAULT);
+  strictEqual(mapDma(k, fd, buf, 0x200000n, 0x1000n), -E.EEXIST, "nothing was unmapped");
 });
 
 // ---- device memory (VM_PFNMAP): iommufd pins with FOLL_LONGTERM, which refuses it ----
