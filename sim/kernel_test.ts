@@ -254,6 +254,9 @@ Deno.test("mlock: can_do_mlock and RLIMIT_MEMLOCK come before the wrap check; a 
   k.setPrivileged(false);
   strictEqual(k.mlock(buf, (1n << 64n) - 1n), 0, "within any limit");
   strictEqual(k.accounting.lockedPages("mm"), 0);
+  // Arguments no unsigned long can hold never reach the rules.
+  strictEqual(k.mlock(-1n, 0x1000n), -E.EINVAL);
+  strictEqual(k.mlock(buf, 1n << 64n), -E.EINVAL);
 });
 
 Deno.test("Kernel contract: an internal error is caught at the boundary, answered EFAULT and kept in internalErrors", () => {
