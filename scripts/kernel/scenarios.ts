@@ -82,6 +82,7 @@ export interface ScenarioSpec {
 export const SCENARIOS: Record<string, ScenarioSpec> = {
   dpdk_startup: { mock: true },
   mock_domain: { mock: true },
+  mock_nested_data: { mock: true },
   type1_vs_type1v2_unmap: { mock: true },
   // A scenario that opens /dev/vfio/3 needs the device: e.g. `group_attach: { vm: "vtd-edu" }`.
   hw_info_vtd: { vm: "vtd-edu" },
