@@ -73,6 +73,13 @@ export interface Release {
    * Set upper bounds on cache invalidation entry_num and entry_len", seen in 6.12.117).
    */
   readonly invalidateBounds: boolean;
+  /**
+   * x86 `__access_ok` of a non-constant size checks only that the range ends below 2^63, in
+   * the user half (v6.4 with LAM's untagging until v6.12's USER_PTR_MAX): a user pointer past
+   * TASK_SIZE passes, and the access itself then faults (EFAULT). Before and after, the range
+   * must end by TASK_SIZE_MAX.
+   */
+  readonly accessOkSignOnly: boolean;
 }
 
 function release(version: string, r: Omit<Release, "version">): Release {
@@ -98,6 +105,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     hwInfoInputType: false,
     dirtyZeroLengthEinval: false,
     invalidateBounds: false,
+    accessOkSignOnly: false,
   }),
   release("6.6", {
     capAlign8: true,
@@ -116,6 +124,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     hwInfoInputType: false,
     dirtyZeroLengthEinval: false,
     invalidateBounds: false,
+    accessOkSignOnly: true,
   }),
   release("6.12", {
     capAlign8: true,
@@ -134,6 +143,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     hwInfoInputType: false,
     dirtyZeroLengthEinval: false,
     invalidateBounds: false,
+    accessOkSignOnly: false,
   }),
   // The rig's kernel: a 6.12 stable release that carries the empty-unmap fix.
   release("6.12.117", {
@@ -153,6 +163,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     hwInfoInputType: false,
     dirtyZeroLengthEinval: true,
     invalidateBounds: true,
+    accessOkSignOnly: false,
   }),
   release("6.18", {
     capAlign8: true,
@@ -171,6 +182,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     hwInfoInputType: true,
     dirtyZeroLengthEinval: false,
     invalidateBounds: false,
+    accessOkSignOnly: false,
   }),
 ]);
 

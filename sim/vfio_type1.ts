@@ -141,10 +141,16 @@ function verifyBitmapSize(npages: bigint, size: bigint): number {
   return size < dirtyBitmapBytes(npages) ? -E.EINVAL : 0;
 }
 
-/** `access_ok`: the user range lies below TASK_SIZE without wrapping. */
-function accessOk(addr: bigint, size: bigint): boolean {
-  return addr + size <= TASK_SIZE;
+/**
+ * `access_ok` as x86 has it in release `rel`: the user range ends by TASK_SIZE, or (6.4–6.11)
+ * only below 2^63, without wrapping either way.
+ */
+function accessOk(rel: Release, addr: bigint, size: bigint): boolean {
+  return rel.accessOkSignOnly ? addr + size < SIGN_BIT : addr + size <= TASK_SIZE;
 }
+
+/** 2^63: x86-64 addresses from here on are the kernel's half. */
+const SIGN_BIT = 1n << 63n;
 
 /** The regions of a group's devices that take IOVA space away (`iommu_get_group_resv_regions`). */
 function groupResvRegions(group: VfioGroup): ResvRegion[] {
@@ -681,7 +687,7 @@ export class Type1Iommu {
         size: bv.getBigUint64(BITMAP.size, true),
         data: bv.getBigUint64(BITMAP.data, true),
       };
-      if (!accessOk(bitmap.data, bitmap.size)) return -E.EINVAL;
+      if (!accessOk(this.#release, bitmap.data, bitmap.size)) return -E.EINVAL;
       const rc = verifyBitmapSize(size >> shiftOf(bitmap.pgsize), bitmap.size);
       if (rc !== 0) return rc;
     }
@@ -830,7 +836,7 @@ export class Type1Iommu {
     } else if (iova + size > U64_MAX) {
       return -E.EINVAL;
     }
-    if (!accessOk(bmData, bmSize)) return -E.EINVAL;
+    if (!accessOk(rel, bmData, bmSize)) return -E.EINVAL;
     const vr = verifyBitmapSize(size >> shiftOf(bmPgsize), bmSize);
     if (vr !== 0) return vr;
     const pgsize = this.minPageSize;

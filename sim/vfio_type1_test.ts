@@ -920,3 +920,32 @@ Deno.test("type1 dirty pages: a header in unmapped user memory is EFAULT", () =>
   new DataView(b.buffer).setUint32(0, 8, true);
   strictEqual(k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b), -E.EFAULT, "flags past the buffer");
 });
+
+Deno.test("type1 dirty bitmaps on 6.6: access_ok checks only the sign, so past TASK_SIZE the write faults (EFAULT), from 2^63 EINVAL", () => {
+  const bitmapAt = (release: string, data: bigint) => {
+    const { k, fd, buf } = type1({ release });
+    strictEqual(mapDma(k, fd, buf, MiB, 0x1000n), 0);
+    strictEqual(dirty(k, fd, 1), 0);
+    const b = new Uint8Array(48);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, 48, true);
+    v.setUint32(4, 4, true);
+    v.setBigUint64(8, MiB, true);
+    v.setBigUint64(16, 0x1000n, true);
+    v.setBigUint64(24, 0x1000n, true);
+    v.setBigUint64(32, 8n, true);
+    v.setBigUint64(40, data, true);
+    const get = k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b);
+    const u = unmapRaw(k, fd, { flags: 1, iova: MiB, size: 0x1000n }, 24);
+    u.v.setBigUint64(24, 0x1000n, true);
+    u.v.setBigUint64(32, 8n, true);
+    u.v.setBigUint64(40, data, true);
+    return [get, u.ret(), dmaAvail(k, fd)];
+  };
+  const aboveTask = 0x8000_0000_0000n; // past TASK_SIZE, below 2^63
+  deepStrictEqual(bitmapAt("6.6", aboveTask), [-E.EFAULT, -E.EFAULT, 65534n], "nothing unmapped");
+  deepStrictEqual(bitmapAt("6.6", 1n << 63n), [-E.EINVAL, -E.EINVAL, 65534n]);
+  for (const release of ["6.2", "6.12", "6.18"]) {
+    deepStrictEqual(bitmapAt(release, aboveTask), [-E.EINVAL, -E.EINVAL, 65534n], release);
+  }
+});
