@@ -655,3 +655,15 @@ Deno.test("iommufd_hwpt_nested_alloc from 6.13: a driver without domain_alloc_ne
     strictEqual(r.ret, want, `${profile} on ${release}`);
   }
 });
+
+Deno.test("iommufd_get_hw_info: clear_user zeroes the bytes before the fault, then EFAULT", () => {
+  const { k, fd, idev } = setup();
+  const mem = k.mmap(0x1000n);
+  k.writeMemory(mem + 0xff0n, new Uint8Array(16).fill(0xaa));
+  // The mock's 8 bytes at 0xff0, zeroes from 0xff8: 8 of them fit before the unmapped page.
+  const c = hwInfo(k, fd, { dev_id: idev, data_len: 32, data_uptr: mem + 0xff0n });
+  strictEqual(c.ret, -E.EFAULT);
+  const after = new Uint8Array(16);
+  k.readMemory(mem + 0xff0n, after);
+  deepStrictEqual([...after.subarray(8)], [0, 0, 0, 0, 0, 0, 0, 0]);
+});

@@ -32,10 +32,22 @@ export function userRead(mem: UserMemoryAccess, addr: bigint, into: Uint8Array):
   return mem.read(addr, into) === 0;
 }
 
-/** Write `bytes` at `addr` of user memory; false when any byte faults. */
+/**
+ * copy_to_user of `bytes` at `addr`: false when any byte faults. As the kernel's copy does,
+ * the bytes before the first unwritable one are written all the same.
+ */
 export function userWrite(mem: UserMemoryAccess, addr: bigint, bytes: Uint8Array): boolean {
   if (addr <= 0n || addr + BigInt(bytes.length) > U64_LIMIT) return bytes.length === 0;
-  return mem.write(addr, bytes) === 0;
+  if (mem.write(addr, bytes) === 0) return true;
+  // Writability only shrinks with the length: find the longest writable prefix by halving.
+  let lo = 0, hi = bytes.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (mem.write(addr, bytes.subarray(0, mid)) === 0) lo = mid;
+    else hi = mid - 1;
+  }
+  if (lo > 0) mem.write(addr, bytes.subarray(0, lo));
+  return false;
 }
 
 /** The reusable argument accessor. */
@@ -130,7 +142,8 @@ export class UserArg {
 
   /**
    * copy_to_user of the kernel view's first `len` bytes back to the argument (the kernel's
-   * respond). In buffer mode the view is the caller's buffer, so only the bounds are checked.
+   * respond), as far as it can be written. In buffer mode the view is the caller's buffer,
+   * so only the bounds are checked.
    */
   respond(len: number): boolean {
     if (this.direct) return this.k.length >= len;
@@ -152,11 +165,7 @@ export class UserArg {
       if (room > 0) b.set(src.subarray(0, room), off);
       return false;
     }
-    if (userWrite(this.memory, this.addr + BigInt(off), src)) return true;
-    for (let i = 0; i < src.length; i++) {
-      if (!userWrite(this.memory, this.addr + BigInt(off + i), src.subarray(i, i + 1))) break;
-    }
-    return false;
+    return userWrite(this.memory, this.addr + BigInt(off), src);
   }
 
   #grow(len: number): void {

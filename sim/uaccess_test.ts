@@ -1,7 +1,7 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { E } from "../uapi/errno.ts";
 import { UserMemory } from "./user_memory.ts";
-import { copyStructFromUser, UserArg } from "./uaccess.ts";
+import { copyStructFromUser, UserArg, userWrite } from "./uaccess.ts";
 import * as R from "../uapi/ioctl.ts";
 import { openIommufd } from "../tests/_sim_helpers.ts";
 
@@ -115,4 +115,21 @@ Deno.test("copy_struct_from_user of a user pointer: a tail past ksize running in
   deepStrictEqual(copyStructFromUser(u, end - 8n, 4, 4), new Uint8Array([1, 2, 3, 4]));
   deepStrictEqual(copyStructFromUser(u, end - 8n, 2, 4), new Uint8Array([1, 2, 0, 0]));
   strictEqual(copyStructFromUser(u, end - 2n, 4, 4), -E.EFAULT, "the struct itself faults");
+});
+
+Deno.test("copy_to_user: the bytes before the first unmapped one are written, and the copy fails", () => {
+  const mem = new UserMemory();
+  const a = mem.mmap(PAGE);
+  const at = a + PAGE - 3n;
+  strictEqual(userWrite(mem, at, new Uint8Array([1, 2, 3, 4, 5])), false);
+  const back = new Uint8Array(3);
+  strictEqual(mem.read(at, back), 0);
+  deepStrictEqual([...back], [1, 2, 3]);
+  // The struct write-back of a pointer argument does the same.
+  const u = new UserArg(mem);
+  u.set(a + PAGE - 2n);
+  strictEqual(u.writeAt(0, new Uint8Array([9, 9, 9])), false);
+  strictEqual(mem.read(a + PAGE - 2n, back.subarray(0, 2)), 0);
+  deepStrictEqual([...back.subarray(0, 2)], [9, 9]);
+  strictEqual(userWrite(mem, a + PAGE, new Uint8Array([7])), false, "nothing mapped at all");
 });
