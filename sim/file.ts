@@ -9,6 +9,7 @@
 
 import type { IoctlArg } from "../uapi/kernel.ts";
 import { E } from "../uapi/errno.ts";
+import type { VmaFile } from "./user_memory.ts";
 
 /**
  * What kind of file an fd refers to; ioctls are dispatched by it. `memfd` is a
@@ -49,7 +50,9 @@ export abstract class SimFile {
   /**
    * The file's mmap op (`f_op->mmap`) for a shared read/write mapping of `length` bytes
    * (page aligned) at page offset `pgoff`: what the new mapping is (VM_PFNMAP or not), or
-   * -errno. Files without the op leave it undefined: mmap(2) answers ENODEV.
+   * -errno. Files without the op leave it undefined: mmap(2) answers ENODEV. `hold` is what
+   * each piece of the mapping holds instead of the file alone, when its vm_ops open and close
+   * take references of their own.
    */
-  mmap?(pgoff: bigint, length: bigint): { pfnmap: boolean } | number;
+  mmap?(pgoff: bigint, length: bigint): { pfnmap: boolean; hold?: VmaFile } | number;
 }

@@ -285,7 +285,7 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
       if (f.mmap === undefined) return -BigInt(E.ENODEV);
       const r = f.mmap(pgoff, len);
       if (typeof r === "number") return BigInt(r);
-      return this.#memory.mmapFile(len, { file: f, pfnmap: r.pfnmap });
+      return this.#memory.mmapFile(len, { file: r.hold ?? f, pfnmap: r.pfnmap });
     } catch (e) {
       return BigInt(this.#internal(e));
     }

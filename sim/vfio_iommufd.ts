@@ -16,6 +16,10 @@
 import { E } from "../uapi/errno.ts";
 import type { IoctlArg } from "../uapi/kernel.ts";
 import { SimFile } from "./file.ts";
+import { releaseAtLeast } from "./release.ts";
+import { mmapWindowAt } from "./viommu.ts";
+import type { VmaFile } from "./user_memory.ts";
+import { PAGE_SIZE } from "../uapi/constants.ts";
 import type { IommufdCtx } from "./context.ts";
 import type { VfioContainer, VfioGroup } from "./group.ts";
 import type { PlatformDevice } from "./platform.ts";
@@ -42,6 +46,31 @@ export class IommufdFile extends SimFile {
   /** `iommufd_fops_ioctl`. */
   ioctl(cmd: number, arg: IoctlArg): number {
     return this.ctx.ioctl(cmd, arg);
+  }
+
+  /**
+   * `iommufd_fops_mmap` (6.17; before, iommufd has no mmap op: ENODEV): exactly a window a
+   * driver registered (the mock vIOMMU's), from its start and of its length (ENXIO
+   * otherwise), mapped as device memory. Every piece of the mapping holds the window's owner
+   * (vm_ops open and close), so the vIOMMU cannot be destroyed (EBUSY) while it is mapped.
+   */
+  override mmap(pgoff: bigint, length: bigint): { pfnmap: boolean; hold: VmaFile } | number {
+    if (!releaseAtLeast(this.ctx.release, "6.17")) return -E.ENODEV;
+    const offset = pgoff * PAGE_SIZE;
+    const w = mmapWindowAt(this.ctx, offset);
+    if (w === undefined || w.start !== offset || w.end - w.start !== length) return -E.ENXIO;
+    const owner = w.owner;
+    const hold: VmaFile = {
+      get: () => {
+        owner.users++;
+        this.get();
+      },
+      put: () => {
+        owner.users--;
+        this.put();
+      },
+    };
+    return { pfnmap: true, hold };
   }
 }
 

@@ -112,11 +112,18 @@ export class HwQueue implements IommufdObject {
 
 // ---- helpers ----
 
-/** The mmap windows of a context (`ictx->mt_mmap`): [start, end) offsets, lowest first. */
-const MMAP_WINDOWS = new WeakMap<IommufdCtx, { start: bigint; end: bigint }[]>();
+/** One window of `ictx->mt_mmap`: [start, end) in the iommufd file, and the object it maps. */
+export interface MmapWindow {
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly owner: IommufdObject;
+}
+
+/** The mmap windows of a context (`ictx->mt_mmap`), lowest first. */
+const MMAP_WINDOWS = new WeakMap<IommufdCtx, MmapWindow[]>();
 
 /** `_iommufd_alloc_mmap`: the lowest free window of `length` bytes from PAGE_SIZE on. */
-function mmapAlloc(ctx: IommufdCtx, length: bigint): bigint {
+function mmapAlloc(ctx: IommufdCtx, owner: IommufdObject, length: bigint): bigint {
   let list = MMAP_WINDOWS.get(ctx);
   if (list === undefined) MMAP_WINDOWS.set(ctx, list = []);
   let at = PAGE_SIZE;
@@ -125,8 +132,13 @@ function mmapAlloc(ctx: IommufdCtx, length: bigint): bigint {
     if (list[i].start - at >= length) break;
     at = list[i].end;
   }
-  list.splice(i, 0, { start: at, end: at + length });
+  list.splice(i, 0, { start: at, end: at + length, owner });
   return at;
+}
+
+/** `mtree_load` of `ictx->mt_mmap`: the window holding file offset `offset`, if any. */
+export function mmapWindowAt(ctx: IommufdCtx, offset: bigint): MmapWindow | undefined {
+  return MMAP_WINDOWS.get(ctx)?.find((w) => w.start <= offset && offset < w.end);
 }
 
 /** `iommufd_viommu_destroy_mmap`. */
@@ -206,7 +218,7 @@ function mockViommuData(
   const data = copyStructFromUser(u, uptr, len, SELFTEST_DATA_SIZE);
   if (typeof data === "number") return data;
   const window = 2n * PAGE_SIZE;
-  viommu.mmapOffset = mmapAlloc(ctx, window);
+  viommu.mmapOffset = mmapAlloc(ctx, viommu, window);
   const v = new DataView(data.buffer);
   v.setUint32(4, v.getUint32(0, true), true);
   v.setBigUint64(8, viommu.mmapOffset, true);

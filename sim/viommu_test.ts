@@ -243,6 +243,42 @@ Deno.test("viommu_alloc: mock data_len below offsetofend(out_data) -> EINVAL, ab
   strictEqual(viommuAlloc(f.k, f.fd, { ...base, data_len: 0 }).out.out_viommu_id, 6n);
 });
 
+Deno.test("mmap of the iommufd (iommufd_fops_mmap, 6.17): only a whole window from its start (ENXIO); it holds the vIOMMU (EBUSY)", () => {
+  const f = fixture({ viommu: false });
+  const buf = f.k.mmap(4096n);
+  const v = viommuAlloc(f.k, f.fd, {
+    dev_id: f.idev,
+    hwpt_id: f.parent,
+    data_len: 24,
+    data_uptr: buf,
+  });
+  strictEqual(v.ret, 0);
+  const id = Number(v.out.out_viommu_id);
+  const win = { offset: 0x1000n, length: 0x2000n }; // what the data reported
+  strictEqual(f.k.mmap(0x1000n, f.fd, win.offset), -BigInt(E.ENXIO), "part of the window");
+  strictEqual(f.k.mmap(0x3000n, f.fd, win.offset), -BigInt(E.ENXIO), "more than the window");
+  strictEqual(f.k.mmap(0x1000n, f.fd, 0x2000n), -BigInt(E.ENXIO), "not from its start");
+  strictEqual(f.k.mmap(0x2000n, f.fd, 0x5000n), -BigInt(E.ENXIO), "no window there");
+  const at = f.k.mmap(win.length, f.fd, win.offset);
+  strictEqual(at > 0n, true, `mapped: ${at}`);
+  strictEqual(
+    f.k.readMemory(at, new Uint8Array(4)),
+    -E.EFAULT,
+    "device memory: vfsh never reads it",
+  );
+  strictEqual(destroy(f.k, f.fd, id), -E.EBUSY, "the mapping holds the vIOMMU");
+  // Unmapping one page leaves the other piece, which still holds it.
+  strictEqual(f.k.munmap(at, 0x1000n), 0);
+  strictEqual(destroy(f.k, f.fd, id), -E.EBUSY, "the other page still holds it");
+  strictEqual(f.k.munmap(at + 0x1000n, 0x1000n), 0);
+  strictEqual(destroy(f.k, f.fd, id), 0);
+});
+
+Deno.test("mmap of the iommufd before 6.17 is ENODEV: no mmap op", () => {
+  const { k, fd } = openIommufd({ release: "6.12.117" });
+  strictEqual(k.mmap(0x1000n, fd, 0x1000n), -BigInt(E.ENODEV));
+});
+
 // ---- IOMMU_VDEVICE_ALLOC ----
 
 Deno.test("vdevice_alloc: viommu_id not a vIOMMU -> ENOENT; dev_id not a device -> ENOENT", () => {

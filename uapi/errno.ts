@@ -175,6 +175,7 @@ export const E = {
   EPERM: 1,
   ENOENT: 2,
   EIO: 5,
+  ENXIO: 6,
   E2BIG: 7,
   EBADF: 9,
   ENOMEM: 12,
