@@ -80,6 +80,12 @@ export interface Release {
    * must end by TASK_SIZE_MAX.
    */
   readonly accessOkSignOnly: boolean;
+  /**
+   * IOMMU_TEST_OP_ADD_RESERVED refuses length 0 (EINVAL) and a range past 2^64 (EOVERFLOW)
+   * before it looks up the IOAS (a syzbot fix of December 2025, seen in 6.12.117). Before,
+   * length 0 reserved from start through start - 1, wrapping.
+   */
+  readonly addReservedChecks: boolean;
 }
 
 function release(version: string, r: Omit<Release, "version">): Release {
@@ -106,6 +112,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     dirtyZeroLengthEinval: false,
     invalidateBounds: false,
     accessOkSignOnly: false,
+    addReservedChecks: false,
   }),
   release("6.6", {
     capAlign8: true,
@@ -125,6 +132,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     dirtyZeroLengthEinval: false,
     invalidateBounds: false,
     accessOkSignOnly: true,
+    addReservedChecks: false,
   }),
   release("6.12", {
     capAlign8: true,
@@ -144,6 +152,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     dirtyZeroLengthEinval: false,
     invalidateBounds: false,
     accessOkSignOnly: false,
+    addReservedChecks: false,
   }),
   // The rig's kernel: a 6.12 stable release that carries the empty-unmap fix.
   release("6.12.117", {
@@ -164,6 +173,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     dirtyZeroLengthEinval: true,
     invalidateBounds: true,
     accessOkSignOnly: false,
+    addReservedChecks: true,
   }),
   release("6.18", {
     capAlign8: true,
@@ -183,6 +193,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     dirtyZeroLengthEinval: false,
     invalidateBounds: false,
     accessOkSignOnly: false,
+    addReservedChecks: false,
   }),
 ]);
 

@@ -18,7 +18,7 @@
  */
 
 import { E } from "../uapi/errno.ts";
-import { MOCK } from "../uapi/constants.ts";
+import { MOCK, U64_MAX } from "../uapi/constants.ts";
 import { offsetsOf } from "../uapi/codec.ts";
 import * as S from "../uapi/structs.ts";
 import type { IommufdObject } from "./object_table.ts";
@@ -146,13 +146,20 @@ function mockDomainReplace(ctx: IommufdCtx, u: UserArg, usize: number): number {
   return ctx.respond(u, usize, ctx.release.testCmdSize);
 }
 
-/** `iommufd_test_add_reserved`: reserve [start, start + length − 1] in an IOAS. */
+/**
+ * `iommufd_test_add_reserved`: reserve [start, start + length − 1] in an IOAS; where the
+ * release checks them, length 0 (EINVAL) and a wrapping range (EOVERFLOW) come first.
+ */
 function addReserved(ctx: IommufdCtx, u: UserArg): number {
   const kv = u.kv;
-  const ioas = ctx.getIoas(kv.getUint32(T.id, true));
-  if (ioas === undefined) return -E.ENOENT;
   const start = kv.getBigUint64(T["add_reserved.start"], true);
   const length = kv.getBigUint64(T["add_reserved.length"], true);
+  if (ctx.release.addReservedChecks) {
+    if (length === 0n) return -E.EINVAL;
+    if (start + length - 1n > U64_MAX) return -E.EOVERFLOW;
+  }
+  const ioas = ctx.getIoas(kv.getUint32(T.id, true));
+  if (ioas === undefined) return -E.ENOENT;
   const err = ioas.iopt.reserveIova(start, BigInt.asUintN(64, start + length - 1n), SELFTEST_OWNER);
   return err !== 0 ? -err : 0;
 }

@@ -347,3 +347,25 @@ Deno.test("close of the iommufd with a device on a nested hwpt: the device goes 
   strictEqual(f.k.internalErrors.length, 0);
   strictEqual(f.k.pinnedPages(), 0n);
 });
+
+Deno.test("ADD_RESERVED: length 0 -> EINVAL and a range past 2^64 -> EOVERFLOW before the IOAS is looked up, where the release checks (6.12.117)", () => {
+  const add = (release: string, id: number, start: bigint, length: bigint) => {
+    const { k, fd } = openIommufd({ release });
+    const ioas = ioasAlloc(k, fd);
+    return call(k, fd, R.IOMMU_TEST_CMD, S.iommu_test_cmd, {
+      size: 72,
+      op: 1,
+      id: id === 0 ? ioas : id,
+      "add_reserved.start": start,
+      "add_reserved.length": length,
+    }).ret;
+  };
+  strictEqual(add("6.12.117", 0, 0x1000n, 0n), -E.EINVAL);
+  strictEqual(add("6.12.117", 99, 0x1000n, 0n), -E.EINVAL, "before the IOAS lookup");
+  strictEqual(add("6.12.117", 0, 0xffff_ffff_ffff_f000n, 0x2000n), -E.EOVERFLOW);
+  strictEqual(add("6.12.117", 0, 0xffff_ffff_ffff_f000n, 0x1000n), 0, "ending at 2^64 - 1");
+  strictEqual(add("6.12.117", 99, 0x1000n, 0x1000n), -E.ENOENT);
+  // Without the checks a zero length reserves start through start - 1, wrapping: no error.
+  strictEqual(add("6.18", 0, 0x1000n, 0n), 0);
+  strictEqual(add("6.12", 0, 0xffff_ffff_ffff_f000n, 0x2000n), 0);
+});
