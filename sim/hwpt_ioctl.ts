@@ -35,6 +35,7 @@
  */
 
 import { E } from "../uapi/errno.ts";
+import { MOCK } from "../uapi/constants.ts";
 import { offsetsOf } from "../uapi/codec.ts";
 import * as S from "../uapi/structs.ts";
 import type { IommufdCtx } from "./context.ts";
@@ -101,6 +102,8 @@ const PAGE_SIZE = 4096;
 const INVALIDATE_ENTRY_NUM_MAX = 1 << 19;
 /** MOCK_FLAGS_DEVICE_NO_DIRTY. */
 const MOCK_NO_DIRTY = 1;
+/** MOCK_FLAGS_DEVICE_PASID (v6.15). */
+const MOCK_PASID = 4;
 const U64 = 1n << 64n;
 
 /** sizeof(struct iommu_hwpt_alloc) the release knows: 24 (6.6), 40 (6.7), 48 (6.11). */
@@ -487,7 +490,8 @@ function driverHwInfo(idev: IommufdDevice, rel: Release): DriverHwInfo | undefin
       type: HW_INFO_TYPE_SELFTEST,
       data: MOCK_HW_INFO,
       capabilities: caps,
-      maxPasidLog2: 0,
+      // ilog2(dev->iommu->max_pasids): the device's PASID bits, capped by the mock IOMMU's.
+      maxPasidLog2: (mockFlags(idev) & MOCK_PASID) !== 0 ? MOCK.PASID_WIDTH : 0,
     };
   }
   const hw = idev.dev.iommu.hwInfo;

@@ -48,6 +48,8 @@ const OP_MOCK_DOMAIN_FLAGS = 12;
 
 const FLAG_NO_DIRTY = 1;
 const FLAG_HUGE_IOVA = 2;
+/** MOCK_FLAGS_DEVICE_PASID (v6.15): a "pasid-num-bits" of MOCK_PASID_WIDTH on the device. */
+const FLAG_PASID = 4;
 
 const MOCK_HUGE: Iommu = Object.freeze({
   ...MOCK_DOMAIN,
@@ -96,7 +98,8 @@ function mockDomain(ctx: IommufdCtx, u: UserArg, usize: number, op: number): num
   const devFlags = op === OP_MOCK_DOMAIN_FLAGS
     ? kv.getUint32(T["mock_domain_flags.dev_flags"], true)
     : 0;
-  if ((devFlags & ~(FLAG_NO_DIRTY | FLAG_HUGE_IOVA)) !== 0) {
+  const pasidFlag = releaseAtLeast(ctx.release, "6.15") ? FLAG_PASID : 0;
+  if ((devFlags & ~(FLAG_NO_DIRTY | FLAG_HUGE_IOVA | pasidFlag)) !== 0) {
     ctx.objects.abort(sobj);
     return -E.EINVAL;
   }

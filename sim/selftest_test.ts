@@ -51,7 +51,7 @@ Deno.test("MOCK_DOMAIN: destroying the stdev detaches; the automatic hwpt goes w
 Deno.test("MOCK_DOMAIN_FLAGS: unknown flags EINVAL; HUGE_IOVA adds 1 MiB pages; absent before 6.7", () => {
   const { k, fd } = openIommufd();
   const ioas = ioasAlloc(k, fd);
-  strictEqual(mockDomain(k, fd, ioas, 4).ret, -E.EINVAL);
+  strictEqual(mockDomain(k, fd, ioas, 8).ret, -E.EINVAL);
   strictEqual(mockDomain(k, fd, ioas, 2).ret, 0);
   const old = openIommufd({ release: "6.6" });
   strictEqual(mockDomain(old.k, old.fd, ioasAlloc(old.k, old.fd), 2).ret, -E.EOPNOTSUPP);
@@ -368,4 +368,27 @@ Deno.test("ADD_RESERVED: length 0 -> EINVAL and a range past 2^64 -> EOVERFLOW b
   // Without the checks a zero length reserves start through start - 1, wrapping: no error.
   strictEqual(add("6.18", 0, 0x1000n, 0n), 0);
   strictEqual(add("6.12", 0, 0xffff_ffff_ffff_f000n, 0x2000n), 0);
+});
+
+Deno.test("MOCK_DOMAIN_FLAGS PASID (6.15): a device with 20 PASID bits, which GET_HW_INFO reports; EINVAL before", () => {
+  const withFlags = (release: string, dev_flags: number) => {
+    const { k, fd } = openIommufd({ release });
+    const ioas = ioasAlloc(k, fd);
+    const m = call(k, fd, R.IOMMU_TEST_CMD, S.iommu_test_cmd, {
+      size: 72,
+      op: 12, // IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS
+      id: ioas,
+      "mock_domain_flags.dev_flags": dev_flags,
+    });
+    if (m.ret !== 0) return { ret: m.ret, pasidLog2: -1n };
+    const idev = Number(m.out["mock_domain.out_idev_id"]);
+    const info = call(k, fd, R.IOMMU_GET_HW_INFO, S.iommu_hw_info, { dev_id: idev });
+    strictEqual(info.ret, 0);
+    return { ret: 0, pasidLog2: info.out.out_max_pasid_log2 };
+  };
+  deepStrictEqual(withFlags("6.18", 4), { ret: 0, pasidLog2: 20n });
+  deepStrictEqual(withFlags("6.18", 4 | 2), { ret: 0, pasidLog2: 20n }, "with HUGE_IOVA");
+  deepStrictEqual(withFlags("6.18", 0), { ret: 0, pasidLog2: 0n }, "no PASID bits");
+  deepStrictEqual(withFlags("6.12.117", 4), { ret: -E.EINVAL, pasidLog2: -1n });
+  deepStrictEqual(withFlags("6.18", 8), { ret: -E.EINVAL, pasidLog2: -1n }, "an unknown flag");
 });

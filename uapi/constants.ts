@@ -150,6 +150,8 @@ export const IOMMU_TEST_OPS = set("iommu_test_op", "enum", {
 export const MOCK_FLAGS_DEVICE = set("mock_flags_device", "flags", {
   MOCK_FLAGS_DEVICE_NO_DIRTY: 1,
   MOCK_FLAGS_DEVICE_HUGE_IOVA: 2,
+  /** v6.15: the device reports 20 PASID bits. */
+  MOCK_FLAGS_DEVICE_PASID: 4,
 });
 
 /** Selftest mock domain geometry (iommufd_test.h), for x86_64 with 4 KiB pages. */
@@ -158,6 +160,8 @@ export const MOCK = Object.freeze({
   APERTURE_LAST: 0x7fffffffn,
   /** MOCK_IO_PAGE_SIZE = PAGE_SIZE / 2. */
   IO_PAGE_SIZE: 0x800n,
+  /** MOCK_PASID_WIDTH (v6.15): PASID bits of the mock IOMMU and of a PASID-capable device. */
+  PASID_WIDTH: 20,
   /** Extra page size with MOCK_FLAGS_DEVICE_HUGE_IOVA: 512 mock pages. */
   HUGE_IO_PAGE_SIZE: 0x100000n,
 });

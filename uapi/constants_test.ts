@@ -49,6 +49,7 @@ const PINNED: Record<string, number> = {
   IOMMU_TEST_OP_ADD_RESERVED: 1,
   IOMMU_TEST_OP_MOCK_DOMAIN: 2,
   MOCK_FLAGS_DEVICE_HUGE_IOVA: 2,
+  MOCK_FLAGS_DEVICE_PASID: 4,
   // linux/iommufd.h of 6.18 and drivers/iommu/iommufd/iommufd_test.h.
   IOMMU_VIOMMU_TYPE_DEFAULT: 0,
   IOMMU_VIOMMU_TYPE_ARM_SMMUV3: 1,
