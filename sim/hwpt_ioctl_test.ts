@@ -9,12 +9,12 @@ import { E } from "../uapi/errno.ts";
 import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import type { SimKernel } from "./kernel.ts";
-import { call, ioasAlloc, mockDomain, openIommufd } from "../tests/_sim_helpers.ts";
-import { decode, encode, type StructValues } from "../uapi/codec.ts";
+import { call, ioasAlloc, mockDomain, openIommufd, runHandler } from "../tests/_sim_helpers.ts";
+import type { StructValues } from "../uapi/codec.ts";
 import { deviceReplace, type IommufdDevice } from "./device.ts";
 import type { IommufdCtx } from "./context.ts";
 import type { Release } from "./release.ts";
-import { UserArg, type UserMemoryAccess } from "./uaccess.ts";
+import type { UserArg } from "./uaccess.ts";
 import { hwptAllocSize, iommufdHwptAlloc, iommufdHwptInvalidate } from "./hwpt_ioctl.ts";
 
 const destroy = (k: SimKernel, fd: number, id: number) =>
@@ -47,24 +47,7 @@ function onReadOnlyPage(
   ksize: (r: Release) => number,
   values: StructValues,
 ): { ret: number; out: Record<string, bigint> } {
-  const ctx = k.iommufdContext(fd)!;
-  const page = k.mmap(0x1000n);
-  const bytes = encode(desc, values);
-  strictEqual(k.writeMemory(page, bytes), 0);
-  const mem = k.memory;
-  const readOnly: UserMemoryAccess = {
-    read: (addr, into) => mem.read(addr, into),
-    write: (addr, b) =>
-      addr < page + 0x1000n && addr + BigInt(b.length) > page ? E.EFAULT : mem.write(addr, b),
-  };
-  const u = new UserArg(readOnly);
-  u.set(page);
-  const usize = new DataView(bytes.buffer).getUint32(0, true);
-  strictEqual(u.copyIn(Math.min(usize, ksize(ctx.release))), true, "the struct is readable");
-  const ret = handler(ctx, u, usize);
-  const after = new Uint8Array(bytes.length);
-  strictEqual(k.readMemory(page, after), 0);
-  return { ret, out: decode(desc, after) };
+  return runHandler(k, fd, handler, desc, ksize, values, { structReadOnly: true });
 }
 
 /** An IOAS and a mock device on it: ioas 1, stdev 2, idev 3, automatic hwpt 4. */

@@ -107,6 +107,32 @@ function dirty(k: SimKernel, fd: number, flags: number, argsz = 8) {
 }
 
 /** DIRTY_PAGES GET_BITMAP of [iova, iova+size) into a fresh user bitmap; returns ret and bytes. */
+/**
+ * VFIO_IOMMU_DIRTY_PAGES GET_BITMAP of [iova, iova + size) into the bitmap at user address
+ * `data` (bmSize bytes, default as many as the pages need); the ioctl's answer.
+ */
+function getBitmapAt(
+  k: SimKernel,
+  fd: number,
+  iova: bigint,
+  size: bigint,
+  data: bigint,
+  pgsize = 0x1000n,
+  bmSize?: bigint,
+): number {
+  const b = new Uint8Array(48);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, 48, true);
+  v.setUint32(4, 4, true);
+  v.setBigUint64(8, iova, true);
+  v.setBigUint64(16, size, true);
+  v.setBigUint64(24, pgsize, true);
+  v.setBigUint64(32, bmSize ?? ((size / pgsize + 63n) / 64n) * 8n, true);
+  v.setBigUint64(40, data, true);
+  return k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b);
+}
+
+/** {@link getBitmapAt} into fresh memory; the answer and the bitmap's first 16 bytes. */
 function getBitmap(
   k: SimKernel,
   fd: number,
@@ -116,16 +142,7 @@ function getBitmap(
   bmSize?: bigint,
 ) {
   const bitmap = k.mmap(0x10000n);
-  const b = new Uint8Array(48);
-  const v = new DataView(b.buffer);
-  v.setUint32(0, 48, true);
-  v.setUint32(4, 4, true);
-  v.setBigUint64(8, iova, true);
-  v.setBigUint64(16, size, true);
-  v.setBigUint64(24, pgsize, true);
-  v.setBigUint64(32, bmSize ?? ((size / pgsize + 63n) / 64n) * 8n, true);
-  v.setBigUint64(40, bitmap, true);
-  const ret = k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b);
+  const ret = getBitmapAt(k, fd, iova, size, bitmap, pgsize, bmSize);
   const out = new Uint8Array(16);
   k.readMemory(bitmap, out);
   return { ret, out };
@@ -807,16 +824,7 @@ Deno.test("type1 dirty pages: writing the bitmap into unmapped user memory is EF
   const { k, fd, buf } = type1();
   strictEqual(mapDma(k, fd, buf, MiB, 0x1000n), 0);
   strictEqual(dirty(k, fd, 1), 0);
-  const b = new Uint8Array(48);
-  const v = new DataView(b.buffer);
-  v.setUint32(0, 48, true);
-  v.setUint32(4, 4, true);
-  v.setBigUint64(8, MiB, true);
-  v.setBigUint64(16, 0x1000n, true);
-  v.setBigUint64(24, 0x1000n, true);
-  v.setBigUint64(32, 8n, true);
-  v.setBigUint64(40, 0x10000n, true);
-  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b), -E.EFAULT);
+  strictEqual(getBitmapAt(k, fd, MiB, 0x1000n, 0x10000n, 0x1000n, 8n), -E.EFAULT);
 });
 
 Deno.test("type1 dirty pages: a bitmap outside user space is EINVAL (access_ok)", () => {
@@ -825,16 +833,7 @@ Deno.test("type1 dirty pages: a bitmap outside user space is EINVAL (access_ok)"
   strictEqual(dirty(k, fd, 1), 0);
   const r = getBitmap(k, fd, MiB, 0x1000n);
   strictEqual(r.ret, 0);
-  const b = new Uint8Array(48);
-  const v = new DataView(b.buffer);
-  v.setUint32(0, 48, true);
-  v.setUint32(4, 4, true);
-  v.setBigUint64(8, MiB, true);
-  v.setBigUint64(16, 0x1000n, true);
-  v.setBigUint64(24, 0x1000n, true);
-  v.setBigUint64(32, 8n, true);
-  v.setBigUint64(40, 0xffff_8000_0000_0000n, true);
-  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b), -E.EINVAL);
+  strictEqual(getBitmapAt(k, fd, MiB, 0x1000n, 0xffff_8000_0000_0000n, 0x1000n, 8n), -E.EINVAL);
 });
 
 Deno.test("type1 get_info: a fault writing the caps is EFAULT and the struct is not copied back", () => {
@@ -880,16 +879,7 @@ Deno.test("type1 dirty pages: reading the bits below a mapping's first bit from 
   const { k, fd, buf } = type1();
   strictEqual(mapDma(k, fd, buf, MiB + 0x2000n, 0x1000n), 0);
   strictEqual(dirty(k, fd, 1), 0);
-  const b = new Uint8Array(48);
-  const v = new DataView(b.buffer);
-  v.setUint32(0, 48, true);
-  v.setUint32(4, 4, true);
-  v.setBigUint64(8, MiB, true);
-  v.setBigUint64(16, 0x4000n, true);
-  v.setBigUint64(24, 0x1000n, true);
-  v.setBigUint64(32, 8n, true);
-  v.setBigUint64(40, 0x10000n, true);
-  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b), -E.EFAULT);
+  strictEqual(getBitmapAt(k, fd, MiB, 0x4000n, 0x10000n, 0x1000n, 8n), -E.EFAULT);
 });
 
 Deno.test("type1 dirty pages: the first bits a mapping's word shares are kept from user memory", () => {
@@ -898,16 +888,7 @@ Deno.test("type1 dirty pages: the first bits a mapping's word shares are kept fr
   strictEqual(dirty(k, fd, 1), 0);
   const bitmap = k.mmap(0x1000n);
   strictEqual(k.writeMemory(bitmap, new Uint8Array([0xff, 0xff])), 0);
-  const b = new Uint8Array(48);
-  const v = new DataView(b.buffer);
-  v.setUint32(0, 48, true);
-  v.setUint32(4, 4, true);
-  v.setBigUint64(8, MiB, true);
-  v.setBigUint64(16, 0x4000n, true);
-  v.setBigUint64(24, 0x1000n, true);
-  v.setBigUint64(32, 8n, true);
-  v.setBigUint64(40, bitmap, true);
-  strictEqual(k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b), 0);
+  strictEqual(getBitmapAt(k, fd, MiB, 0x4000n, bitmap, 0x1000n, 8n), 0);
   const out = new Uint8Array(2);
   k.readMemory(bitmap, out);
   deepStrictEqual([...out], [0b0000_0111, 0], "bits 0-1 kept, bit 2 set, the rest cleared");
@@ -926,16 +907,7 @@ Deno.test("type1 dirty bitmaps on 6.6: access_ok checks only the sign, so past T
     const { k, fd, buf } = type1({ release });
     strictEqual(mapDma(k, fd, buf, MiB, 0x1000n), 0);
     strictEqual(dirty(k, fd, 1), 0);
-    const b = new Uint8Array(48);
-    const v = new DataView(b.buffer);
-    v.setUint32(0, 48, true);
-    v.setUint32(4, 4, true);
-    v.setBigUint64(8, MiB, true);
-    v.setBigUint64(16, 0x1000n, true);
-    v.setBigUint64(24, 0x1000n, true);
-    v.setBigUint64(32, 8n, true);
-    v.setBigUint64(40, data, true);
-    const get = k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b);
+    const get = getBitmapAt(k, fd, MiB, 0x1000n, data, 0x1000n, 8n);
     const u = unmapRaw(k, fd, { flags: 1, iova: MiB, size: 0x1000n }, 24);
     u.v.setBigUint64(24, 0x1000n, true);
     u.v.setBigUint64(32, 8n, true);

@@ -17,14 +17,13 @@ import {
   mapDma,
   mockDomain,
   openIommufd,
+  type readOnlyPage,
+  runHandler,
   setCompat,
   unmap,
   unmapDma,
 } from "../tests/_sim_helpers.ts";
-import { decode, encode, type StructValues } from "../uapi/codec.ts";
-import type { IommufdCtx } from "./context.ts";
-import type { Release } from "./release.ts";
-import { UserArg, type UserMemoryAccess } from "./uaccess.ts";
+import type { StructValues } from "../uapi/codec.ts";
 import { hwptAllocSize, iommufdHwptAlloc } from "./hwpt_ioctl.ts";
 import { iommufdViommuAlloc, viommuAllocSize } from "./viommu.ts";
 
@@ -39,50 +38,6 @@ const vdevAlloc = (k: SimKernel, fd: number, v: StructValues) =>
   call(k, fd, R.IOMMU_VDEVICE_ALLOC, S.iommu_vdevice_alloc, v);
 const hwqAlloc = (k: SimKernel, fd: number, v: StructValues) =>
   call(k, fd, R.IOMMU_HW_QUEUE_ALLOC, S.iommu_hw_queue_alloc, { type: SELFTEST, ...v });
-
-/**
- * User memory in which the page at `page` is mapped read-only, as after mprotect(PROT_READ):
- * copy_from_user from it succeeds, copy_to_user into it faults. The simulator's mmap makes
- * only read/write mappings, so the handlers that need one are called directly with it.
- */
-function readOnlyPage(k: SimKernel, page: bigint): UserMemoryAccess {
-  const mem = k.memory;
-  return {
-    read: (addr, into) => mem.read(addr, into),
-    write: (addr, b) =>
-      addr < page + 0x1000n && addr + BigInt(b.length) > page ? E.EFAULT : mem.write(addr, b),
-  };
-}
-
-/**
- * Run an ioctl's handler as iommufd_fops_ioctl does (after its entry checks) on `values`
- * encoded as `desc`. With `structReadOnly` the struct sits at the start of a read-only page
- * (so iommufd_ucmd_respond faults), else in a buffer; `readOnly` names another page to make
- * read-only (driver data). Returns the answer and the struct as the caller sees it afterwards.
- */
-function runHandler(
-  k: SimKernel,
-  fd: number,
-  handler: (ctx: IommufdCtx, u: UserArg, usize: number) => number,
-  desc: S.StructDesc,
-  ksize: (r: Release) => number,
-  values: StructValues,
-  opts: { structReadOnly?: boolean; readOnly?: bigint },
-): { ret: number; out: Record<string, bigint> } {
-  const ctx = k.iommufdContext(fd)!;
-  const bytes = encode(desc, values);
-  const page = opts.structReadOnly ? k.mmap(0x1000n) : opts.readOnly!;
-  const u = new UserArg(readOnlyPage(k, page));
-  if (opts.structReadOnly) {
-    strictEqual(k.writeMemory(page, bytes), 0);
-    u.set(page);
-  } else u.set(bytes);
-  const usize = new DataView(bytes.buffer).getUint32(0, true);
-  strictEqual(u.copyIn(Math.min(usize, ksize(ctx.release))), true, "the struct is readable");
-  const ret = handler(ctx, u, usize);
-  if (opts.structReadOnly) strictEqual(k.readMemory(page, bytes), 0);
-  return { ret, out: decode(desc, bytes) };
-}
 
 /**
  * The fixture: IOAS 1, mock device (stdev 2, idev 3, auto hwpt 4), a nest-parent hwpt 5 and,

@@ -10,6 +10,11 @@ import type { Kernel } from "../uapi/kernel.ts";
 import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import { SimKernel, type SimKernelOptions } from "../sim/kernel.ts";
+import { UserArg, type UserMemoryAccess } from "../sim/uaccess.ts";
+import type { IommufdCtx } from "../sim/context.ts";
+import type { Release } from "../sim/release.ts";
+import { strictEqual } from "node:assert";
+import { E } from "../uapi/errno.ts";
 
 /** Result of {@link call}. */
 export interface Call {
@@ -206,4 +211,66 @@ export function iovaRanges(
 /** The errno of a negative return, 0 otherwise. */
 export function errnoOf(ret: number): number {
   return ret < 0 ? -ret : 0;
+}
+
+/**
+ * The simulator behind only the Kernel calls every backend has, named "kernel": what the shell
+ * sees on the real kernel (no simulator control, no memfd_create), for tests of its
+ * kernel-backend paths.
+ */
+export function kernelLike(sim: SimKernel): Kernel {
+  return {
+    name: "kernel",
+    open: (p) => sim.open(p),
+    close: (fd) => sim.close(fd),
+    ioctl: (fd, req, arg) => sim.ioctl(fd, req, arg),
+    mmap: (len, fd, off) => sim.mmap(len, fd, off),
+    munmap: (a, len) => sim.munmap(a, len),
+    readMemory: (a, into) => sim.readMemory(a, into),
+    writeMemory: (a, bytes) => sim.writeMemory(a, bytes),
+  };
+}
+
+/**
+ * The simulator's user memory with the page at `page` read-only, as after mprotect(PROT_READ):
+ * copy_from_user from it succeeds, copy_to_user into it faults. The simulator's mmap makes only
+ * read/write mappings, so tests of a faulting write-back call the handler with this instead.
+ */
+export function readOnlyPage(k: SimKernel, page: bigint): UserMemoryAccess {
+  const mem = k.memory;
+  return {
+    read: (addr, into) => mem.read(addr, into),
+    write: (addr, b) =>
+      addr < page + 0x1000n && addr + BigInt(b.length) > page ? E.EFAULT : mem.write(addr, b),
+  };
+}
+
+/**
+ * Run an ioctl's handler as iommufd_fops_ioctl does (after its entry checks) on `values`
+ * encoded as `desc`. With `structReadOnly` the struct sits at the start of a read-only page
+ * (so iommufd_ucmd_respond faults), else in a buffer; `readOnly` names another page to make
+ * read-only (driver data). Returns the answer and the struct as the caller sees it afterwards.
+ */
+export function runHandler(
+  k: SimKernel,
+  fd: number,
+  handler: (ctx: IommufdCtx, u: UserArg, usize: number) => number,
+  desc: S.StructDesc,
+  ksize: (r: Release) => number,
+  values: StructValues,
+  opts: { structReadOnly?: boolean; readOnly?: bigint },
+): { ret: number; out: Record<string, bigint> } {
+  const ctx = k.iommufdContext(fd)!;
+  const bytes = encode(desc, values);
+  const page = opts.structReadOnly ? k.mmap(0x1000n) : opts.readOnly!;
+  const u = new UserArg(readOnlyPage(k, page));
+  if (opts.structReadOnly) {
+    strictEqual(k.writeMemory(page, bytes), 0);
+    u.set(page);
+  } else u.set(bytes);
+  const usize = new DataView(bytes.buffer).getUint32(0, true);
+  strictEqual(u.copyIn(Math.min(usize, ksize(ctx.release))), true, "the struct is readable");
+  const ret = handler(ctx, u, usize);
+  if (opts.structReadOnly) strictEqual(k.readMemory(page, bytes), 0);
+  return { ret, out: decode(desc, bytes) };
 }

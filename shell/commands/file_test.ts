@@ -7,6 +7,7 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { SimKernel } from "../../sim/kernel.ts";
 import type { Kernel } from "../../uapi/kernel.ts";
 import { createSession } from "../session.ts";
+import { kernelLike } from "../../tests/_sim_helpers.ts";
 
 interface JsonResult {
   command: string;
@@ -70,17 +71,7 @@ Deno.test("ioas map-file on 6.12 is ENOTTY: IOMMU_IOAS_MAP_FILE came in 6.13", a
 });
 
 Deno.test("memfd: a backend without memfd_create says so in one line", async () => {
-  const sim = new SimKernel();
-  const noMemfd: Kernel = {
-    name: "kernel",
-    open: (p) => sim.open(p),
-    close: (fd) => sim.close(fd),
-    ioctl: (fd, req, arg) => sim.ioctl(fd, req, arg),
-    mmap: (len, fd, off) => sim.mmap(len, fd, off),
-    munmap: (a, len) => sim.munmap(a, len),
-    readMemory: (a, into) => sim.readMemory(a, into),
-    writeMemory: (a, bytes) => sim.writeMemory(a, bytes),
-  };
+  const noMemfd = kernelLike(new SimKernel());
   let text = "";
   const s = await createSession({ kernel: noMemfd, write: (t) => (text += t) });
   await s.runLine("memfd guest 4K");

@@ -6,22 +6,8 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { SimKernel } from "../../sim/kernel.ts";
 import type { Kernel } from "../../uapi/kernel.ts";
+import { kernelLike } from "../../tests/_sim_helpers.ts";
 import { createSession } from "../session.ts";
-
-/** A backend that is the simulator underneath but says it is the real kernel. */
-function kernelLike(): Kernel {
-  const sim = new SimKernel({ profile: "intel-vtd" });
-  return {
-    name: "kernel",
-    open: (p) => sim.open(p),
-    close: (fd) => sim.close(fd),
-    ioctl: (fd, req, arg) => sim.ioctl(fd, req, arg),
-    mmap: (len, fd, off) => sim.mmap(len, fd, off),
-    munmap: (a, len) => sim.munmap(a, len),
-    readMemory: (a, into) => sim.readMemory(a, into),
-    writeMemory: (a, bytes) => sim.writeMemory(a, bytes),
-  };
-}
 
 /** Run `lines` typed one by one; the output's lines. */
 async function typed(lines: string[], kernel: Kernel = new SimKernel()): Promise<string[]> {
@@ -48,16 +34,22 @@ async function withEnv(vars: Record<string, string>, f: () => Promise<void>): Pr
 
 Deno.test("container setup on the kernel backend without --group or VFSH_GROUP says what it needs", async () => {
   await withEnv({ VFSH_GROUP: "" }, async () => {
-    deepStrictEqual(await typed(["container setup"], kernelLike()), [
-      "error: container setup: --group N is needed on the kernel backend (and --device NAME to " +
-      "open one), or VFSH_GROUP=N and VFSH_DEVICE=NAME in the environment",
-    ]);
+    deepStrictEqual(
+      await typed(["container setup"], kernelLike(new SimKernel({ profile: "intel-vtd" }))),
+      [
+        "error: container setup: --group N is needed on the kernel backend (and --device NAME to " +
+        "open one), or VFSH_GROUP=N and VFSH_DEVICE=NAME in the environment",
+      ],
+    );
   });
 });
 
 Deno.test("container setup on the kernel backend takes its group and device from VFSH_GROUP and VFSH_DEVICE", async () => {
   await withEnv({ VFSH_GROUP: "3", VFSH_DEVICE: "0000:00:03.0" }, async () => {
-    const out = await typed(["container setup"], kernelLike());
+    const out = await typed(
+      ["container setup"],
+      kernelLike(new SimKernel({ profile: "intel-vtd" })),
+    );
     strictEqual(out.length, 1, out.join("\n"));
     strictEqual(out[0].startsWith("ok "), true, out[0]);
     strictEqual(out[0].includes("group=3 device=0000:00:03.0"), true, out[0]);
@@ -92,8 +84,14 @@ Deno.test("device close, group close and dirty-bitmap refuse what they cannot ac
 });
 
 Deno.test("sim commands on the kernel backend say they are simulator-only", async () => {
-  deepStrictEqual(await typed(["sim container legacy", "sim dma-entry-limit 4"], kernelLike()), [
-    "error: sim container: 'sim container' is simulator-only (this session runs on the kernel backend)",
-    "error: sim dma-entry-limit: 'sim dma-entry-limit' is simulator-only (this session runs on the kernel backend)",
-  ]);
+  deepStrictEqual(
+    await typed(
+      ["sim container legacy", "sim dma-entry-limit 4"],
+      kernelLike(new SimKernel({ profile: "intel-vtd" })),
+    ),
+    [
+      "error: sim container: 'sim container' is simulator-only (this session runs on the kernel backend)",
+      "error: sim dma-entry-limit: 'sim dma-entry-limit' is simulator-only (this session runs on the kernel backend)",
+    ],
+  );
 });
