@@ -17,7 +17,6 @@ import {
   mapDma,
   mockDomain,
   openIommufd,
-  type readOnlyPage,
   runHandler,
   setCompat,
   unmap,
