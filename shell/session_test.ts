@@ -403,3 +403,31 @@ Deno.test("session: identical lines run as often as written, each with its own l
   assert.match(r.out, /9> map \$a .*\nEEXIST .*\nFAIL z\.vfs:9: expected ok, got EEXIST/);
   s.close();
 });
+
+Deno.test("script errors: a malformed statement stops the script before it runs, with one line naming file:line:col", async () => {
+  const cases: [string, string][] = [
+    ["map 0x1000 4K rw --vaddr 1 --vaddr 2", "t.vfs:2:28: map: option --vaddr given twice"],
+    ["unmap --all=1", "t.vfs:2:7: unmap: --all takes no value"],
+    ['map 0x1000 "4K" rw', "t.vfs:2:12: map: SIZE must be a number, not a quoted string"],
+    ["ioas alloc => (id=1", "t.vfs:2:15: unbalanced '(': expected ')' before the end of the line"],
+    ["ioas alloc => id=1)", "t.vfs:2:19: unbalanced ')': no '(' before it"],
+    [
+      "expect id ~= 1",
+      "t.vfs:2:11: unknown operator '~=': expected: expect FIELD OP VALUE (OP is == != < <= > >=)",
+    ],
+    [
+      "ioas alloc => !",
+      "t.vfs:2:12: expected a result after '!' (ok, an errno name, a number or field=value)",
+    ],
+  ];
+  for (const [line, want] of cases) {
+    let out = "";
+    const s = await createSession({ kernel: createSimKernel(), write: (t) => (out += t) });
+    const r = await s.runScript(`container open\n${line}\n`, "t.vfs");
+    s.close();
+    assert.equal(r.status, 2, line);
+    assert.deepEqual(out.split("\n").filter((l) => l.startsWith("error:")), [`error: ${want}`]);
+    // Nothing ran: not even the first line's container open.
+    assert.equal(out.includes("2> ") || /\bfd=\d/.test(out), false, out);
+  }
+});
