@@ -12,9 +12,6 @@ import type { SimKernel } from "./kernel.ts";
 import { call, ioasAlloc, mockDomain, openIommufd, runHandler } from "../tests/_sim_helpers.ts";
 import type { StructValues } from "../uapi/codec.ts";
 import { deviceReplace, type IommufdDevice } from "./device.ts";
-import type { IommufdCtx } from "./context.ts";
-import type { Release } from "./release.ts";
-import type { UserArg } from "./uaccess.ts";
 import { hwptAllocSize, iommufdHwptAlloc, iommufdHwptInvalidate } from "./hwpt_ioctl.ts";
 
 const destroy = (k: SimKernel, fd: number, id: number) =>
@@ -29,25 +26,6 @@ function faultAlloc(k: SimKernel, fd: number): number {
   strictEqual(fa.ret, 0);
   k.close(Number(fa.out.out_fault_fd));
   return Number(fa.out.out_fault_id);
-}
-
-/**
- * Run an ioctl's handler as iommufd_fops_ioctl does (after its entry checks) on `values`
- * encoded as `desc` at the start of a fresh page that the process can read but not write, as
- * after mprotect(PROT_READ): the kernel's copy of the struct comes in, every copy_to_user
- * into that page faults. The simulator's mmap makes only read/write mappings, so no ioctl can
- * make iommufd_ucmd_respond fault; the handler is called directly instead. Returns its answer
- * and the struct as user memory holds it afterwards.
- */
-function onReadOnlyPage(
-  k: SimKernel,
-  fd: number,
-  handler: (ctx: IommufdCtx, u: UserArg, usize: number) => number,
-  desc: S.StructDesc,
-  ksize: (r: Release) => number,
-  values: StructValues,
-): { ret: number; out: Record<string, bigint> } {
-  return runHandler(k, fd, handler, desc, ksize, values, { structReadOnly: true });
 }
 
 /** An IOAS and a mock device on it: ioas 1, stdev 2, idev 3, automatic hwpt 4. */
@@ -538,12 +516,13 @@ Deno.test("iommufd_hwpt_alloc on 6.6: dev_id not a device -> ENOENT, nothing all
 Deno.test("iommufd_hwpt_alloc paging: iommufd_ucmd_respond faults (read-only struct) -> EFAULT; the hwpt, its IOAS and fault references go", () => {
   const { k, fd, ioas, idev, stdev } = setup();
   const fault = faultAlloc(k, fd);
-  const r = onReadOnlyPage(k, fd, iommufdHwptAlloc, S.iommu_hwpt_alloc, hwptAllocSize, {
+  // The struct on a read-only page: the handler's write-back faults.
+  const r = runHandler(k, fd, iommufdHwptAlloc, S.iommu_hwpt_alloc, hwptAllocSize, {
     flags: 4,
     dev_id: idev,
     pt_id: ioas,
     fault_id: fault,
-  });
+  }, { structReadOnly: true });
   deepStrictEqual([r.ret, r.out.out_hwpt_id], [-E.EFAULT, 0n], "nothing written back");
   const a = hwptAlloc(k, fd, { dev_id: idev, pt_id: ioas });
   deepStrictEqual([a.ret, a.out.out_hwpt_id], [0, BigInt(fault + 1)], "its id went back");
@@ -599,12 +578,12 @@ Deno.test("iommufd_get_hw_info: clear_user of data_len past the driver's data fa
 Deno.test("iommufd_hwpt_invalidate: copying entry_num back faults (read-only struct) -> EFAULT, over the invalidation's own errno", () => {
   const { k, fd, hwpt } = setup();
   const inv = (v: StructValues) =>
-    onReadOnlyPage(k, fd, iommufdHwptInvalidate, S.iommu_hwpt_invalidate, () => 32, {
+    runHandler(k, fd, iommufdHwptInvalidate, S.iommu_hwpt_invalidate, () => 32, {
       entry_num: 1,
       entry_len: 8,
       data_uptr: 0x1000n,
       ...v,
-    });
+    }, { structReadOnly: true });
   const cases: StructValues[] = [{ __reserved: 1 }, { entry_len: 0 }, { hwpt_id: 99 }, {
     hwpt_id: hwpt,
   }];

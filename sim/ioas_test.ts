@@ -52,6 +52,28 @@ const SELFTEST_TYPE = 0xdeadbeef;
 /** The mock domain's aperture starts here. */
 const MOCK_IOVA = 0x1000000n;
 
+/**
+ * IOMMU_IOAS_ALLOW_IOVAS on `ioas`: a function that writes its [start, last] pairs into one
+ * user array and answers the ioctl's return.
+ */
+function allowIovas(k: SimKernel, fd: number, ioas: number) {
+  const arr = k.mmap(4096n);
+  return (ranges: [bigint, bigint][]) => {
+    const b = new Uint8Array(16 * ranges.length);
+    const v = new DataView(b.buffer);
+    ranges.forEach(([s, l], i) => {
+      v.setBigUint64(16 * i, s, true);
+      v.setBigUint64(16 * i + 8, l, true);
+    });
+    k.writeMemory(arr, b);
+    return call(k, fd, R.IOMMU_IOAS_ALLOW_IOVAS, S.iommu_ioas_allow_iovas, {
+      ioas_id: ioas,
+      num_iovas: ranges.length,
+      allowed_iovas: arr,
+    }).ret;
+  };
+}
+
 function setup(release?: string) {
   const { k, fd } = openIommufd({ release });
   const ioas = ioasAlloc(k, fd);
@@ -136,21 +158,7 @@ Deno.test("IOMMU_IOAS_IOVA_RANGES: an unwritable array is EFAULT and the struct 
 
 Deno.test("IOMMU_IOAS_ALLOW_IOVAS: EFAULT, start ≥ last EINVAL, overlap EINVAL, EADDRINUSE", () => {
   const { k, fd, ioas } = setup();
-  const arr = k.mmap(4096n);
-  const put = (ranges: [bigint, bigint][]) => {
-    const b = new Uint8Array(16 * ranges.length);
-    const v = new DataView(b.buffer);
-    ranges.forEach(([s, l], i) => {
-      v.setBigUint64(16 * i, s, true);
-      v.setBigUint64(16 * i + 8, l, true);
-    });
-    k.writeMemory(arr, b);
-    return call(k, fd, R.IOMMU_IOAS_ALLOW_IOVAS, S.iommu_ioas_allow_iovas, {
-      ioas_id: ioas,
-      num_iovas: ranges.length,
-      allowed_iovas: arr,
-    }).ret;
-  };
+  const put = allowIovas(k, fd, ioas);
   strictEqual(
     call(k, fd, R.IOMMU_IOAS_ALLOW_IOVAS, S.iommu_ioas_allow_iovas, {
       ioas_id: ioas,
@@ -184,21 +192,7 @@ Deno.test("IOMMU_IOAS_ALLOW_IOVAS: EFAULT, start ≥ last EINVAL, overlap EINVAL
 
 Deno.test("IOMMU_IOAS_ALLOW_IOVAS: a range overlapping one listed earlier but starting above it -> EINVAL", () => {
   const { k, fd, ioas, buf } = setup();
-  const arr = k.mmap(4096n);
-  const put = (ranges: [bigint, bigint][]) => {
-    const b = new Uint8Array(16 * ranges.length);
-    const v = new DataView(b.buffer);
-    ranges.forEach(([s, l], i) => {
-      v.setBigUint64(16 * i, s, true);
-      v.setBigUint64(16 * i + 8, l, true);
-    });
-    k.writeMemory(arr, b);
-    return call(k, fd, R.IOMMU_IOAS_ALLOW_IOVAS, S.iommu_ioas_allow_iovas, {
-      ioas_id: ioas,
-      num_iovas: ranges.length,
-      allowed_iovas: arr,
-    }).ret;
-  };
+  const put = allowIovas(k, fd, ioas);
   strictEqual(put([[0x8000n, 0x8fffn]]), 0);
   // interval_tree_iter_first finds any overlap, whatever the order the ranges came in.
   strictEqual(put([[0x3000n, 0x3fffn], [0x1000n, 0x3000n]]), -E.EINVAL, "last byte overlaps");

@@ -18,24 +18,25 @@ import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import type { SimKernel } from "../sim/kernel.ts";
 import { call, ioasAlloc, mapAuto, mockDomain, openIommufd } from "./_sim_helpers.ts";
+import {
+  IOAS_VARIANTS,
+  ioasSetup,
+  ioasTeardown,
+  RELEASE,
+  teardownIommufd,
+} from "./_selftest_fixture.ts";
 
-const RELEASE = "6.12.117";
 const PS = PAGE_SIZE;
 /** The selftest's global `buffer`: 16 pages. */
 const BUFFER_SIZE = 16n * PS;
 /** HUGEPAGE_SIZE: the selftest reads the THP PMD size, 2 MiB on x86_64. */
 const HUGEPAGE_SIZE = 2n * 1024n * 1024n;
 
-/** IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT and the default limit the fixtures restore. */
-const OP_SET_TEMP_MEMORY_LIMIT = 9;
-const DEFAULT_MEMORY_LIMIT = 65536;
 /** IOMMU_TEST_OP_ADD_RESERVED. */
 const OP_ADD_RESERVED = 1;
 /** MOCK_FLAGS_DEVICE_NO_DIRTY, MOCK_FLAGS_DEVICE_HUGE_IOVA (6.12's iommufd_test.h). */
 const MOCK_NO_DIRTY = 1;
 const MOCK_HUGE_IOVA = 2;
-/** MOCK_FLAGS_DEVICE_PASID: named by the selftest, absent from 6.12's iommufd_test.h. */
-const MOCK_DEVICE_PASID = 1 << 2;
 /** IOMMU_HWPT_ALLOC_DIRTY_TRACKING. */
 const HWPT_ALLOC_DIRTY_TRACKING = 2;
 /** IOMMU_HW_INFO_FLAG_INPUT_TYPE, used by the selftest's helper for a non-default type. */
@@ -56,14 +57,6 @@ const PROT_RW = 3;
 
 const destroy = (k: SimKernel, fd: number, id: number) =>
   call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
-
-/** test_ioctl_set_temp_memory_limit. */
-const setMemoryLimit = (k: SimKernel, fd: number, limit: number) =>
-  call(k, fd, R.IOMMU_TEST_CMD, S.iommu_test_cmd, {
-    op: OP_SET_TEMP_MEMORY_LIMIT,
-    // memory_limit.limit is the u32 at the start of the command's union.
-    "add_reserved.start": BigInt(limit),
-  }).ret;
 
 /** IOMMU_HWPT_ALLOC of a paging hwpt with no driver data. */
 const hwptAlloc = (k: SimKernel, fd: number, devId: number, ptId: number, flags: number) => {
@@ -118,20 +111,6 @@ function getHwInfo(
   return { ret: c.ret, caps: c.out.out_capabilities, maxPasid: c.out.out_max_pasid_log2 };
 }
 
-/**
- * teardown_iommufd: close the fd, open a new one and (MD_CHECK_REFS, not modelled) check that
- * the buffer's pages hold no extra references; here: nothing is left pinned anywhere.
- */
-function teardownIommufd(k: SimKernel, fd: number): void {
-  // An EFAULT above must have been the modelled one, not a simulator exception.
-  deepStrictEqual(k.internalErrors, []);
-  strictEqual(k.close(fd), 0);
-  const again = k.open("/dev/iommu");
-  strictEqual(again >= 0, true);
-  strictEqual(k.pinnedPages(), 0n);
-  strictEqual(k.close(again), 0);
-}
-
 /** A user buffer of `len` bytes filled with `fill`, so untouched bytes stand out. */
 function userBuffer(k: SimKernel, len: bigint, fill: number): bigint {
   const at = k.mmap(len);
@@ -182,43 +161,13 @@ Deno.test("selftest iommufd.cmd_length: short EINVAL, non-zero tail E2BIG, zero 
 
 // ---- FIXTURE(iommufd_ioas) ----
 
-const IOAS_VARIANTS = [
-  { name: "no_domain", mockDomains: 0, memoryLimit: 0, pasidCapable: false },
-  { name: "mock_domain", mockDomains: 1, memoryLimit: 0, pasidCapable: true },
-  { name: "two_mock_domain", mockDomains: 2, memoryLimit: 0, pasidCapable: false },
-  { name: "mock_domain_limit", mockDomains: 1, memoryLimit: 16, pasidCapable: false },
-];
-
 for (const variant of IOAS_VARIANTS) {
-  const setup = () => {
-    const { k, fd } = openIommufd({ release: RELEASE });
-    const ioas = ioasAlloc(k, fd);
-    strictEqual(setMemoryLimit(k, fd, variant.memoryLimit || DEFAULT_MEMORY_LIMIT), 0);
-    let stdev = 0, hwpt = 0, device = 0, base = 0n;
-    for (let i = 0; i < variant.mockDomains; i++) {
-      const m = mockDomain(k, fd, ioas);
-      strictEqual(m.ret, 0);
-      ({ stdev, hwpt, idev: device } = m);
-      base = MOCK.APERTURE_START;
-    }
-    if (variant.pasidCapable) {
-      // The selftest wants a PASID-capable mock device (MOCK_FLAGS_DEVICE_PASID) and asserts
-      // success. 6.12's mock_dev_create (selftest.c) accepts only NO_DIRTY | HUGE_IOVA and
-      // answers EINVAL, so on this kernel the fixture has no such device: the case goes on
-      // without it.
-      strictEqual(mockDomain(k, fd, ioas, MOCK_DEVICE_PASID).ret, -E.EINVAL);
-    }
-    return { k, fd, ioas, stdev, hwpt, device, base };
-  };
-  const teardown = (k: SimKernel, fd: number) => {
-    strictEqual(setMemoryLimit(k, fd, DEFAULT_MEMORY_LIMIT), 0);
-    teardownIommufd(k, fd);
-  };
+  const setup = () => ioasSetup(variant);
   const t = (name: string, fn: (s: ReturnType<typeof setup>) => void) =>
     Deno.test(`selftest iommufd_ioas/${variant.name}.${name}`, () => {
       const s = setup();
       fn(s);
-      teardown(s.k, s.fd);
+      ioasTeardown(s.k, s.fd);
     });
 
   t("ioas_auto_destroy: closing the fd frees the IOAS and any devices on it", ({ k, fd, ioas }) => {
@@ -228,7 +177,7 @@ for (const variant of IOAS_VARIANTS) {
   });
 
   t("get_hw_info: mock hw info in every buffer size; ENOENT without a device", (s) => {
-    const { k, fd, device } = s;
+    const { k, fd, idev: device } = s;
     // struct iommu_test_hw_info, and one with a u64 after it; 0xaa marks untouched bytes.
     const exact = userBuffer(k, PS, 0xaa);
     const larger = userBuffer(k, PS, 0xaa);

@@ -13,21 +13,11 @@ import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import type { SimKernel } from "../sim/kernel.ts";
 import type { HwptNested } from "../sim/hw_pagetable.ts";
-import { call, ioasAlloc, mockDomain, openIommufd } from "./_sim_helpers.ts";
-
-const RELEASE = "6.12.117";
+import { call, mockDomain } from "./_sim_helpers.ts";
+import { IOAS_VARIANTS, ioasSetup, ioasTeardown } from "./_selftest_fixture.ts";
 
 // Test ops of iommufd_test.h.
-const OP_SET_TEMP_MEMORY_LIMIT = 9;
 const OP_MOCK_DOMAIN_REPLACE = 10;
-const OP_MOCK_DOMAIN_FLAGS = 12;
-/** The selftest's default for the temporary memory limit (test_ioctl_set_default_memory_limit). */
-const DEFAULT_MEMORY_LIMIT = 65536;
-/**
- * MOCK_FLAGS_DEVICE_PASID as later kernels define it (1 << 2). The 6.12.117 fixture asks for
- * it, yet 6.12's iommufd_test.h knows only NO_DIRTY (1) and HUGE_IOVA (2).
- */
-const MOCK_FLAGS_DEVICE_PASID = 4;
 
 // linux/iommufd.h and iommufd_test.h.
 const HWPT_ALLOC_NEST_PARENT = 1;
@@ -45,29 +35,8 @@ const HWPT_SELFTEST_LEN = 4;
 const INV_REQ_LEN = 8;
 const U32_MAX = 0xffffffff;
 
-interface Variant {
-  name: string;
-  mockDomains: number;
-  memoryLimit: number;
-  pasidCapable: boolean;
-}
-
-const VARIANTS: Variant[] = [
-  { name: "no_domain", mockDomains: 0, memoryLimit: 0, pasidCapable: false },
-  { name: "mock_domain", mockDomains: 1, memoryLimit: 0, pasidCapable: true },
-  { name: "two_mock_domain", mockDomains: 2, memoryLimit: 0, pasidCapable: false },
-  { name: "mock_domain_limit", mockDomains: 1, memoryLimit: 16, pasidCapable: false },
-];
-
 const destroy = (k: SimKernel, fd: number, id: number) =>
   call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
-
-const memoryLimit = (k: SimKernel, fd: number, limit: number) =>
-  call(k, fd, R.IOMMU_TEST_CMD, S.iommu_test_cmd, {
-    op: OP_SET_TEMP_MEMORY_LIMIT,
-    // `memory_limit.limit` is the union's first u32.
-    "add_reserved.start": BigInt(limit),
-  }).ret;
 
 const replace = (k: SimKernel, fd: number, stdev: number, pt: number) =>
   call(k, fd, R.IOMMU_TEST_CMD, S.iommu_test_cmd, {
@@ -75,44 +44,6 @@ const replace = (k: SimKernel, fd: number, stdev: number, pt: number) =>
     id: stdev,
     "mock_domain_replace.pt_id": pt,
   }).ret;
-
-/** FIXTURE_SETUP(iommufd_ioas) for `v`; ids left 0 where the variant makes no device. */
-function setup(v: Variant) {
-  const { k, fd } = openIommufd({ release: RELEASE });
-  const ioas = ioasAlloc(k, fd);
-  notStrictEqual(ioas, 0);
-  strictEqual(memoryLimit(k, fd, v.memoryLimit || DEFAULT_MEMORY_LIMIT), 0);
-  let stdev = 0, hwpt = 0, idev = 0;
-  for (let i = 0; i < v.mockDomains; i++) {
-    const m = mockDomain(k, fd, ioas);
-    strictEqual(m.ret, 0);
-    ({ stdev, hwpt, idev } = m);
-  }
-  if (v.pasidCapable) {
-    // The fixture's extra PASID-capable mock device: 6.12's mock_dev_create accepts only the
-    // NO_DIRTY and HUGE_IOVA flags, so the kernel refuses it (EINVAL). Neither case here
-    // touches that device.
-    const c = call(k, fd, R.IOMMU_TEST_CMD, S.iommu_test_cmd, {
-      op: OP_MOCK_DOMAIN_FLAGS,
-      id: ioas,
-      "mock_domain_flags.dev_flags": MOCK_FLAGS_DEVICE_PASID,
-    });
-    strictEqual(c.ret, -E.EINVAL);
-  }
-  return { k, fd, ioas, stdev, hwpt, idev };
-}
-
-/** FIXTURE_TEARDOWN(iommufd_ioas): restore the memory limit, close, reopen, close. */
-function teardown(k: SimKernel, fd: number) {
-  strictEqual(memoryLimit(k, fd, DEFAULT_MEMORY_LIMIT), 0);
-  strictEqual(k.close(fd), 0);
-  const again = k.open("/dev/iommu");
-  strictEqual(again >= 0, true);
-  // MD_CHECK_REFS over the selftest buffer (no page left with an extra reference) is not
-  // modelled; the simulator's own count of pinned pages says the same.
-  strictEqual(k.pinnedPages(), 0n);
-  strictEqual(k.close(again), 0);
-}
 
 /** The mock nested domain's fake IOTLB, read from the simulator (MD_CHECK_IOTLB is unmodelled). */
 function iotlb(k: SimKernel, fd: number, id: number): number[] {
@@ -122,9 +53,9 @@ function iotlb(k: SimKernel, fd: number, id: number): number[] {
 }
 
 Deno.test("selftest iommufd_ioas.alloc_hwpt_nested: nested hwpt allocation and IOMMU_HWPT_INVALIDATE on the mock", async (t) => {
-  for (const v of VARIANTS) {
+  for (const v of IOAS_VARIANTS) {
     await t.step(v.name, () => {
-      const { k, fd, ioas, stdev, idev } = setup(v);
+      const { k, fd, ioas, stdev, idev } = ioasSetup(v);
       // struct iommu_hwpt_selftest with the default IOTLB value.
       const data = k.mmap(4096n);
       const d = new Uint8Array(HWPT_SELFTEST_LEN);
@@ -197,7 +128,7 @@ Deno.test("selftest iommufd_ioas.alloc_hwpt_nested: nested hwpt allocation and I
         strictEqual(nested(idev, 0, 0).ret, -E.ENOENT);
         strictEqual(replace(k, fd, stdev, 0), -E.ENOENT);
         strictEqual(replace(k, fd, stdev, 0), -E.ENOENT);
-        teardown(k, fd);
+        ioasTeardown(k, fd);
         return;
       }
 
@@ -300,15 +231,15 @@ Deno.test("selftest iommufd_ioas.alloc_hwpt_nested: nested hwpt allocation and I
       strictEqual(destroy(k, fd, notParent), 0);
       strictEqual(k.close(faultFd), 0);
       strictEqual(destroy(k, fd, faultId), 0);
-      teardown(k, fd);
+      ioasTeardown(k, fd);
     });
   }
 });
 
 Deno.test("selftest iommufd_ioas.hwpt_attach: a mock device attaches straight to the fixture's hwpt", async (t) => {
-  for (const v of VARIANTS) {
+  for (const v of IOAS_VARIANTS) {
     await t.step(v.name, () => {
-      const { k, fd, stdev, hwpt } = setup(v);
+      const { k, fd, stdev, hwpt } = ioasSetup(v);
       if (stdev !== 0) {
         const m = mockDomain(k, fd, hwpt);
         strictEqual(m.ret, 0);
@@ -317,7 +248,7 @@ Deno.test("selftest iommufd_ioas.hwpt_attach: a mock device attaches straight to
       } else {
         strictEqual(mockDomain(k, fd, hwpt).ret, -E.ENOENT);
       }
-      teardown(k, fd);
+      ioasTeardown(k, fd);
     });
   }
 });
