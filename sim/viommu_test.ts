@@ -27,6 +27,8 @@ import { hwptAllocSize, iommufdHwptAlloc } from "./hwpt_ioctl.ts";
 import { iommufdViommuAlloc, viommuAllocSize } from "./viommu.ts";
 
 const SELFTEST = 0xdeadbeef;
+/** IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST (the same number as the vIOMMU type). */
+const VIOMMU_INVALIDATE_DATA = 0xdeadbeef;
 const NEST_PARENT = 1;
 const DATA_SELFTEST = 0xdead;
 const destroy = (k: SimKernel, fd: number, id: number) =>
@@ -355,8 +357,10 @@ Deno.test("hwpt_invalidate: an object neither nested hwpt nor vIOMMU -> EINVAL o
 
 Deno.test("hwpt_invalidate: vIOMMU: empty SELFTEST array is a probe (0); unknown vdev_id -> EINVAL after the whole copy", () => {
   const f = fixture();
-  const viommuData = 0xdeadbeef;
-  strictEqual(invalidate(f.k, f.fd, { hwpt_id: f.viommu, data_type: viommuData }).ret, 0);
+  strictEqual(
+    invalidate(f.k, f.fd, { hwpt_id: f.viommu, data_type: VIOMMU_INVALIDATE_DATA }).ret,
+    0,
+  );
   strictEqual(invalidate(f.k, f.fd, { hwpt_id: f.viommu, data_type: 1 }).ret, -E.EINVAL);
   vdevAlloc(f.k, f.fd, { viommu_id: f.viommu, dev_id: f.idev, virt_id: 0x99 });
   const buf = f.k.mmap(4096n);
@@ -367,7 +371,7 @@ Deno.test("hwpt_invalidate: vIOMMU: empty SELFTEST array is a probe (0); unknown
   f.k.writeMemory(buf, cmds);
   const r = invalidate(f.k, f.fd, {
     hwpt_id: f.viommu,
-    data_type: viommuData,
+    data_type: VIOMMU_INVALIDATE_DATA,
     data_uptr: buf,
     entry_len: 12,
     entry_num: 2,
@@ -646,7 +650,7 @@ Deno.test("hwpt_invalidate: vIOMMU: unknown flags -> EOPNOTSUPP after the whole 
   f.k.writeMemory(buf, cmds);
   const r = invalidate(f.k, f.fd, {
     hwpt_id: f.viommu,
-    data_type: 0xdeadbeef,
+    data_type: VIOMMU_INVALIDATE_DATA,
     data_uptr: buf,
     entry_len: 12,
     entry_num: 3,
