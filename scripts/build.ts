@@ -6,6 +6,12 @@
  * The manifest records each source's size and mtime, taken before bundling, so that a
  * source edited meanwhile makes the bundle stale rather than wrong.
  *
+ * Deno loads every chunk a literal `import("./x.js")` names before the importing module runs,
+ * as it does for static imports: the REPL, `compare`, the plugin loader and the FFI backend,
+ * and with `compare` zod, whose node_modules set-up takes a lock and writes a file on every
+ * start. {@link deferDynamicImports} makes those imports computed, so each chunk is read
+ * when it is first wanted; the simulator's stays literal, as every sim run needs it at once.
+ *
  * @module
  */
 
@@ -41,6 +47,20 @@ async function localSources(): Promise<string[]> {
     .sort();
 }
 
+/** The chunk of sim/kernel.ts (the sim backend's import): named after its entry's file. */
+const SIM_CHUNK = /^\.\/kernel-[A-Z0-9]+\.js$/;
+
+/**
+ * `js` (a chunk of the bundle) with its literal dynamic imports, but the simulator's, made
+ * computed (`import(["./x.js"][0])`), which Deno's module graph does not follow ahead of time.
+ */
+export function deferDynamicImports(js: string): string {
+  return js.replace(
+    /\bimport\("((?:\.\/|node:)[^"]+)"\)/g,
+    (literal, spec: string) => SIM_CHUNK.test(spec) ? literal : `import(["${spec}"][0])`,
+  );
+}
+
 /** Size and mtime of each of `paths`. */
 function stamp(paths: string[]): BundleManifest {
   const sources: Record<string, [number, number]> = {};
@@ -72,6 +92,16 @@ export async function build(outDir = new URL("dist/", ROOT)): Promise<BundleMani
     stderr: "inherit",
   }).output();
   if (!p.success) throw new Error("deno bundle failed");
+  let literal = 0;
+  for (const e of Deno.readDirSync(tmp)) {
+    if (!e.name.endsWith(".js")) continue;
+    const file = new URL(e.name, tmp);
+    const js = deferDynamicImports(Deno.readTextFileSync(file));
+    literal += js.split('import("').length - 1;
+    Deno.writeTextFileSync(file, js);
+  }
+  // Only the simulator's is left: none means sim/kernel.ts was renamed (and is deferred too).
+  if (literal !== 1) throw new Error(`expected one literal dynamic import left, found ${literal}`);
   await Deno.writeTextFile(new URL("manifest.json", tmp), JSON.stringify(manifest) + "\n");
   await Deno.remove(outDir, { recursive: true }).catch(() => {});
   await Deno.rename(tmp, outDir);

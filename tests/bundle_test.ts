@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type BundleManifest, bundleMatches, entryModule } from "../shell/start.ts";
-import { build } from "../scripts/build.ts";
+import { build, deferDynamicImports } from "../scripts/build.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -49,6 +49,21 @@ Deno.test("start: dist/main.js only with a manifest that matches, else shell/mai
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("build: dynamic imports are made computed, but the simulator's", () => {
+  assert.equal(
+    deferDynamicImports(
+      'let{a}=await import("./kernel-AB12.js");await import("./repl-X9.js");import("node:util")',
+    ),
+    'let{a}=await import("./kernel-AB12.js");await import(["./repl-X9.js"][0]);' +
+      'import(["node:util"][0])',
+  );
+  // Only literal specifiers of the bundle's own chunks and node: modules.
+  assert.equal(
+    deferDynamicImports('import(url);reimport("./x.js")'),
+    'import(url);reimport("./x.js")',
+  );
+});
+
 async function run(entry: string, args: string[]): Promise<string> {
   const r = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-read", "--allow-env", entry, ...args],
@@ -85,6 +100,9 @@ export default definePlugin({ name: "t", commands: [
       ["--plugin", plugin, "-c", "fails"],
       ["--plugin", plugin, "-c", "throws"],
       ["run", "--json", "tests/scenarios/mock_domain.vfs"],
+      // Chunks behind computed imports: compare (with zod) and the FFI backend.
+      ["compare", "--like", "qemu", "examples/quickstart.vfs"],
+      ["--backend", "kernel", "-c", "api-version"],
     ];
     // What the first command loads: main.js and the chunks it imports statically, never zod
     // or a node: module (they stay in chunks loaded on demand, as in the sources).
@@ -102,6 +120,11 @@ export default definePlugin({ name: "t", commands: [
     };
     visit("main.js");
     assert.ok(seen.size >= 2, `static chunks: ${[...seen]}`);
+    // Of the dynamic imports only the simulator's is literal, so only it loads ahead.
+    const literal = [...seen].flatMap((f) =>
+      [...Deno.readTextFileSync(`${out}/${f}`).matchAll(/\bimport\("([^"]+)"\)/g)].map((m) => m[1])
+    );
+    assert.deepEqual(literal.map((s) => s.replace(/-[A-Z0-9]+\.js$/, "")), ["./kernel"]);
     for (const args of cases) {
       assert.equal(
         await run(`${out}/main.js`, args),
