@@ -278,7 +278,14 @@ export function compileInt(text: string, pos: WordPos, options: CompileIntOption
   if (lit !== undefined && lit >= min && lit <= max) return { constant: lit };
   const p = new Parser(text, pos, options.resolve, options.suggest);
   const node = p.parseAll();
-  const c = compileNode(node, pos.col);
+  let c: CompiledInt;
+  try {
+    c = compileNode(node, pos.col);
+  } catch (e) {
+    // Folding constants evaluates them now (`1/0`): their errors are the script's, found early.
+    if (e instanceof EvalError) throw new ScriptError(e.message, pos.src.at(pos.line, e.col));
+    throw e;
+  }
   const describe = () =>
     max === U64_MAX && min === 0n
       ? "does not fit 64 bits (0 … 0xffffffffffffffff)"

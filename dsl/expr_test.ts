@@ -70,6 +70,16 @@ Deno.test("expr: errors name what was expected", () => {
   assert.throws(() => c("1 2"), /expected an operator/);
 });
 
+Deno.test("expr: a constant division by zero is a script error at the operator", () => {
+  // Folded at compile time, so it is found before the script runs, with its place.
+  assert.throws(() => c("4K/(2-2)", 7), (e: unknown) => {
+    assert.ok(e instanceof ScriptError, String(e));
+    assert.equal(e.message, "division by zero");
+    assert.equal(e.location?.col, 9);
+    return true;
+  });
+});
+
 Deno.test("expr: run-time errors carry their column", () => {
   assert.throws(() => c("$nope+1", 5).run!(env({})), (e: unknown) => {
     assert.ok(e instanceof EvalError);

@@ -419,6 +419,8 @@ Deno.test("script errors: a malformed statement stops the script before it runs,
       "ioas alloc => !",
       "t.vfs:2:12: expected a result after '!' (ok, an errno name, a number or field=value)",
     ],
+    // Constants are folded when compiled, so this one is found before anything runs too.
+    ["let x = 4K/(1-1)", "t.vfs:2:11: division by zero"],
   ];
   for (const [line, want] of cases) {
     let out = "";
