@@ -34,6 +34,7 @@ import { ScriptError, type SourceText } from "../dsl/source.ts";
 import { type Env, isRecord, recordField, typeName, type Value } from "../dsl/values.ts";
 import { closest, type ParamSpec, type RegisteredCommand, type Registry } from "./registry.ts";
 import { usageOf } from "./help.ts";
+import { NAME_PATTERN } from "./plugin_core.ts";
 
 /** A value ready at compile time, or a closure over the environment. */
 export type CompiledValue =
@@ -280,6 +281,13 @@ function compileWord(
         return { run: (env) => toText(readVar(env, w.text, col), col, p.label) };
       }
       const text = p.kind === "name" && w.text.startsWith("$") ? w.text.slice(1) : w.text;
+      if (p.kind === "name" && !NAME_PATTERN.test(text)) {
+        // Said in words: the schema's own message is its regular expression.
+        throw new ScriptError(
+          `${cmd}: ${p.label} must be a name (a letter or '_', then letters, digits or '_'), got '${w.text}'`,
+          at(),
+        );
+      }
       zodCheck(p, text, w, src, cmd);
       return { constant: text };
     }

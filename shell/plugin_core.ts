@@ -130,6 +130,9 @@ export type ZodBuilders = Pick<
   | "unknown"
 >;
 
+/** What `t.name()` accepts: the names of the shell's memory regions. */
+export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 /**
  * The schema helpers ({@link SchemaHelpers}) built with `zb`. Plain zod works too
  * (`z.bigint()` reads an integer, `z.string()` a word, `z.enum([...])` a choice,
@@ -187,7 +190,7 @@ export function makeHelpers(zb: ZodBuilders): SchemaHelpers {
     },
     /** A name of a memory region of the shell. */
     name(description?: string): z.ZodString {
-      return withMeta(zb.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), description, {
+      return withMeta(zb.string().regex(NAME_PATTERN), description, {
         kind: "name",
         label: "NAME",
       });

@@ -421,6 +421,10 @@ Deno.test("script errors: a malformed statement stops the script before it runs,
     ],
     // Constants are folded when compiled, so this one is found before anything runs too.
     ["let x = 4K/(1-1)", "t.vfs:2:11: division by zero"],
+    [
+      "mem alloc 9x 4K",
+      "t.vfs:2:11: mem alloc: NAME must be a name (a letter or '_', then letters, digits or '_'), got '9x'",
+    ],
   ];
   for (const [line, want] of cases) {
     let out = "";
