@@ -373,6 +373,8 @@ class ShellSession implements Session, Env {
     top: boolean,
     echo = true,
   ) {
+    // A byte-order mark (as some editors save UTF-8) is not part of the first command.
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     const source = new SourceText(file, text);
     const frame: Frame = { file, path, src: source, transcript: echo && !this.#quiet, top };
     // Compile everything first, so a typo on line 900 stops the script before line 1 runs.

@@ -175,6 +175,26 @@ Deno.test("session: a parse error names file:line:col, shows the line and a care
   s.close();
 });
 
+Deno.test("session: a byte-order mark before the first line is not part of it", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    // As Windows editors save UTF-8: EF BB BF, then the script.
+    Deno.writeTextFileSync(`${dir}/bom.vfs`, "\ufeffcontainer open\napi-version => 0\n");
+    Deno.writeTextFileSync(`${dir}/main.vfs`, "include bom.vfs\n");
+    for (const file of ["bom.vfs", "main.vfs"]) {
+      let out = "";
+      const s = await createSession({ kernel: createSimKernel(), write: (t) => (out += t) });
+      const r = await s.runFile(`${dir}/${file}`);
+      s.close();
+      assert.equal(r.status, 0, out);
+      assert.equal(r.passed, 1, out);
+      assert.match(out, /1> container open\n/);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("session: include is relative to the including file and detects cycles", async () => {
   const dir = Deno.makeTempDirSync();
   try {
