@@ -162,7 +162,12 @@ function compileFieldValue(
   const lower = text.toLowerCase();
   return (a, env) => {
     if (typeof a === "bigint") {
-      if (!num) throw new EvalError(numError?.message ?? "expected a number", col);
+      if (!num) {
+        throw new EvalError(
+          numError?.message ?? "expected a number",
+          numError?.location?.col ?? col,
+        );
+      }
       return a === evalInt(num, env);
     }
     if (typeof a === "boolean") {

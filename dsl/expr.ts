@@ -55,8 +55,19 @@ function isIdentChar(c: number): boolean {
   return isIdentStart(c) || (c >= 48 && c <= 57);
 }
 
+/**
+ * How deep `(` and unary `-` may nest, and how many binary operators one value may hold.
+ * Far past anything written by hand; they keep parsing and compiling (both recursive) off
+ * the end of the stack, so a generated or corrupted line gets an error, not a crash.
+ */
+const MAX_NESTING = 64;
+const MAX_OPERATORS = 1000;
+
 class Parser {
   i = 0;
+  /** Open `(` and `-` around the current position. */
+  nesting = 0;
+  operators = 0;
   constructor(
     readonly text: string,
     readonly pos: WordPos,
@@ -66,6 +77,18 @@ class Parser {
 
   err(message: string, at: number): never {
     throw new ScriptError(message, this.pos.src.at(this.pos.line, this.pos.col + at));
+  }
+  /** Count a binary operator at `at`. */
+  operator(at: number): void {
+    if (++this.operators > MAX_OPERATORS) {
+      this.err(`value too long: more than ${MAX_OPERATORS} operators`, at);
+    }
+  }
+  /** Enter a `(` or a `-` at `at`; {@link nesting} goes down again when it is parsed. */
+  nest(at: number): void {
+    if (++this.nesting > MAX_NESTING) {
+      this.err(`value nested too deeply: more than ${MAX_NESTING} levels of '(' and '-'`, at);
+    }
   }
   skip(): void {
     while (this.i < this.text.length) {
@@ -96,6 +119,7 @@ class Parser {
     let l = this.sum();
     while (this.peek() === "|") {
       const at = this.i++;
+      this.operator(at);
       l = { k: "bin", op: "|", l, r: this.sum(), at };
     }
     return l;
@@ -106,6 +130,7 @@ class Parser {
       const p = this.peek();
       if (p !== "+" && p !== "-") return l;
       const at = this.i++;
+      this.operator(at);
       l = { k: "bin", op: p, l, r: this.term(), at };
     }
   }
@@ -115,13 +140,17 @@ class Parser {
       const p = this.peek();
       if (p !== "*" && p !== "/") return l;
       const at = this.i++;
+      this.operator(at);
       l = { k: "bin", op: p, l, r: this.unary(), at };
     }
   }
   unary(): Node {
     if (this.peek() === "-") {
       const at = this.i++;
-      return { k: "neg", e: this.unary(), at };
+      this.nest(at);
+      const e = this.unary();
+      this.nesting--;
+      return { k: "neg", e, at };
     }
     return this.primary();
   }
@@ -138,10 +167,11 @@ class Parser {
       return { k: "num", v: r.value, at };
     }
     if (c === 40) {
-      this.i++;
+      this.nest(this.i++);
       const e = this.or();
       if (this.peek() !== ")") this.err("expected ')'", this.i);
       this.i++;
+      this.nesting--;
       return e;
     }
     if (c === 36) {

@@ -80,6 +80,28 @@ Deno.test("expr: a constant division by zero is a script error at the operator",
   });
 });
 
+Deno.test("expr: nesting and length have limits, which are script errors at their place", () => {
+  // At the limits it still works (64 levels, 1000 operators), past them it is a ScriptError
+  // where the limit was passed, never an overflowed stack.
+  assert.equal(c("(".repeat(64) + "1" + ")".repeat(64)).constant, 1n);
+  assert.equal(c("-".repeat(64) + "1").constant, 1n);
+  assert.equal(c(Array(1001).fill("1").join("+")).constant, 1001n);
+  const cases: [string, number, RegExp][] = [
+    ["(".repeat(20000) + "1" + ")".repeat(20000), 65, /nested too deeply: more than 64/],
+    ["-".repeat(50000) + "1", 65, /nested too deeply/],
+    ["2*(" + "-(".repeat(40) + "1" + ")".repeat(41), 67, /nested too deeply/],
+    [Array(50000).fill("$a").join("+"), 3 * 1001, /too long: more than 1000 operators/],
+  ];
+  for (const [text, col, message] of cases) {
+    assert.throws(() => c(text), (e: unknown) => {
+      assert.ok(e instanceof ScriptError, String(e));
+      assert.match(e.message, message);
+      assert.equal(e.location?.col, col, text.slice(0, 20));
+      return true;
+    });
+  }
+});
+
 Deno.test("expr: run-time errors carry their column", () => {
   assert.throws(() => c("$nope+1", 5).run!(env({})), (e: unknown) => {
     assert.ok(e instanceof EvalError);

@@ -424,6 +424,16 @@ Deno.test("session: identical lines run as often as written, each with its own l
   s.close();
 });
 
+Deno.test("script errors: a field value that is no number points into the value when the field is one", async () => {
+  // `id=…` may be text until the result shows `id` is a number; the error then names the
+  // place inside the value that could not be read, not the value's start.
+  const { s, script } = await shell();
+  const r = await script("container open\nioas alloc => id=1+nope\n");
+  s.close();
+  assert.equal(r.status, 2);
+  assert.match(r.out, /error: t\.vfs:2:20: unknown name 'nope'/);
+});
+
 Deno.test("script errors: a malformed statement stops the script before it runs, with one line naming file:line:col", async () => {
   const cases: [string, string][] = [
     ["map 0x1000 4K rw --vaddr 1 --vaddr 2", "t.vfs:2:28: map: option --vaddr given twice"],
