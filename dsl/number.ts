@@ -61,6 +61,10 @@ export function scanInteger(text: string, start: number): ScanResult {
     approx = approx * base + v;
     lastWasSep = false;
   }
+  if (lastWasSep && i > digitsStart && i - digitsStart > seps) {
+    // `1_` and `1_K`: a separator must stand between digits, as at the start or doubled.
+    return { ok: false, message: "misplaced '_' in number", at: i - 1 };
+  }
   if (i - digitsStart === seps) {
     const what = base === 16 ? "hex" : base === 2 ? "binary" : "octal";
     return {

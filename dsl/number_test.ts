@@ -14,6 +14,17 @@ Deno.test("number: literals in every base and size", () => {
   assert.equal(parseInteger("16E"), undefined);
 });
 
+Deno.test("number: '_' only between digits", () => {
+  for (
+    const [text, at] of [["1_", 1], ["1_K", 1], ["0x_1", 2], ["1__0", 2], ["0xf_", 3]] as const
+  ) {
+    const r = scanInteger(text, 0);
+    assert.deepEqual(r, { ok: false, message: "misplaced '_' in number", at }, text);
+  }
+  assert.equal(parseInteger("0xffff_ffff"), 0xffff_ffffn);
+  assert.equal(parseInteger("1_000K"), 1000n << 10n);
+});
+
 Deno.test("number: the fast path never disagrees with scanInteger", () => {
   assert.equal(literalValue("0x100000"), 0x100000n);
   assert.equal(literalValue("8K"), 8192n);
