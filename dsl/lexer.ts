@@ -393,6 +393,30 @@ function quotedString(
   );
 }
 
+/**
+ * Whether the physical line `line` ends in a continuation: a `\` outside quotes and
+ * comments with only blanks after it, which joins the next line to it (as in a script). The
+ * REPL asks this to wait for the rest of a statement typed over several lines.
+ */
+export function endsInContinuation(line: string): boolean {
+  let last = -1; // index of the last `\` that could continue the line
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === HASH) return false; // a comment runs to the end of the line
+    if (c === DQUOTE || c === SQUOTE) {
+      // Skip the string; an unterminated one is the lexer's error to report.
+      for (i++; i < line.length && line.charCodeAt(i) !== c; i++) {
+        if (c === DQUOTE && line.charCodeAt(i) === BSLASH) i++;
+      }
+      last = -1;
+      continue;
+    }
+    if (c === BSLASH) last = i;
+    else if (c !== SPACE && c !== TAB && c !== CR) last = -1;
+  }
+  return last >= 0;
+}
+
 function isContinuation(t: string, i: number): boolean {
   let j = i + 1;
   while (j < t.length) {

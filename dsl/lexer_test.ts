@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { lex, Lexer, type Statement } from "./lexer.ts";
+import { endsInContinuation, lex, Lexer, type Statement } from "./lexer.ts";
 import { ScriptError, SourceText } from "./source.ts";
 
 function stmts(text: string): Statement[] {
@@ -33,6 +33,31 @@ Deno.test("lexer: a trailing backslash continues the line, columns stay physical
     ["ok", 2, 14],
   ]);
   assert.equal(s[0].text, "map 0x1000 4K rw => ok");
+});
+
+Deno.test("lexer: endsInContinuation agrees with the lexer on where a line joins the next", () => {
+  const lines = [
+    "map 0x1000 \\",
+    "map 0x1000 \\ \t ",
+    "map 0x1000\\",
+    "echo a\\\\",
+    "map 0x1000",
+    "map \\ 0x1000",
+    "echo # a comment \\",
+    'echo "a \\\\" \\',
+    "echo 'a \\' \\",
+    "echo 'a \\'",
+  ];
+  for (const line of lines) {
+    // Joined: the next line's word lands in this line's statement.
+    const joined = words(`${line}\nnext\n`).some((ws) => ws.length > 1 && ws.at(-1) === "next");
+    assert.equal(endsInContinuation(line), joined, line);
+  }
+  assert.equal(endsInContinuation("map 0x1000 \\"), true);
+  assert.equal(endsInContinuation("echo # \\"), false);
+  // A line of only `\\` joins nothing to nothing: the next line is the statement.
+  assert.equal(endsInContinuation("\\"), true);
+  assert.deepEqual(words("\\\nnext\n"), [["next"]]);
 });
 
 Deno.test("lexer: parentheses keep spaces inside one word", () => {

@@ -14,6 +14,7 @@
 import readline from "node:readline";
 import process from "node:process";
 import { colorPrompt, InputGate, wantColor } from "./_terminal.ts";
+import { endsInContinuation } from "../dsl/lexer.ts";
 
 /**
  * What the REPL needs from a shell session. `Session` of shell/session.ts satisfies it;
@@ -96,6 +97,15 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
     rl.setPrompt(options.color ? colorPrompt(text) : text);
     rl.prompt();
   };
+  /** Under the prompt's `> `, for the next line of a statement continued with `\`. */
+  const showContinuation = () => {
+    let width = FALLBACK_PROMPT.length;
+    try {
+      width = session.prompt().length;
+    } catch { /* the fallback's width */ }
+    rl.setPrompt(" ".repeat(Math.max(0, width - 2)) + "> ");
+    rl.prompt();
+  };
 
   return new Promise<void>((resolve) => {
     const queue: string[] = [];
@@ -104,6 +114,8 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
     let quitting = false;
     let finished = false;
     let atPrompt = false; // the cursor sits after a prompt: Ctrl-D must end that line
+    // Lines of a statement continued with a trailing `\`, as in a script, not yet run.
+    let pending: string[] = [];
 
     const finish = () => {
       if (finished) return;
@@ -125,7 +137,8 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
       while (queue.length > 0 && !quitting) {
         const line = queue.shift()!;
         if (line.trim() === "") continue;
-        history.add(line);
+        // One history entry a statement: its continuations folded onto one line.
+        history.add(line.replace(/\\[ \t\r]*\n/g, " "));
         try {
           const result = await session.runLine(line);
           if (result?.exit === true) quitting = true;
@@ -144,10 +157,16 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
     };
 
     rl.on("line", (line: string) => {
+      if (endsInContinuation(line)) {
+        pending.push(line);
+        showContinuation();
+        return;
+      }
       // Hold the rest of a paste until this line has run and the next prompt is shown.
       gate.hold();
       atPrompt = false;
-      queue.push(line);
+      queue.push(pending.length > 0 ? [...pending, line].join("\n") : line);
+      pending = [];
       void drain();
     });
 
@@ -156,12 +175,16 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
       rl.write("", { ctrl: true, name: "e" });
       write("^C");
       abandonLine(rl, write);
+      pending = []; // the whole statement, continued lines included
       showPrompt();
     });
 
     rl.on("close", () => {
       inputClosed = true;
-      if (!running) finish();
+      // A statement still waiting for its next line runs as it would at the end of a file.
+      if (pending.length > 0) queue.push(pending.join("\n") + "\n");
+      pending = [];
+      if (!running) void drain();
     });
 
     // An unreadable input (e.g. the terminal went away) ends the REPL like end of input.

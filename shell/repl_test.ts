@@ -190,6 +190,48 @@ Deno.test("end of input (Ctrl-D on a pipe) finishes the queue, then closes", asy
   assert.equal(h.text(), `${PROMPT}out:slow a\n${PROMPT}out:last line without newline\n`);
 });
 
+const CONT = " ".repeat(PROMPT.length - 2) + "> ";
+
+Deno.test("a line ending in \\ waits under a '> ' prompt and runs with the next as one statement", async () => {
+  await withTempDir(async (dir) => {
+    const file = `${dir}/history`;
+    const h = start({ historyFile: file });
+    // As in a script: the `\\` of a comment or a string continues nothing.
+    h.input.write('map 0x1000 \\\n  4K \\  \n  rw\necho "\\" # \\\nquit\n');
+    await finished(h);
+    assert.deepEqual(h.fake.calls, ["map 0x1000 \\\n  4K \\  \n  rw", 'echo "\\" # \\', "quit"]);
+    assert.equal(
+      h.text(),
+      `${PROMPT}${CONT}${CONT}out:map 0x1000 \\\n  4K \\  \n  rw\n${PROMPT}out:echo "\\" # \\\n${PROMPT}out:quit\n`,
+    );
+    // One history line for the statement.
+    assert.equal(
+      await Deno.readTextFile(file),
+      'map 0x1000    4K    rw\necho "\\" # \\\nquit\n',
+    );
+  });
+});
+
+Deno.test("end of input after a continued line runs the statement, as at the end of a file", async () => {
+  const h = start();
+  h.input.end("api-version \\\n");
+  await finished(h);
+  assert.deepEqual(h.fake.calls, ["api-version \\\n"]);
+});
+
+Deno.test("terminal: Ctrl-C drops a continued statement's earlier lines too", async () => {
+  const h = start({ terminal: true });
+  h.input.write("map 0x1000 \\\r");
+  await waitFor("continuation prompt", () => h.text().endsWith(CONT));
+  h.input.write("4K");
+  h.input.write(CTRL_C);
+  await waitFor("fresh prompt", () => h.text().endsWith(PROMPT));
+  h.input.write("next\r");
+  h.input.write("quit\r");
+  await finished(h);
+  assert.deepEqual(h.fake.calls, ["next", "quit"]);
+});
+
 Deno.test("end of input at a prompt ends the prompt's line", async () => {
   const h = start();
   h.input.write("a\n");
