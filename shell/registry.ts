@@ -157,8 +157,25 @@ export function analyseParam(key: string, schema: z.ZodType, where: string): Par
   };
 }
 
-function shapeOf(o: z.ZodObject | undefined): Record<string, z.ZodType> {
-  return (o?.shape ?? {}) as Record<string, z.ZodType>;
+/** The fields of a declaration, which must be a `z.object` (a plain object has no schema). */
+function shapeOf(
+  o: z.ZodObject | undefined,
+  what: "args" | "options" | "result",
+  where: string,
+): Record<string, z.ZodType> {
+  if (o === undefined) return {};
+  const shape = (o as { shape?: unknown }).shape;
+  const def = (o as unknown as { _zod?: { def?: Def } })._zod?.def;
+  if (def?.type !== "object" || typeof shape !== "object" || shape === null) {
+    throw new TypeError(`${where}: ${what} must be z.object({ … }), not ${describe(o)}`);
+  }
+  return shape as Record<string, z.ZodType>;
+}
+
+function describe(v: unknown): string {
+  if (v === null || typeof v !== "object") return typeof v;
+  const type = (v as { _zod?: { def?: Def } })._zod?.def?.type;
+  return type !== undefined ? `a z.${type}()` : "a plain object";
 }
 
 const NAME_WORD = /^[a-z][a-z0-9-]*$/;
@@ -187,7 +204,7 @@ type Analysis = Pick<
 function analyseDeclarations(spec: Command, where: string): Analysis {
   const params: ParamSpec[] = [];
   let sawOptional = false;
-  const argShape = shapeOf(spec.args);
+  const argShape = shapeOf(spec.args, "args", where);
   const keys = Object.keys(argShape);
   keys.forEach((key, i) => {
     const p = analyseParam(key, argShape[key], where);
@@ -202,14 +219,14 @@ function analyseDeclarations(spec: Command, where: string): Analysis {
     params.push(p);
   });
   const options = new Map<string, ParamSpec>();
-  const optShape = shapeOf(spec.options);
+  const optShape = shapeOf(spec.options, "options", where);
   for (const key of Object.keys(optShape)) {
     if (!NAME_WORD.test(key)) throw new TypeError(`${where}: option '${key}' is not a valid name`);
     const p = analyseParam(key, optShape[key], where);
     options.set(key, { ...p, optional: true });
   }
   const fields: FieldSpec[] = [];
-  const resShape = shapeOf(spec.result);
+  const resShape = shapeOf(spec.result, "result", where);
   for (const key of Object.keys(resShape)) {
     const m = metaOf(resShape[key]);
     const { inner } = unwrap(resShape[key]);

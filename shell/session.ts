@@ -150,6 +150,37 @@ const NOT_RECORDED = new Set(["help", "history", "vars", "record", "record stop"
 
 const rowsCache = new WeakMap<RegisteredCommand, readonly string[]>();
 
+/** What a value is, for a message: `a number`, `a Map`, `undefined`. */
+function kindOf(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  const name = typeof v === "object"
+    ? (v as object).constructor?.name ?? "null-prototype object"
+    : typeof v;
+  return `${/^[aeiouAEIOU]/.test(name) ? "an" : "a"} ${name}`;
+}
+
+/** The first field of `fields` that is no FieldValue, described; undefined when all are. */
+function badField(fields: Readonly<Record<string, unknown>>): string | undefined {
+  const scalar = (v: unknown) =>
+    typeof v === "bigint" || typeof v === "string" || typeof v === "boolean";
+  for (const k in fields) {
+    const v = fields[k];
+    if (v === undefined || scalar(v) || v instanceof Uint8Array) continue; // unset: not shown
+    const why =
+      ` (a field is a bigint, string, boolean, Uint8Array, or an array of ranges or rows)`;
+    if (!Array.isArray(v)) return `field '${k}' as ${kindOf(v)}${why}`;
+    for (const e of v) {
+      if (typeof e !== "object" || e === null || Array.isArray(e)) {
+        return `field '${k}' with an element that is ${kindOf(e)}${why}`;
+      }
+      for (const col in e) {
+        if (!scalar(e[col])) return `field '${k}' with '${col}' as ${kindOf(e[col])}${why}`;
+      }
+    }
+  }
+  return undefined;
+}
+
 /** The result fields of `cmd` printed as tables below the result line. */
 function rowsFields(cmd: RegisteredCommand): readonly string[] {
   let r = rowsCache.get(cmd);
@@ -589,6 +620,12 @@ class ShellSession implements Session, Env {
       );
     }
     const cmd = c.call.cmd;
+    if (cmd.plugin !== "core") {
+      // A plugin's fields are typed, but `deno run` does not check types: a field the shell
+      // cannot print or compare is the plugin's error, said as such.
+      const bad = badField(result.fields);
+      if (bad !== undefined) this.#commandThrew(new Error(`it returned ${bad}`), c, line, frame);
+    }
     const record: ResultRecord = {
       errno: result.errno,
       fields: result.fields,

@@ -195,6 +195,21 @@ Deno.test("session: a byte-order mark before the first line is not part of it", 
   }
 });
 
+Deno.test("session: a plugin field the shell cannot print is one line naming the plugin", async () => {
+  for (const json of [false, true]) {
+    const { s, run } = await shell({ json });
+    await run(`plugin load ${PLUGINS}bad_result.ts`);
+    const out = await run("count", "table", "fine", "let v = 5");
+    const errors = out.split("\n").filter((l) => l.includes("plugin bad-result"));
+    assert.equal(errors.length, 2, out);
+    assert.match(errors[0], /command 'count' threw: it returned field 'value' as a number/);
+    assert.match(errors[1], /command 'table' threw: it returned field 'm' as a Map/);
+    assert.doesNotMatch(out, /internal error/);
+    assert.match(await run("echo $v"), json ? /"text":"5"/ : /^5\n$/, "the session goes on");
+    s.close();
+  }
+});
+
 Deno.test("session: include is relative to the including file and detects cycles", async () => {
   const dir = Deno.makeTempDirSync();
   try {
@@ -260,6 +275,10 @@ Deno.test("session: plugins load, and broken ones are one line naming the plugin
     [
       `${PLUGINS}bad_schema.ts`,
       /plugin bad-schema: command 'weird': 'when' has a zod type \(date\)/,
+    ],
+    [
+      `${PLUGINS}plain_args.ts`,
+      /plugin plain-args: command 'plain': args must be z\.object\(\{ … \}\), not a plain object/,
     ],
     [`${PLUGINS}good.ts`, /plugin good: a plugin with this name is already loaded/],
   ];
