@@ -260,6 +260,20 @@ export function describeRuns(subset: readonly CompareRun[], all: readonly Compar
   return parts.join("; ");
 }
 
+/** Errors as lines: each message once, with the runs it came from unless it came from all. */
+function errorLines(
+  errors: readonly { run: string; message: string }[],
+  runs: readonly CompareRun[],
+): string[] {
+  const byMessage = new Map<string, string[]>();
+  for (const e of errors) byMessage.set(e.message, [...(byMessage.get(e.message) ?? []), e.run]);
+  return [...byMessage].map(([message, from]) =>
+    from.length === runs.length || from.includes("*")
+      ? `  error: ${message}`
+      : `  error in ${from.join(", ")}: ${message}`
+  );
+}
+
 /** The human form of a report. */
 export function formatCompare(report: CompareReport): string[] {
   const out: string[] = [];
@@ -267,8 +281,7 @@ export function formatCompare(report: CompareReport): string[] {
   let differing = 0;
   for (const f of report.files) {
     if (f.failed) {
-      out.push(`== ${f.file}: could not run`);
-      for (const e of f.errors) out.push(`  error: ${e.message}`);
+      out.push(`== ${f.file}: could not run`, ...errorLines(f.errors, runs));
       continue;
     }
     differing += f.diffs.length;
@@ -283,7 +296,7 @@ export function formatCompare(report: CompareReport): string[] {
       const w = Math.max(...groups.map((g) => g.result.length));
       for (const g of groups) out.push(`  ${g.result.padEnd(w)}   ${describeRuns(g.runs, runs)}`);
     }
-    for (const e of f.errors) out.push(`  error in ${e.run}: ${e.message}`);
+    out.push(...errorLines(f.errors, runs));
   }
   out.push(
     `${differing} differing command${differing === 1 ? "" : "s"} in ${report.files.length} file${

@@ -76,6 +76,23 @@ Deno.test("compare: a script that cannot run at all is reported failed", async (
   strictEqual(r.failed, true);
 });
 
+Deno.test("compare: an error every run met is said once, others with their runs", async () => {
+  const modes = ["vfio_type1_iommu", "iommufd_compat_type1", "iommufd"] as const;
+  const runs = compareRuns({ modes: [...modes] });
+  const bad = await compareScript("let x = 1/0", "bad.vfs", { modes: [...modes] });
+  strictEqual(bad.errors.length, 3);
+  const partly = await compareScript(
+    "container setup\nlet x = unmap 0x100000 1M\necho $x",
+    "part.vfs",
+    { modes: [...modes], profile: "intel-vtd" },
+  );
+  const lines = formatCompare({ runs, files: [bad, partly] }).filter((l) => l.includes("error"));
+  deepStrictEqual(lines, [
+    "  error: bad.vfs:1:10: division by zero",
+    "  error in iommufd: part.vfs:2:5: let x: 'unmap' failed with ENOENT, nothing to bind",
+  ]);
+});
+
 Deno.test("compare: with a client preset the verdicts are compared too", async () => {
   const r = await compareScript("container setup\nunmap 0x1000000 2M", "q.vfs", {
     modes: ["iommufd_compat_type1v2", "iommufd"],
