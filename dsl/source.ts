@@ -37,17 +37,41 @@ export class ScriptError extends Error {
     return l ? `${l.file}:${l.line}:${l.col}: ${this.message}` : this.message;
   }
 
-  /** The headline, then the line and a caret under the column. */
+  /**
+   * The headline, then the line and a caret under the column. Made safe for a terminal: a
+   * control character (a binary file, an escape sequence) shows as `?`, and a long line as
+   * the stretch around the column.
+   */
   render(): string {
     const l = this.location;
-    if (!l || l.lineText === "") return this.headline();
+    const head = visible(this.headline());
+    if (!l || l.lineText === "") return head;
     const prefix = "  ";
-    const caretCol = Math.max(0, Math.min(l.col - 1, l.lineText.length));
+    let text = l.lineText;
+    let caretCol = Math.max(0, Math.min(l.col - 1, text.length));
+    if (text.length > SHOWN) {
+      const from = Math.max(0, Math.min(caretCol - (SHOWN >> 1), text.length - SHOWN));
+      const to = from + SHOWN;
+      text = (from > 0 ? "…" : "") + text.slice(from, to) + (to < l.lineText.length ? "…" : "");
+      caretCol += (from > 0 ? 1 : 0) - from;
+    }
     // Tabs keep their width under the caret.
     let pad = "";
-    for (let i = 0; i < caretCol; i++) pad += l.lineText[i] === "\t" ? "\t" : " ";
-    return `${this.headline()}\n${prefix}${l.lineText}\n${prefix}${pad}^`;
+    for (let i = 0; i < caretCol; i++) pad += text[i] === "\t" ? "\t" : " ";
+    return `${head}\n${prefix}${visible(text)}\n${prefix}${pad}^`;
   }
+}
+
+/** Characters of a line shown under an error at most; a longer one is cut around the column. */
+const SHOWN = 160;
+
+// C0 controls but tab and newline, DEL and the C1 controls.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
+/** `text` with each control character replaced by `?`, one column for one. */
+function visible(text: string): string {
+  return text.replace(CONTROL, "?");
 }
 
 /** The text of every line of a source, split once so errors can show their line cheaply. */
