@@ -79,7 +79,7 @@ export function typeName(v: Value): string {
   if (typeof v === "bigint") return "number";
   if (typeof v === "string") return "string";
   if (typeof v === "boolean") return "boolean";
-  if (v instanceof Uint8Array) return "bytes";
+  if (v instanceof Uint8Array) return "byte string";
   if (Array.isArray(v)) return "list";
   return "result record";
 }

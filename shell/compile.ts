@@ -31,7 +31,16 @@ import { literalValue, literalValueAt } from "../dsl/number.ts";
 import type { Word } from "../dsl/lexer.ts";
 import type { ExpectWords, Stmt } from "../dsl/parser.ts";
 import { ScriptError, type SourceText } from "../dsl/source.ts";
-import { type Env, isRecord, recordField, typeName, type Value } from "../dsl/values.ts";
+import {
+  bytesToHex,
+  type Env,
+  formatRanges,
+  isRecord,
+  type Range,
+  recordField,
+  typeName,
+  type Value,
+} from "../dsl/values.ts";
 import { closest, type ParamSpec, type RegisteredCommand, type Registry } from "./registry.ts";
 import { usageOf } from "./help.ts";
 import { NAME_PATTERN } from "./plugin_core.ts";
@@ -156,6 +165,10 @@ function readVar(env: Env, text: string, col: number): Value {
 function toText(v: Value, col: number, what: string): string {
   if (typeof v === "string") return v;
   if (typeof v === "bigint") return v.toString(10);
+  // As results show them: `echo $last.iova_ranges` prints what the result line did.
+  if (typeof v === "boolean") return String(v);
+  if (v instanceof Uint8Array) return bytesToHex(v);
+  if (Array.isArray(v) && v.every((e) => "start" in e)) return formatRanges(v as Range[]);
   if (isRecord(v) && v.principal && typeof v.fields[v.principal] === "bigint") {
     return String(v.fields[v.principal]);
   }

@@ -210,6 +210,25 @@ Deno.test("session: a plugin field the shell cannot print is one line naming the
   }
 });
 
+Deno.test("session: echo prints any field as its result showed it", async () => {
+  const { s, run } = await shell();
+  const out = await run(
+    "container open",
+    "let i = ioas alloc",
+    "ioas iova-ranges $i",
+    "echo r $last.iova_ranges",
+    "mem alloc b 4K",
+    "mem write b 0 dead",
+    "mem read b 0 2",
+    "echo b $last.bytes",
+    "let n = $last.bytes",
+  );
+  s.close();
+  assert.match(out, /^r \[0x0-0xffffffffffffffff\]$/m);
+  assert.match(out, /^b dead$/m);
+  assert.match(out, /\$last\.bytes is a byte string, expected a number/);
+});
+
 Deno.test("session: include is relative to the including file and detects cycles", async () => {
   const dir = Deno.makeTempDirSync();
   try {
