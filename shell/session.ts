@@ -159,15 +159,17 @@ function kindOf(v: unknown): string {
   return `${/^[aeiouAEIOU]/.test(name) ? "an" : "a"} ${name}`;
 }
 
+const FIELD_KINDS =
+  "(a field is a bigint, string, boolean, Uint8Array, or an array of ranges or rows)";
+
 /** The first field of `fields` that is no FieldValue, described; undefined when all are. */
 function badField(fields: Readonly<Record<string, unknown>>): string | undefined {
   const scalar = (v: unknown) =>
     typeof v === "bigint" || typeof v === "string" || typeof v === "boolean";
+  const why = " " + FIELD_KINDS;
   for (const k in fields) {
     const v = fields[k];
     if (v === undefined || scalar(v) || v instanceof Uint8Array) continue; // unset: not shown
-    const why =
-      ` (a field is a bigint, string, boolean, Uint8Array, or an array of ranges or rows)`;
     if (!Array.isArray(v)) return `field '${k}' as ${kindOf(v)}${why}`;
     for (const e of v) {
       if (typeof e !== "object" || e === null || Array.isArray(e)) {
