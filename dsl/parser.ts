@@ -195,7 +195,7 @@ function parseItem(item: LexItem, source: SourceText): Stmt {
     }
     if (!isName(name.text)) {
       throw new ScriptError(
-        `bad variable name '${name.text}': expected letters, digits and '_'`,
+        `bad variable name '${name.text}': a letter or '_', then letters, digits or '_'`,
         at(name),
       );
     }

@@ -26,3 +26,10 @@ Deno.test("parser: the reader gives statements one at a time, with column and ve
   }
   assert.deepEqual(got, [["command", 3, true], ["let", 1, true], ["expect", 11, true]]);
 });
+
+Deno.test("parser: a bad variable name says what a name may be", () => {
+  const rule = "a letter or '_', then letters, digits or '_'";
+  assert.equal(headline("let 9x = 1\n"), `t.vfs:1:5: bad variable name '9x': ${rule}`);
+  assert.equal(headline("let a-b = 1\n"), `t.vfs:1:5: bad variable name 'a-b': ${rule}`);
+  assert.equal(headline("let _ok9 = 1\n"), "no error");
+});
