@@ -439,6 +439,14 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
    * profile.
    */
   addDevice(name: string, options: { profile?: string; noiommu?: boolean } = {}): number {
+    // A kernel device name is a sysfs directory name: not empty, no '/', and in practice
+    // no blanks or control characters (0000:00:04.0).
+    // deno-lint-ignore no-control-regex
+    if (!/^[^\s/\x00-\x1f\x7f]+$/.test(name)) {
+      throw new RangeError(
+        `'${name}' cannot name a device: not empty, and no '/', blanks or control characters`,
+      );
+    }
     if (this.#platform.devices.has(name)) throw new RangeError(`device ${name} already exists`);
     if (options.noiommu && options.profile !== undefined) {
       throw new RangeError("a no-IOMMU device has no IOMMU, hence no profile");

@@ -78,6 +78,10 @@ Deno.test("controls: profiles, releases, reset, mappings, addDevice, attachDevic
   const group = k.addDevice("extra0", { profile: "amd-vi" });
   strictEqual(group, 1);
   throws(() => k.addDevice("extra0"));
+  // Names a kernel could not give a device (they are sysfs directory names).
+  for (const bad of ["", "a b", "pci/0", "x\ty", "\x1b[0m"]) {
+    throws(() => k.addDevice(bad), /cannot name a device/, JSON.stringify(bad));
+  }
   const r = k.attachDevice(fd, "extra0");
   deepStrictEqual(r, { errno: 0, ioasId: 1 });
   const buf = k.mmap(0x1000n);
