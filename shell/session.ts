@@ -519,12 +519,20 @@ class ShellSession implements Session, Env {
           this.#evalError(e, frame, line);
         }
         if (frame.transcript && !this.#json) this.#echo(frame, line, c.text);
-        if (held) this.#stats.passed++;
-        else {
-          // The actual value, as text, only for a failure.
-          const actual = c.check.check(this.#last, this).actual;
-          this.#count(false, frame, line, c.text, `actual ${actual}`, c.text);
+        // The actual value, as text, only for a failure.
+        const actual = held ? undefined : c.check.check(this.#last, this).actual;
+        const expected = c.text.replace(/^expect\s+/, "");
+        if (this.#json) {
+          // As a command's `=>` is reported: tools find every failed expectation one way.
+          this.json({
+            command: c.text,
+            file: frame.file,
+            line,
+            expectation: { expected, held, ...(held ? {} : { actual }) },
+          });
         }
+        if (held) this.#stats.passed++;
+        else this.#count(false, frame, line, expected, actual!, c.text);
         this.#record(frame, c.text);
         return;
       }
@@ -560,10 +568,13 @@ class ShellSession implements Session, Env {
       return;
     }
     this.#stats.failed++;
-    if (this.#json) return;
-    const where = frame.file === "<line>" ? "" : `${this.#where(frame, line)}: `;
-    const cmd = this.#quiet && frame.file !== "<line>" ? ` (${command})` : "";
-    this.out(`${this.#p.err("FAIL")} ${where}expected ${expected}, got ${actual}${cmd}`);
+    if (!this.#json) {
+      // (--json has said it already: the command's object carries the expectation.)
+      const where = frame.file === "<line>" ? "" : `${this.#where(frame, line)}: `;
+      const cmd = this.#quiet && frame.file !== "<line>" ? ` (${command})` : "";
+      this.out(`${this.#p.err("FAIL")} ${where}expected ${expected}, got ${actual}${cmd}`);
+    }
+    // set -e stops whatever the output's form.
     if (this.#errexit) {
       if (!this.#json) this.out("set -e: stopping at the first failed expectation");
       throw new StopScript();

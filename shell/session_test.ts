@@ -129,7 +129,7 @@ Deno.test("session: let binds principal values and numbers; expect checks $last"
   );
   assert.equal(r.failed, 1, r.out);
   assert.equal(r.passed, 7, r.out);
-  assert.match(r.out, /FAIL t\.vfs:15: expected expect unmapped < 1M, got actual 0x200000/);
+  assert.match(r.out, /FAIL t\.vfs:15: expected unmapped < 1M, got 0x200000/);
   s.close();
 });
 
@@ -227,6 +227,37 @@ Deno.test("session: echo prints any field as its result showed it", async () => 
   assert.match(out, /^r \[0x0-0xffffffffffffffff\]$/m);
   assert.match(out, /^b dead$/m);
   assert.match(out, /\$last\.bytes is a byte string, expected a number/);
+});
+
+Deno.test("session: --json reports expect lines as objects, and set -e stops there too", async () => {
+  const { s, script } = await shell({ json: true });
+  const r = await script(
+    "container open\napi-version\nexpect value == 0\nexpect value == 1\napi-version => 0\n",
+  );
+  const objs = r.out.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(objs.filter((o) => o.command?.startsWith("expect")), [
+    {
+      command: "expect value == 0",
+      file: "t.vfs",
+      line: 3,
+      expectation: { expected: "value == 0", held: true },
+    },
+    {
+      command: "expect value == 1",
+      file: "t.vfs",
+      line: 4,
+      expectation: { expected: "value == 1", held: false, actual: "0x0" },
+    },
+  ]);
+  assert.deepEqual([r.passed, r.failed, r.status], [2, 1, 1]);
+  // With set -e the failed expectation ends the script, in JSON as in the human form.
+  for (const json of [true, false]) {
+    const sh = await shell({ json });
+    const e = await sh.script("set -e\ncontainer open\napi-version => 1\napi-version => 0\n");
+    sh.s.close();
+    assert.deepEqual([e.passed, e.failed, e.status], [0, 1, 1], `json: ${json}`);
+  }
+  s.close();
 });
 
 Deno.test("session: include is relative to the including file and detects cycles", async () => {
