@@ -8,12 +8,17 @@ import { E } from "../uapi/errno.ts";
 import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import type { SimKernel } from "./kernel.ts";
-import { call, ioasAlloc, mapAuto, mockDomain, openIommufd } from "../tests/_sim_helpers.ts";
+import {
+  call,
+  destroy,
+  ioasAlloc,
+  mapAuto,
+  mockDomain,
+  openIommufd,
+} from "../tests/_sim_helpers.ts";
 import type { StructValues } from "../uapi/codec.ts";
 
 const VEVENTQ_SELFTEST = 0xbeefbeef;
-const destroy = (k: SimKernel, fd: number, id: number) =>
-  call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
 const veventq = (k: SimKernel, fd: number, v: StructValues) =>
   call(k, fd, R.IOMMU_VEVENTQ_ALLOC, S.iommu_veventq_alloc, {
     type: VEVENTQ_SELFTEST,

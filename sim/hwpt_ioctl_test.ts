@@ -9,13 +9,18 @@ import { E } from "../uapi/errno.ts";
 import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import type { SimKernel } from "./kernel.ts";
-import { call, ioasAlloc, mockDomain, openIommufd, runHandler } from "../tests/_sim_helpers.ts";
+import {
+  call,
+  destroy,
+  ioasAlloc,
+  mockDomain,
+  openIommufd,
+  runHandler,
+} from "../tests/_sim_helpers.ts";
 import type { StructValues } from "../uapi/codec.ts";
 import { deviceReplace, type IommufdDevice } from "./device.ts";
 import { hwptAllocSize, iommufdHwptAlloc, iommufdHwptInvalidate } from "./hwpt_ioctl.ts";
 
-const destroy = (k: SimKernel, fd: number, id: number) =>
-  call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
 const hwptAlloc = (k: SimKernel, fd: number, v: StructValues, bufferSize?: number) =>
   call(k, fd, R.IOMMU_HWPT_ALLOC, S.iommu_hwpt_alloc, v, bufferSize);
 const hwInfo = (k: SimKernel, fd: number, v: StructValues) =>

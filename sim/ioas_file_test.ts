@@ -9,7 +9,15 @@ import { E } from "../uapi/errno.ts";
 import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import type { SimKernel } from "./kernel.ts";
-import { call, ioasAlloc, mapAuto, mockDomain, openIommufd, unmap } from "../tests/_sim_helpers.ts";
+import {
+  call,
+  destroy,
+  ioasAlloc,
+  mapAuto,
+  mockDomain,
+  openIommufd,
+  unmap,
+} from "../tests/_sim_helpers.ts";
 import type { StructValues } from "../uapi/codec.ts";
 
 const RW = 6;
@@ -17,8 +25,6 @@ const RW = 6;
 const AP = 0x1000000n;
 const mapFile = (k: SimKernel, fd: number, v: StructValues) =>
   call(k, fd, R.IOMMU_IOAS_MAP_FILE, S.iommu_ioas_map_file, { flags: RW, ...v });
-const destroy = (k: SimKernel, fd: number, id: number) =>
-  call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
 const changeProcess = (k: SimKernel, fd: number, v: StructValues = {}) =>
   call(k, fd, R.IOMMU_IOAS_CHANGE_PROCESS, S.iommu_ioas_change_process, v).ret;
 

@@ -4,7 +4,14 @@ import { deepStrictEqual, strictEqual } from "node:assert";
 import { E } from "../uapi/errno.ts";
 import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
-import { call, ioasAlloc, iovaRanges, mockDomain, openIommufd } from "../tests/_sim_helpers.ts";
+import {
+  call,
+  destroy,
+  ioasAlloc,
+  iovaRanges,
+  mockDomain,
+  openIommufd,
+} from "../tests/_sim_helpers.ts";
 import type { StructValues } from "../uapi/codec.ts";
 import type { SimKernel } from "./kernel.ts";
 
@@ -104,8 +111,6 @@ const replace = (k: SimKernel, fd: number, stdev: number, pt: number) => {
   });
   return { ret: c.ret, pt: Number(c.out["mock_domain_replace.pt_id"]) };
 };
-const destroy = (k: SimKernel, fd: number, id: number) =>
-  call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
 const hwptAlloc = (k: SimKernel, fd: number, v: StructValues) =>
   call(k, fd, R.IOMMU_HWPT_ALLOC, S.iommu_hwpt_alloc, v);
 /** A nested hwpt of the mock (IOMMU_HWPT_DATA_SELFTEST, iotlb 0) over `pt` (parent or vIOMMU). */

@@ -11,6 +11,7 @@ import * as R from "../uapi/ioctl.ts";
 import type { SimKernel } from "./kernel.ts";
 import {
   call,
+  destroy,
   ioasAlloc,
   iovaRanges,
   mapAuto,
@@ -31,8 +32,6 @@ const SELFTEST = 0xdeadbeef;
 const VIOMMU_INVALIDATE_DATA = 0xdeadbeef;
 const NEST_PARENT = 1;
 const DATA_SELFTEST = 0xdead;
-const destroy = (k: SimKernel, fd: number, id: number) =>
-  call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
 const viommuAlloc = (k: SimKernel, fd: number, v: StructValues) =>
   call(k, fd, R.IOMMU_VIOMMU_ALLOC, S.iommu_viommu_alloc, { type: SELFTEST, ...v });
 const vdevAlloc = (k: SimKernel, fd: number, v: StructValues) =>

@@ -37,6 +37,11 @@ export function call(
   return { ret, out: decode(desc, buf), buf };
 }
 
+/** IOMMU_DESTROY of object `id`; the ioctl's answer. */
+export function destroy(k: Kernel, fd: number, id: number): number {
+  return call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
+}
+
 /** A simulator and an open /dev/iommu. */
 export function openIommufd(options: SimKernelOptions = {}): { k: SimKernel; fd: number } {
   const k = new SimKernel(options);

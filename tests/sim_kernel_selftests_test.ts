@@ -14,6 +14,7 @@ import * as R from "../uapi/ioctl.ts";
 import type { SimKernel } from "../sim/kernel.ts";
 import {
   call,
+  destroy,
   ioasAlloc,
   iovaRanges,
   mapAuto,
@@ -29,9 +30,6 @@ import {
 const PS = PAGE_SIZE;
 const BUFFER_SIZE = 16n * PS;
 const MOCK_PAGE = MOCK.IO_PAGE_SIZE;
-
-const destroy = (k: SimKernel, fd: number, id: number) =>
-  call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
 
 // ---- FIXTURE(iommufd) ----
 

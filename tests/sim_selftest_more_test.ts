@@ -17,7 +17,7 @@ import { MOCK, PAGE_SIZE } from "../uapi/constants.ts";
 import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import type { SimKernel } from "../sim/kernel.ts";
-import { call, ioasAlloc, mapAuto, mockDomain, openIommufd } from "./_sim_helpers.ts";
+import { call, destroy, ioasAlloc, mapAuto, mockDomain, openIommufd } from "./_sim_helpers.ts";
 import {
   IOAS_VARIANTS,
   ioasSetup,
@@ -54,9 +54,6 @@ const MAP_READABLE = 4;
 /** IOMMU_READ | IOMMU_WRITE of a mapping row. */
 const PROT_READ = 1;
 const PROT_RW = 3;
-
-const destroy = (k: SimKernel, fd: number, id: number) =>
-  call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
 
 /** IOMMU_HWPT_ALLOC of a paging hwpt with no driver data. */
 const hwptAlloc = (k: SimKernel, fd: number, devId: number, ptId: number, flags: number) => {

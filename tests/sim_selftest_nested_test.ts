@@ -13,7 +13,7 @@ import * as S from "../uapi/structs.ts";
 import * as R from "../uapi/ioctl.ts";
 import type { SimKernel } from "../sim/kernel.ts";
 import type { HwptNested } from "../sim/hw_pagetable.ts";
-import { call, mockDomain } from "./_sim_helpers.ts";
+import { call, destroy, mockDomain } from "./_sim_helpers.ts";
 import { IOAS_VARIANTS, ioasSetup, ioasTeardown } from "./_selftest_fixture.ts";
 
 // Test ops of iommufd_test.h.
@@ -34,9 +34,6 @@ const HWPT_SELFTEST_LEN = 4;
 /** sizeof(struct iommu_hwpt_invalidate_selftest): flags and iotlb_id. */
 const INV_REQ_LEN = 8;
 const U32_MAX = 0xffffffff;
-
-const destroy = (k: SimKernel, fd: number, id: number) =>
-  call(k, fd, R.IOMMU_DESTROY, S.iommu_destroy, { id }).ret;
 
 const replace = (k: SimKernel, fd: number, stdev: number, pt: number) =>
   call(k, fd, R.IOMMU_TEST_CMD, S.iommu_test_cmd, {
