@@ -64,6 +64,19 @@ function fixture(opts: { viommu?: boolean; release?: string } = {}) {
   return { k, fd, ioas, ...m, parent: hwpt, viommu };
 }
 
+/** sizeof(struct iommu_viommu_selftest): in_data, out_data, out_mmap_offset, out_mmap_length. */
+const MOCK_DATA_LEN = 24;
+
+/** A mock vIOMMU on the fixture's parent hwpt with its data struct at user address `data`. */
+function viommuWithData(f: ReturnType<typeof fixture>, data: bigint) {
+  return viommuAlloc(f.k, f.fd, {
+    dev_id: f.idev,
+    hwpt_id: f.parent,
+    data_len: MOCK_DATA_LEN,
+    data_uptr: data,
+  });
+}
+
 // ---- release gating ----
 
 Deno.test("0x8F-0x94 on 6.12 -> ENOTTY: holes before their release", () => {
@@ -154,17 +167,12 @@ Deno.test("viommu_alloc: non-mock IOMMUs have no vIOMMU of any type -> EOPNOTSUP
 Deno.test("viommu_alloc: mock data loops in_data back and reports a two-page mmap window", () => {
   const f = fixture({ viommu: false });
   const buf = f.k.mmap(4096n);
-  const data = new Uint8Array(24);
+  const data = new Uint8Array(MOCK_DATA_LEN);
   new DataView(data.buffer).setUint32(0, 0xcafe, true);
   f.k.writeMemory(buf, data);
-  const v = viommuAlloc(f.k, f.fd, {
-    dev_id: f.idev,
-    hwpt_id: f.parent,
-    data_len: 24,
-    data_uptr: buf,
-  });
+  const v = viommuWithData(f, buf);
   strictEqual(v.ret, 0);
-  const out = new Uint8Array(24);
+  const out = new Uint8Array(MOCK_DATA_LEN);
   f.k.readMemory(buf, out);
   const o = new DataView(out.buffer);
   deepStrictEqual(
@@ -172,12 +180,7 @@ Deno.test("viommu_alloc: mock data loops in_data back and reports a two-page mma
     [0xcafe, 0x1000n, 0x2000n],
   );
   // A second window goes after the first.
-  const v2 = viommuAlloc(f.k, f.fd, {
-    dev_id: f.idev,
-    hwpt_id: f.parent,
-    data_len: 24,
-    data_uptr: buf,
-  });
+  const v2 = viommuWithData(f, buf);
   strictEqual(v2.ret, 0);
   f.k.readMemory(buf, out);
   strictEqual(o.getBigUint64(8, true), 0x3000n);
@@ -201,12 +204,7 @@ Deno.test("viommu_alloc: mock data_len below offsetofend(out_data) -> EINVAL, ab
 Deno.test("mmap of the iommufd (iommufd_fops_mmap, 6.17): only a whole window from its start (ENXIO); it holds the vIOMMU (EBUSY)", () => {
   const f = fixture({ viommu: false });
   const buf = f.k.mmap(4096n);
-  const v = viommuAlloc(f.k, f.fd, {
-    dev_id: f.idev,
-    hwpt_id: f.parent,
-    data_len: 24,
-    data_uptr: buf,
-  });
+  const v = viommuWithData(f, buf);
   strictEqual(v.ret, 0);
   const id = Number(v.out.out_viommu_id);
   const win = { offset: 0x1000n, length: 0x2000n }; // what the data reported
