@@ -106,7 +106,6 @@ function dirty(k: SimKernel, fd: number, flags: number, argsz = 8) {
   return k.ioctl(fd, R.VFIO_IOMMU_DIRTY_PAGES, b);
 }
 
-/** DIRTY_PAGES GET_BITMAP of [iova, iova+size) into a fresh user bitmap; returns ret and bytes. */
 /**
  * VFIO_IOMMU_DIRTY_PAGES GET_BITMAP of [iova, iova + size) into the bitmap at user address
  * `data` (bmSize bytes, default as many as the pages need); the ioctl's answer.
