@@ -35,7 +35,7 @@
  */
 
 import { E } from "../uapi/errno.ts";
-import { MOCK } from "../uapi/constants.ts";
+import { MOCK, MOCK_FLAGS_DEVICE } from "../uapi/constants.ts";
 import { offsetsOf } from "../uapi/codec.ts";
 import * as S from "../uapi/structs.ts";
 import type { IommufdCtx } from "./context.ts";
@@ -100,10 +100,8 @@ const GET_DIRTY_BITMAP_NO_CLEAR = 1;
 /** PAGE_SIZE and IOMMU_HWPT_INVALIDATE_ENTRY_NUM_MAX of the bounded invalidate. */
 const PAGE_SIZE = 4096;
 const INVALIDATE_ENTRY_NUM_MAX = 1 << 19;
-/** MOCK_FLAGS_DEVICE_NO_DIRTY. */
-const MOCK_NO_DIRTY = 1;
-/** MOCK_FLAGS_DEVICE_PASID (v6.15). */
-const MOCK_PASID = 4;
+const { MOCK_FLAGS_DEVICE_NO_DIRTY: MOCK_NO_DIRTY, MOCK_FLAGS_DEVICE_PASID: MOCK_PASID } =
+  MOCK_FLAGS_DEVICE.values;
 const U64 = 1n << 64n;
 
 /** sizeof(struct iommu_hwpt_alloc) the release knows: 24 (6.6), 40 (6.7), 48 (6.11). */

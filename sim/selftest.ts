@@ -18,7 +18,7 @@
  */
 
 import { E } from "../uapi/errno.ts";
-import { MOCK, U64_MAX } from "../uapi/constants.ts";
+import { MOCK, MOCK_FLAGS_DEVICE, U64_MAX } from "../uapi/constants.ts";
 import { offsetsOf } from "../uapi/codec.ts";
 import * as S from "../uapi/structs.ts";
 import type { IommufdObject } from "./object_table.ts";
@@ -46,10 +46,11 @@ const OP_SET_TEMP_MEMORY_LIMIT = 9;
 const OP_MOCK_DOMAIN_REPLACE = 10;
 const OP_MOCK_DOMAIN_FLAGS = 12;
 
-const FLAG_NO_DIRTY = 1;
-const FLAG_HUGE_IOVA = 2;
-/** MOCK_FLAGS_DEVICE_PASID (v6.15): a "pasid-num-bits" of MOCK_PASID_WIDTH on the device. */
-const FLAG_PASID = 4;
+const {
+  MOCK_FLAGS_DEVICE_NO_DIRTY: FLAG_NO_DIRTY,
+  MOCK_FLAGS_DEVICE_HUGE_IOVA: FLAG_HUGE_IOVA,
+  MOCK_FLAGS_DEVICE_PASID: FLAG_PASID, // accepted from 6.15
+} = MOCK_FLAGS_DEVICE.values;
 
 const MOCK_HUGE: Iommu = Object.freeze({
   ...MOCK_DOMAIN,
