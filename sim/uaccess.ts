@@ -40,13 +40,13 @@ export function userWrite(mem: UserMemoryAccess, addr: bigint, bytes: Uint8Array
   if (addr <= 0n || addr + BigInt(bytes.length) > U64_LIMIT) return bytes.length === 0;
   if (mem.write(addr, bytes) === 0) return true;
   // Writability only shrinks with the length: find the longest writable prefix by halving.
+  // A write is all or nothing, so the probe that found the longest one has written it.
   let lo = 0, hi = bytes.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >>> 1;
     if (mem.write(addr, bytes.subarray(0, mid)) === 0) lo = mid;
     else hi = mid - 1;
   }
-  if (lo > 0) mem.write(addr, bytes.subarray(0, lo));
   return false;
 }
 
