@@ -16,6 +16,7 @@
 
 import { type KnownSpan, type KnownStatement, Lexer, type LexItem, type Word } from "./lexer.ts";
 import { ScriptError, SourceText } from "./source.ts";
+import { NAME_PATTERN, NAME_RULE } from "./values.ts";
 
 /** A command with its argument words and an optional expectation. */
 export interface CommandStmt {
@@ -89,16 +90,6 @@ export interface Script {
 }
 
 const OPS = new Set(["==", "!=", "<", "<=", ">", ">="]);
-
-function isName(s: string): boolean {
-  if (s === "") return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
-    if (!letter && !(i > 0 && c >= 48 && c <= 57)) return false;
-  }
-  return true;
-}
 
 /** A word made from part of another (for `=>0`, `let a=1`): same line, shifted column. */
 function sub(w: Word, from: number, text: string): Word {
@@ -193,9 +184,9 @@ function parseItem(item: LexItem, source: SourceText): Stmt {
     } else {
       words = words.slice(1);
     }
-    if (!isName(name.text)) {
+    if (!NAME_PATTERN.test(name.text)) {
       throw new ScriptError(
-        `bad variable name '${name.text}': a letter or '_', then letters, digits or '_'`,
+        `bad variable name '${name.text}': ${NAME_RULE}`,
         at(name),
       );
     }

@@ -8,6 +8,11 @@
 
 import { hex } from "./number.ts";
 
+/** What names a variable (`$NAME`), and so a memory region of the shell. */
+export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** {@link NAME_PATTERN} in words, for messages. */
+export const NAME_RULE = "a letter or '_', then letters, digits or '_'";
+
 /** An inclusive range, as `0x1000-0x1fff` in the language. */
 export interface Range {
   start: bigint;

@@ -36,6 +36,8 @@ import {
   type Env,
   formatRanges,
   isRecord,
+  NAME_PATTERN,
+  NAME_RULE,
   type Range,
   recordField,
   typeName,
@@ -43,7 +45,6 @@ import {
 } from "../dsl/values.ts";
 import { closest, type ParamSpec, type RegisteredCommand, type Registry } from "./registry.ts";
 import { usageOf } from "./help.ts";
-import { NAME_PATTERN } from "./plugin_core.ts";
 
 /** A value ready at compile time, or a closure over the environment. */
 export type CompiledValue =
@@ -297,7 +298,7 @@ function compileWord(
       if (p.kind === "name" && !NAME_PATTERN.test(text)) {
         // Said in words: the schema's own message is its regular expression.
         throw new ScriptError(
-          `${cmd}: ${p.label} must be a name (a letter or '_', then letters, digits or '_'), got '${w.text}'`,
+          `${cmd}: ${p.label} must be a name (${NAME_RULE}), got '${w.text}'`,
           at(),
         );
       }

@@ -12,7 +12,7 @@
 
 import type { z } from "zod";
 import type { Kernel } from "../uapi/kernel.ts";
-import type { FieldValue, Range, Value } from "../dsl/values.ts";
+import { type FieldValue, NAME_PATTERN, type Range, type Value } from "../dsl/values.ts";
 
 export type { FieldValue, Range, Value };
 
@@ -129,9 +129,6 @@ export type ZodBuilders = Pick<
   | "record"
   | "unknown"
 >;
-
-/** What `t.name()` accepts: the names of the shell's memory regions. */
-export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * The schema helpers ({@link SchemaHelpers}) built with `zb`. Plain zod works too
