@@ -87,23 +87,21 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
     prompt: "",
   });
 
-  const showPrompt = () => {
-    let text: string;
+  const promptText = () => {
     try {
-      text = session.prompt();
+      return session.prompt();
     } catch {
-      text = FALLBACK_PROMPT;
+      return FALLBACK_PROMPT;
     }
+  };
+  const showPrompt = () => {
+    const text = promptText();
     rl.setPrompt(options.color ? colorPrompt(text) : text);
     rl.prompt();
   };
   /** Under the prompt's `> `, for the next line of a statement continued with `\`. */
   const showContinuation = () => {
-    let width = FALLBACK_PROMPT.length;
-    try {
-      width = session.prompt().length;
-    } catch { /* the fallback's width */ }
-    rl.setPrompt(" ".repeat(Math.max(0, width - 2)) + "> ");
+    rl.setPrompt(" ".repeat(Math.max(0, promptText().length - 2)) + "> ");
     rl.prompt();
   };
 
