@@ -164,18 +164,17 @@ function shapeOf(
   where: string,
 ): Record<string, z.ZodType> {
   if (o === undefined) return {};
-  const shape = (o as { shape?: unknown }).shape;
-  const def = (o as unknown as { _zod?: { def?: Def } })._zod?.def;
+  const shape = (o as { shape?: unknown } | null)?.shape;
+  const def = (o as unknown as { _zod?: { def?: Def } } | null)?._zod?.def;
   if (def?.type !== "object" || typeof shape !== "object" || shape === null) {
-    throw new TypeError(`${where}: ${what} must be z.object({ … }), not ${describe(o)}`);
+    const got = typeof o !== "object" || o === null
+      ? typeof o
+      : def
+      ? `a z.${def.type}()`
+      : "a plain object";
+    throw new TypeError(`${where}: ${what} must be z.object({ … }), not ${got}`);
   }
   return shape as Record<string, z.ZodType>;
-}
-
-function describe(v: unknown): string {
-  if (v === null || typeof v !== "object") return typeof v;
-  const type = (v as { _zod?: { def?: Def } })._zod?.def?.type;
-  return type !== undefined ? `a z.${type}()` : "a plain object";
 }
 
 const NAME_WORD = /^[a-z][a-z0-9-]*$/;
