@@ -159,24 +159,24 @@ function kindOf(v: unknown): string {
   return `${/^[aeiouAEIOU]/.test(name) ? "an" : "a"} ${name}`;
 }
 
+/** Said after a field the shell cannot print, in a plugin's error. */
 const FIELD_KINDS =
-  "(a field is a bigint, string, boolean, Uint8Array, or an array of ranges or rows)";
+  " (a field is a bigint, string, boolean, Uint8Array, or an array of ranges or rows)";
 
 /** The first field of `fields` that is no FieldValue, described; undefined when all are. */
 function badField(fields: Readonly<Record<string, unknown>>): string | undefined {
   const scalar = (v: unknown) =>
     typeof v === "bigint" || typeof v === "string" || typeof v === "boolean";
-  const why = " " + FIELD_KINDS;
   for (const k in fields) {
     const v = fields[k];
     if (v === undefined || scalar(v) || v instanceof Uint8Array) continue; // unset: not shown
-    if (!Array.isArray(v)) return `field '${k}' as ${kindOf(v)}${why}`;
+    if (!Array.isArray(v)) return `field '${k}' as ${kindOf(v)}${FIELD_KINDS}`;
     for (const e of v) {
       if (typeof e !== "object" || e === null || Array.isArray(e)) {
-        return `field '${k}' with an element that is ${kindOf(e)}${why}`;
+        return `field '${k}' with an element that is ${kindOf(e)}${FIELD_KINDS}`;
       }
       for (const col in e) {
-        if (!scalar(e[col])) return `field '${k}' with '${col}' as ${kindOf(e[col])}${why}`;
+        if (!scalar(e[col])) return `field '${k}' with '${col}' as ${kindOf(e[col])}${FIELD_KINDS}`;
       }
     }
   }
