@@ -20,6 +20,7 @@ import { createSession, type Session } from "./session.ts";
 import { readEnv } from "./env.ts";
 import { applyMode, isModeName, MODE_NAMES, type ModeName, parseModes } from "./modes.ts";
 import { CLIENT_NAMES, type ClientName, isClientName } from "./clients.ts";
+import { writeStdout } from "./stdout.ts";
 
 const USAGE = `vfsh ${denoJson.version}: a scriptable shell for the VFIO container ioctls (iommufd)
 
@@ -48,7 +49,8 @@ options:
   -h, --help              this text
   -V, --version           the version
 
-run exits 0 when every expectation held, 1 when one failed, 2 when a script could not run;
+run exits 0 when every expectation held, 1 when one failed, 2 when a script could not run
+(141 when the reader of its output went away, as with SIGPIPE);
 compare exits 0 when it ran, whatever it found, 2 when a script could not run.
 In the shell, 'help' lists the commands and 'help COMMAND' explains one.`;
 
@@ -74,8 +76,7 @@ class BufferedOut {
       this.#bytes ??= new Uint8Array(3 << 17);
       bytes = this.#bytes.subarray(0, this.#enc.encodeInto(text, this.#bytes).written);
     } else bytes = this.#enc.encode(text);
-    let off = 0;
-    while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
+    writeStdout(bytes);
   }
 }
 
@@ -311,11 +312,7 @@ export async function main(args: string[]): Promise<number> {
   const color = useColor();
   let s: Session;
   try {
-    s = await newSession((t) => {
-      const b = new TextEncoder().encode(t);
-      let off = 0;
-      while (off < b.length) off += Deno.stdout.writeSync(b.subarray(off));
-    }, color);
+    s = await newSession((t) => writeStdout(new TextEncoder().encode(t)), color);
   } catch (e) {
     return fail((e as Error).message);
   }

@@ -46,6 +46,7 @@ import {
 import { type RegisteredCommand, Registry } from "./registry.ts";
 import corePlugin from "./commands/mod.ts";
 import { dirname, isAbsolute, join, resolve } from "./_path.ts";
+import { writeStdout } from "./stdout.ts";
 
 /** Options of {@link createSession}. */
 export interface SessionOptions {
@@ -139,9 +140,7 @@ class StopScript extends Error {}
 
 const encoder = new TextEncoder();
 function stdoutWrite(text: string): void {
-  const bytes = encoder.encode(text);
-  let off = 0;
-  while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
+  writeStdout(encoder.encode(text));
 }
 
 type CompiledCommand = Extract<Compiled, { kind: "command" }>;

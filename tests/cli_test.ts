@@ -160,3 +160,47 @@ Deno.test("readme: tourOf finds the script and the transcript, and says when it 
     /no `\$ cat tour\.vfs`/,
   );
 });
+
+/** Run vfsh, read its first block of output, then close the pipe as `| head -1` would. */
+async function vfshHead(args: string[], stdin?: string): Promise<{ code: number; err: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", ROOT + "shell/main.ts", ...args],
+    cwd: ROOT,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", VFSH_HISTORY: "" },
+  }).spawn();
+  const errText = new Response(child.stderr).text();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    // Not awaited: vfsh may stop reading once its output is gone.
+    w.write(new TextEncoder().encode(stdin)).then(() => w.close()).catch(() => {});
+  }
+  const reader = child.stdout.getReader();
+  const first = await reader.read();
+  assert.ok(!first.done && first.value.length > 0, "some output before the pipe closes");
+  await reader.cancel();
+  const { code } = await child.status;
+  return { code, err: await errText };
+}
+
+Deno.test("cli: a reader that goes away ends vfsh quietly with status 141, as SIGPIPE would", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    // Far more output than a pipe holds, so that writes go on after the reader has gone.
+    const lines = "echo 'a line long enough to fill a pipe buffer quickly'\n".repeat(40_000);
+    Deno.writeTextFileSync(`${dir}/long.vfs`, lines);
+    for (const args of [["run", `${dir}/long.vfs`], ["run", "--json", `${dir}/long.vfs`]]) {
+      const r = await vfshHead(args);
+      assert.equal(r.code, 141, r.err);
+      assert.equal(r.err, "", args.join(" "));
+    }
+    // The interactive shell writes its prompts through readline's stream: only those here.
+    const repl = await vfshHead([], "# nothing to run\n".repeat(200_000));
+    assert.equal(repl.code, 141, repl.err);
+    assert.equal(repl.err, "");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

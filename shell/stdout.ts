@@ -1,0 +1,35 @@
+/**
+ * Writing to standard output when its reader may have gone away (`vfsh run x.vfs | head`).
+ *
+ * Deno ignores SIGPIPE, so a write to a pipe nobody reads fails with EPIPE instead of ending
+ * the process. Left alone that is an uncaught error with a stack trace; here it ends vfsh
+ * quietly with the status a process killed by SIGPIPE has in a shell, as `cat` or `grep`
+ * would end: there is nobody left to read anything else.
+ *
+ * @module
+ */
+
+/** The exit status of a process ended by SIGPIPE (128 + 13), as shells report it. */
+export const BROKEN_PIPE_STATUS = 141;
+
+/** Whether `err` says the other end of a pipe or socket was closed (EPIPE). */
+export function isBrokenPipe(err: unknown): boolean {
+  if (err instanceof Deno.errors.BrokenPipe) return true;
+  return (err as { code?: unknown } | null)?.code === "EPIPE";
+}
+
+/** End the process as SIGPIPE would, if `err` is a broken pipe; otherwise do nothing. */
+export function exitIfBrokenPipe(err: unknown): void {
+  if (isBrokenPipe(err)) Deno.exit(BROKEN_PIPE_STATUS);
+}
+
+/** Write all of `bytes` to standard output; ends the process if nobody reads it any more. */
+export function writeStdout(bytes: Uint8Array): void {
+  try {
+    let off = 0;
+    while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
+  } catch (err) {
+    exitIfBrokenPipe(err);
+    throw err;
+  }
+}
