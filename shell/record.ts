@@ -10,6 +10,20 @@ import { ShellError } from "./plugin_core.ts";
 
 const encoder = new TextEncoder();
 
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
+
+/** Why a recording file could not be opened or written, in a few words. */
+function whyNot(e: unknown): string {
+  // Deno's own permission check: its message names the flag that is missing (--allow-write,
+  // or --allow-all for device files such as /dev/full).
+  if (e instanceof Deno.errors.NotCapable) return lowerFirst((e as Error).message);
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (e instanceof Deno.errors.NotFound) return "no such directory";
+  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+  // Other OS errors: the system's words without Deno's "(os error N)" and call details.
+  return lowerFirst(String((e as Error)?.message ?? e).replace(/ \(os error \d+\).*$/s, ""));
+}
+
 /** An open recording. */
 export class Recorder {
   readonly path: string;
@@ -22,12 +36,7 @@ export class Recorder {
     try {
       this.#file = Deno.openSync(path, { write: true, create: true, truncate: true });
     } catch (e) {
-      const why = e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable
-        ? "write permission denied (run with --allow-write)"
-        : e instanceof Deno.errors.NotFound
-        ? "no such directory"
-        : (e as Error).message;
-      throw new ShellError(`cannot record to ${path}: ${why}`);
+      throw new ShellError(`cannot record to ${path}: ${whyNot(e)}`);
     }
     const sim = kernel.simulator;
     const backend = sim ? `sim (kernel ${sim.kernelVersion()})` : kernel.name;
@@ -36,7 +45,12 @@ export class Recorder {
       head.push("# earlier in this session (not replayed):");
       for (const l of earlier) head.push(`#   ${l}`);
     }
-    this.#put(head.join("\n") + "\n");
+    try {
+      this.#put(head.join("\n") + "\n");
+    } catch (e) {
+      this.close();
+      throw new ShellError(`cannot record to ${path}: ${whyNot(e)}`);
+    }
   }
 
   #put(text: string): void {
@@ -45,10 +59,15 @@ export class Recorder {
     while (off < bytes.length) off += this.#file!.writeSync(bytes.subarray(off));
   }
 
-  /** Append one line. */
+  /** Append one line. When that fails, closes the file and throws a one-line ShellError. */
   write(line: string): void {
     if (!this.#file) return;
-    this.#put(line + "\n");
+    try {
+      this.#put(line + "\n");
+    } catch (e) {
+      this.close();
+      throw new ShellError(`cannot write to ${this.path}: ${whyNot(e)}`);
+    }
     this.#count++;
   }
 

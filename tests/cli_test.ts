@@ -100,9 +100,27 @@ Deno.test("cli: record without write permission says so and keeps going", async 
   assert.equal(r.code, 0, r.out);
   assert.match(
     r.out,
-    /^warning: cannot record to \/tmp\/vfsh-denied\.vfs: write permission denied/,
+    /^warning: cannot record to \/tmp\/vfsh-denied\.vfs: requires write access to "\/tmp\/vfsh-denied\.vfs", run again with the --allow-write flag; not recording\n/,
   );
   assert.match(r.out, /ok {2}value=0\n$/);
+});
+
+Deno.test("cli: a recording file that cannot be written is named with the reason, in words", async () => {
+  const cases: [string[], string, RegExp][] = [
+    // Device files need --allow-all in Deno 2, which Deno's message says.
+    [["--allow-read", "--allow-write"], "/dev/full", /requires all access to "\/dev\/full"/],
+    [["-A"], "/dev/full", /: no space left on device; not recording\n/],
+    [["-A"], "/tmp", /: is a directory; not recording\n/],
+    [["-A"], "/nonexistent-vfsh-dir/a.vfs", /: no such directory; not recording\n/],
+  ];
+  for (const [perms, path, why] of cases) {
+    const r = await vfsh(["--record", path, "-c", "container open; api-version => 0"], { perms });
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.ok(r.out.startsWith(`warning: cannot record to ${path}: `), r.out);
+    assert.match(r.out.split("\n")[0] + "\n", why);
+    assert.doesNotMatch(r.out, /os error/);
+    assert.match(r.out, /ok {2}value=0\n$/);
+  }
 });
 
 Deno.test("cli: --plugin loads a plugin; a broken one does not stop the shell", async () => {
