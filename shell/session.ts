@@ -264,8 +264,11 @@ class ShellSession implements Session, Env {
   json(obj: Record<string, unknown>): void {
     this.#write(JSON.stringify(obj) + "\n");
   }
-  /** A one-line error (with its caret display for script errors). */
-  error(message: string, e?: ScriptError): void {
+  /**
+   * An error: one line, followed by the source line and a caret for a script error unless
+   * `caret` is false. With --json, one object with the error's place as fields.
+   */
+  error(message: string, e?: ScriptError, caret = true): void {
     this.#stats.errors++;
     if (this.#json) {
       const l = e?.location;
@@ -277,7 +280,11 @@ class ShellSession implements Session, Env {
     }
     // At the prompt the line is right there: show the caret, not "<line>:1:5".
     const text = e
-      ? (e.location?.file === "<line>" ? e.render().replace(e.headline(), e.message) : e.render())
+      ? (e.location?.file === "<line>"
+        ? (caret ? e.render().replace(e.headline(), e.message) : e.message)
+        : caret
+        ? e.render()
+        : e.headline())
       : message;
     const [first, ...rest] = text.split("\n");
     this.out(this.#p.err("error: ") + first);
@@ -605,30 +612,50 @@ class ShellSession implements Session, Env {
     this.#finishCommand(c, line, frame, r);
   }
 
-  /** A command threw (or returned no result): one line naming it, and the script stops. */
+  /** A command threw: one line naming it, and the script stops. */
   #commandThrew(e: unknown, c: CompiledCommand, line: number, frame: Frame): never {
     if (e instanceof StopScript) throw e;
     const cmd = c.call.cmd;
-    const msg = isShellError(e) || e instanceof ScriptError
-      ? `${cmd.spec.name}: ${(e as Error).message}`
-      : cmd.plugin === "core"
-      ? `${cmd.spec.name}: internal error: ${(e as Error)?.message ?? e}`
-      : `plugin ${cmd.plugin}: command '${cmd.spec.name}' threw: ${(e as Error)?.message ?? e}`;
-    if (e instanceof ScriptError && e.location) this.error(msg, e);
-    else {
-      // A one-line error: where (in a script) and what.
-      this.error(frame.file === "<line>" ? msg : `${this.#where(frame, line, c.col)}: ${msg}`);
+    if (isShellError(e) || e instanceof ScriptError) {
+      const msg = `${cmd.spec.name}: ${(e as Error).message}`;
+      if (e instanceof ScriptError && e.location) {
+        this.error(msg, new ScriptError(msg, e.location));
+        throw new StopScript();
+      }
+      this.#commandFailed(c, line, frame, msg);
     }
+    this.#commandFailed(c, line, frame, `threw: ${(e as Error)?.message ?? e}`);
+  }
+
+  /**
+   * A command broke (threw, or returned what is not a result): one line naming it and, for a
+   * plugin's command, its plugin; the script stops. `what` is a ShellError's own message
+   * (starting with the command's name) or what went wrong.
+   */
+  #commandFailed(c: CompiledCommand, line: number, frame: Frame, what: string): never {
+    const cmd = c.call.cmd;
+    const name = cmd.spec.name;
+    const msg = what.startsWith(`${name}: `)
+      ? what
+      : cmd.plugin === "core"
+      ? `${name}: internal error: ${what}`
+      : `plugin ${cmd.plugin}: command '${name}' ${what}`;
+    this.error(msg, new ScriptError(msg, frame.src.at(line, c.col)), false);
     throw new StopScript();
   }
 
   #finishCommand(c: CompiledCommand, line: number, frame: Frame, result: CommandResult): void {
     if (!result || typeof result.errno !== "number" || typeof result.fields !== "object") {
-      this.#commandThrew(
-        new Error("it returned no result (use ctx.ok(), ctx.errno() or ctx.fromRet())"),
+      const got = result === undefined || result === null
+        ? "nothing"
+        : typeof result !== "object"
+        ? `a ${typeof result}`
+        : "an object without errno and fields";
+      this.#commandFailed(
         c,
         line,
         frame,
+        `returned ${got}, not a result (use ctx.ok(), ctx.errno() or ctx.fromRet())`,
       );
     }
     const cmd = c.call.cmd;
@@ -636,7 +663,7 @@ class ShellSession implements Session, Env {
       // A plugin's fields are typed, but `deno run` does not check types: a field the shell
       // cannot print or compare is the plugin's error, said as such.
       const bad = badField(result.fields);
-      if (bad !== undefined) this.#commandThrew(new Error(`it returned ${bad}`), c, line, frame);
+      if (bad !== undefined) this.#commandFailed(c, line, frame, `returned ${bad}`);
     }
     const record: ResultRecord = {
       errno: result.errno,

@@ -202,11 +202,50 @@ Deno.test("session: a plugin field the shell cannot print is one line naming the
     const out = await run("count", "table", "fine", "let v = 5");
     const errors = out.split("\n").filter((l) => l.includes("plugin bad-result"));
     assert.equal(errors.length, 2, out);
-    assert.match(errors[0], /command 'count' threw: it returned field 'value' as a number/);
-    assert.match(errors[1], /command 'table' threw: it returned field 'm' as a Map/);
+    assert.match(errors[0], /command 'count' returned field 'value' as a number/);
+    assert.match(errors[1], /command 'table' returned field 'm' as a Map/);
     assert.doesNotMatch(out, /internal error/);
     assert.match(await run("echo $v"), json ? /"text":"5"/ : /^5\n$/, "the session goes on");
     s.close();
+  }
+});
+
+Deno.test("session: a plugin command that returns no result says what it returned", async () => {
+  const { s, run } = await shell();
+  await run(`plugin load ${PLUGINS}bad_result.ts`);
+  assert.equal(
+    await run("nothing"),
+    "error: plugin bad-result: command 'nothing' returned nothing, not a result" +
+      " (use ctx.ok(), ctx.errno() or ctx.fromRet())\n",
+  );
+  assert.match(await run("five"), /^error: plugin bad-result: command 'five' returned a number,/);
+  s.close();
+});
+
+Deno.test("session: a command's failure in a script is one line; --json gives its place as fields", async () => {
+  const text =
+    `plugin load ${PLUGINS}bad_result.ts\nplugin load ${PLUGINS}throws.ts\necho x; five\n`;
+  const { s, script } = await shell();
+  const r = await script(text);
+  assert.equal(r.status, 2);
+  const errors = r.out.split("\n").filter((l) => l.startsWith("error:"));
+  assert.deepEqual(errors, [
+    "error: t.vfs:3:9: plugin bad-result: command 'five' returned a number, not a result" +
+    " (use ctx.ok(), ctx.errno() or ctx.fromRet())",
+  ]);
+  assert.doesNotMatch(r.out, /\^/, "no caret display: the line says it all");
+  s.close();
+  const cases: [string, number, RegExp][] = [
+    ["five", 1, /^plugin bad-result: command 'five' returned a number/],
+    ["echo y; boom", 9, /^plugin thrower: command 'boom' threw: kaboom$/],
+  ];
+  for (const [line, col, error] of cases) {
+    const j = await shell({ json: true });
+    const out = (await j.script(text.replace("echo x; five", line))).out;
+    const obj = out.split("\n").filter((l) => l.includes('"error"')).map((l) => JSON.parse(l))[0];
+    assert.match(obj.error, error);
+    assert.deepEqual([obj.file, obj.line, obj.col], ["t.vfs", 3, col]);
+    j.s.close();
   }
 });
 

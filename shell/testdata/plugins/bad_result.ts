@@ -19,6 +19,16 @@ export default definePlugin({
       run: (ctx) => ctx.ok({ m: as(new Map()), rows: as([{ a: 1n, b: {} }]) }),
     }),
     defineCommand({
+      name: "nothing",
+      summary: "Returns nothing at all",
+      run: () => undefined as never,
+    }),
+    defineCommand({
+      name: "five",
+      summary: "Returns a number, not a result",
+      run: () => 5 as never,
+    }),
+    defineCommand({
       name: "fine",
       summary: "Every kind of field, and one left unset",
       run: (ctx) =>
