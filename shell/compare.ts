@@ -16,6 +16,7 @@ import { type ClientName, clientNote } from "./clients.ts";
 import { formatResult, PLAIN } from "./format.ts";
 import { applyMode, MODE_NAMES, type ModeName, MODES } from "./modes.ts";
 import { createSession } from "./session.ts";
+import { describeFsError, readScript } from "./files.ts";
 
 /** Options of {@link compareScript} and {@link compareFiles}. */
 export interface CompareOptions {
@@ -193,7 +194,7 @@ export async function compareScript(
   };
 }
 
-/** Compare script files; an unreadable file is reported as failed. */
+/** Compare script files (`-`: standard input); an unreadable file is reported as failed. */
 export async function compareFiles(
   files: readonly string[],
   o: CompareOptions = {},
@@ -202,13 +203,13 @@ export async function compareFiles(
   for (const f of files) {
     let text: string;
     try {
-      text = Deno.readTextFileSync(f);
+      text = await readScript(f);
     } catch (e) {
       reports.push({
         file: f,
         commands: 0,
         diffs: [],
-        errors: [{ run: "*", message: `${f}: ${(e as Error).message}` }],
+        errors: [{ run: "*", message: `${f}: ${describeFsError(e, "read", f)}` }],
         failed: true,
       });
       continue;

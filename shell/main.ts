@@ -30,6 +30,7 @@ usage:
   vfsh -c 'CMDS' [OPTIONS]       run commands (';' separates them)
   vfsh compare FILE… [OPTIONS]   run each script in every --modes mode and --kernels release
                                  (simulator), print only the commands whose results differ
+                                 (- reads stdin)
 
 options:
   --backend sim|kernel    sim: the built-in simulator (default); kernel: real ioctls

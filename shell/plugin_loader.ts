@@ -9,6 +9,7 @@
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
 import { type Plugin, ShellError } from "./plugin_core.ts";
+import { describeFsError } from "./files.ts";
 
 function isPlugin(x: unknown): x is Plugin {
   return typeof x === "object" && x !== null && typeof (x as Plugin).name === "string" &&
@@ -26,11 +27,7 @@ export async function loadPluginFile(file: string, path = file): Promise<Plugin>
     if (!st.isFile) throw new ShellError(`plugin ${path}: not a file`);
   } catch (e) {
     if (e instanceof ShellError) throw e;
-    if (e instanceof Deno.errors.NotFound) throw new ShellError(`plugin ${path}: no such file`);
-    if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
-      throw new ShellError(`plugin ${path}: read permission denied (run with --allow-read)`);
-    }
-    throw new ShellError(`plugin ${path}: ${(e as Error).message}`);
+    throw new ShellError(`plugin ${path}: ${describeFsError(e, "read")}`);
   }
   let mod: Record<string, unknown>;
   try {

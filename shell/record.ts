@@ -7,22 +7,9 @@
 
 import type { Kernel } from "../uapi/kernel.ts";
 import { ShellError } from "./plugin_core.ts";
+import { describeFsError } from "./files.ts";
 
 const encoder = new TextEncoder();
-
-const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
-
-/** Why a recording file could not be opened or written, in a few words. */
-function whyNot(e: unknown): string {
-  // Deno's own permission check: its message names the flag that is missing (--allow-write,
-  // or --allow-all for device files such as /dev/full).
-  if (e instanceof Deno.errors.NotCapable) return lowerFirst((e as Error).message);
-  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (e instanceof Deno.errors.NotFound) return "no such directory";
-  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
-  // Other OS errors: the system's words without Deno's "(os error N)" and call details.
-  return lowerFirst(String((e as Error)?.message ?? e).replace(/ \(os error \d+\).*$/s, ""));
-}
 
 /** An open recording. */
 export class Recorder {
@@ -36,7 +23,7 @@ export class Recorder {
     try {
       this.#file = Deno.openSync(path, { write: true, create: true, truncate: true });
     } catch (e) {
-      throw new ShellError(`cannot record to ${path}: ${whyNot(e)}`);
+      throw new ShellError(`cannot record to ${path}: ${describeFsError(e, "write", path)}`);
     }
     const sim = kernel.simulator;
     const backend = sim ? `sim (kernel ${sim.kernelVersion()})` : kernel.name;
@@ -49,7 +36,7 @@ export class Recorder {
       this.#put(head.join("\n") + "\n");
     } catch (e) {
       this.close();
-      throw new ShellError(`cannot record to ${path}: ${whyNot(e)}`);
+      throw new ShellError(`cannot record to ${path}: ${describeFsError(e, "write", path)}`);
     }
   }
 
@@ -66,7 +53,9 @@ export class Recorder {
       this.#put(line + "\n");
     } catch (e) {
       this.close();
-      throw new ShellError(`cannot write to ${this.path}: ${whyNot(e)}`);
+      throw new ShellError(
+        `cannot write to ${this.path}: ${describeFsError(e, "write", this.path)}`,
+      );
     }
     this.#count++;
   }

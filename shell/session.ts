@@ -47,6 +47,7 @@ import { type RegisteredCommand, Registry } from "./registry.ts";
 import corePlugin from "./commands/mod.ts";
 import { dirname, isAbsolute, join, resolve } from "./_path.ts";
 import { writeStdout } from "./stdout.ts";
+import { describeFsError, readScript } from "./files.ts";
 
 /** Options of {@link createSession}. */
 export interface SessionOptions {
@@ -358,9 +359,9 @@ class ShellSession implements Session, Env {
   async runFile(path: string): Promise<ScriptReport> {
     let text: string;
     try {
-      text = path === "-" ? await readStdin() : Deno.readTextFileSync(path);
+      text = await readScript(path);
     } catch (e) {
-      this.error(`${path}: ${describeFsError(e, "read")}`);
+      this.error(`${path}: ${describeFsError(e, "read", path)}`);
       this.#summary(path, 0, 0, 2);
       return { file: path, passed: 0, failed: 0, status: 2 };
     }
@@ -973,30 +974,6 @@ class ShellSession implements Session, Env {
     this.state.container = -1;
     this.state.group = -1;
   }
-}
-
-/** A one-line reason for a file-system error, naming a missing permission plainly. */
-export function describeFsError(e: unknown, what: "read" | "write"): string {
-  if (e instanceof Deno.errors.NotFound) return "no such file";
-  if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
-    return `${what} permission denied (run with --allow-${what})`;
-  }
-  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
-  return (e as Error)?.message ?? String(e);
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  for await (const c of Deno.stdin.readable) chunks.push(c);
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const all = new Uint8Array(n);
-  n = 0;
-  for (const c of chunks) {
-    all.set(c, n);
-    n += c.length;
-  }
-  return new TextDecoder().decode(all);
 }
 
 /**

@@ -222,3 +222,24 @@ Deno.test("cli: a reader that goes away ends vfsh quietly with status 141, as SI
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: files that cannot be read are named with the reason; compare - reads stdin", async () => {
+  // Deno wants --allow-all for device files, whatever --allow-read says: its message says so.
+  const stdinPath = await vfsh(["run", "/dev/stdin"], { stdin: "api-version\n" });
+  assert.equal(stdinPath.code, 2);
+  assert.match(
+    stdinPath.out,
+    /^error: \/dev\/stdin: requires all access to "\/dev\/stdin", run again with the --allow-all flag \(or give - to read standard input\)\n/,
+  );
+  const missing = await vfsh(["compare", "/nonexistent-vfsh.vfs"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.out, /error: \/nonexistent-vfsh\.vfs: no such file\n/);
+  assert.doesNotMatch(missing.out, /os error/);
+  const dir = await vfsh(["compare", "examples"]);
+  assert.match(dir.out, /error: examples: is a directory\n/);
+  const piped = await vfsh(["compare", "-", "--modes", "iommufd_compat_type1,vfio_type1_iommu"], {
+    stdin: "container open\nset-iommu TYPE1\nmap 0x1000 4K rw\n",
+  });
+  assert.equal(piped.code, 0, piped.out + piped.err);
+  assert.match(piped.out, /^== -: \d+ of 3 commands differ across 2 runs\n/);
+});

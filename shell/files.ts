@@ -1,0 +1,47 @@
+/**
+ * Script files: reading one (`-` is standard input), and saying in a few words why a file
+ * could not be read or written (`no such file`, `is a directory`) for one-line errors.
+ * Deno's own errors carry "(os error N)" and the call that failed, which tell a user nothing
+ * more.
+ *
+ * @module
+ */
+
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
+
+/** Paths that are standard input by another name: `-` is the way to read it. */
+const STDIN_ALIASES = new Set(["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"]);
+
+/** Why reading (or writing) `path` failed with `e`. */
+export function describeFsError(e: unknown, what: "read" | "write", path?: string): string {
+  // Deno's permission check names the flag it wants: --allow-read or --allow-write, but
+  // --allow-all for device files such as /dev/stdin or /dev/full, whatever else was granted.
+  if (e instanceof Deno.errors.NotCapable) {
+    const why = lowerFirst((e as Error).message);
+    return what === "read" && path !== undefined && STDIN_ALIASES.has(path)
+      ? `${why} (or give - to read standard input)`
+      : why;
+  }
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (e instanceof Deno.errors.NotFound) {
+    return what === "read" ? "no such file" : "no such directory";
+  }
+  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+  return lowerFirst(String((e as Error)?.message ?? e).replace(/ \(os error \d+\).*$/s, ""));
+}
+
+/** The text of the script at `path`; `-` reads standard input to its end. */
+export async function readScript(path: string): Promise<string> {
+  if (path !== "-") return Deno.readTextFileSync(path);
+  const chunks: Uint8Array[] = [];
+  for await (const c of Deno.stdin.readable) chunks.push(c);
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const all = new Uint8Array(n);
+  n = 0;
+  for (const c of chunks) {
+    all.set(c, n);
+    n += c.length;
+  }
+  return new TextDecoder().decode(all);
+}
