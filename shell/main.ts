@@ -20,7 +20,7 @@ import { createSession, type Session } from "./session.ts";
 import { readEnv } from "./env.ts";
 import { applyMode, isModeName, MODE_NAMES, type ModeName, parseModes } from "./modes.ts";
 import { CLIENT_NAMES, type ClientName, isClientName } from "./clients.ts";
-import { writeStdout } from "./stdout.ts";
+import { writeStdout, writeStdoutText } from "./stdout.ts";
 
 const USAGE = `vfsh ${denoJson.version}: a scriptable shell for the VFIO container ioctls (iommufd)
 
@@ -313,7 +313,7 @@ export async function main(args: string[]): Promise<number> {
   const color = useColor();
   let s: Session;
   try {
-    s = await newSession((t) => writeStdout(new TextEncoder().encode(t)), color);
+    s = await newSession(writeStdoutText, color);
   } catch (e) {
     return fail((e as Error).message);
   }

@@ -46,7 +46,7 @@ import {
 import { type RegisteredCommand, Registry } from "./registry.ts";
 import corePlugin from "./commands/mod.ts";
 import { dirname, isAbsolute, join, resolve } from "./_path.ts";
-import { writeStdout } from "./stdout.ts";
+import { writeStdoutText } from "./stdout.ts";
 import { describeFsError, readScript } from "./files.ts";
 
 /** Options of {@link createSession}. */
@@ -138,11 +138,6 @@ interface Frame {
 }
 
 class StopScript extends Error {}
-
-const encoder = new TextEncoder();
-function stdoutWrite(text: string): void {
-  writeStdout(encoder.encode(text));
-}
 
 type CompiledCommand = Extract<Compiled, { kind: "command" }>;
 
@@ -238,7 +233,7 @@ class ShellSession implements Session, Env {
     this.#json = o.json ?? false;
     this.#quiet = o.quiet ?? false;
     this.#p = o.color ? ANSI : PLAIN;
-    this.#write = o.write ?? stdoutWrite;
+    this.#write = o.write ?? writeStdoutText;
     this.state = {
       container: -1,
       containers: new Set(),

@@ -33,3 +33,10 @@ export function writeStdout(bytes: Uint8Array): void {
     throw err;
   }
 }
+
+const encoder = new TextEncoder();
+
+/** {@link writeStdout} of `text` as UTF-8. */
+export function writeStdoutText(text: string): void {
+  writeStdout(encoder.encode(text));
+}
