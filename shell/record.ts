@@ -20,11 +20,6 @@ export class Recorder {
   /** Create (truncate) `path` and write its header. Throws a one-line ShellError when it cannot. */
   constructor(path: string, kernel: Kernel, earlier: readonly string[] = []) {
     this.path = path;
-    try {
-      this.#file = Deno.openSync(path, { write: true, create: true, truncate: true });
-    } catch (e) {
-      throw new ShellError(`cannot record to ${path}: ${describeFsError(e, "write", path)}`);
-    }
     const sim = kernel.simulator;
     const backend = sim ? `sim (kernel ${sim.kernelVersion()})` : kernel.name;
     const head = [`# recorded by vfsh on ${backend}`];
@@ -33,6 +28,7 @@ export class Recorder {
       for (const l of earlier) head.push(`#   ${l}`);
     }
     try {
+      this.#file = Deno.openSync(path, { write: true, create: true, truncate: true });
       this.#put(head.join("\n") + "\n");
     } catch (e) {
       this.close();
