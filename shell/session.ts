@@ -178,6 +178,17 @@ function badField(fields: Readonly<Record<string, unknown>>): string | undefined
   return undefined;
 }
 
+/**
+ * A command that broke (threw, or returned what is not a result), said with `what` it did:
+ * a plugin's is named with its plugin, a core command's is an internal error.
+ */
+function brokeMessage(cmd: RegisteredCommand, what: string): string {
+  const name = cmd.spec.name;
+  return cmd.plugin === "core"
+    ? `${name}: internal error: ${what}`
+    : `plugin ${cmd.plugin}: command '${name}' ${what}`;
+}
+
 /** The result fields of `cmd` printed as tables below the result line. */
 function rowsFields(cmd: RegisteredCommand): readonly string[] {
   let r = rowsCache.get(cmd);
@@ -275,13 +286,11 @@ class ShellSession implements Session, Env {
       return;
     }
     // At the prompt the line is right there: show the caret, not "<line>:1:5".
-    const text = e
-      ? (e.location?.file === "<line>"
-        ? (caret ? e.render().replace(e.headline(), e.message) : e.message)
-        : caret
-        ? e.render()
-        : e.headline())
-      : message;
+    let text = message;
+    if (e) {
+      const head = e.location?.file === "<line>" ? e.message : e.headline();
+      text = caret ? e.render().replace(e.headline(), head) : head;
+    }
     const [first, ...rest] = text.split("\n");
     this.out(this.#p.err("error: ") + first);
     for (const r of rest) this.out(r);
@@ -612,30 +621,24 @@ class ShellSession implements Session, Env {
   #commandThrew(e: unknown, c: CompiledCommand, line: number, frame: Frame): never {
     if (e instanceof StopScript) throw e;
     const cmd = c.call.cmd;
-    if (isShellError(e) || e instanceof ScriptError) {
-      const msg = `${cmd.spec.name}: ${(e as Error).message}`;
-      if (e instanceof ScriptError && e.location) {
-        this.error(msg, new ScriptError(msg, e.location));
-        throw new StopScript();
-      }
-      this.#commandFailed(c, line, frame, msg);
+    if (!(isShellError(e) || e instanceof ScriptError)) {
+      this.#commandFailed(
+        c,
+        line,
+        frame,
+        brokeMessage(cmd, `threw: ${(e as Error)?.message ?? e}`),
+      );
     }
-    this.#commandFailed(c, line, frame, `threw: ${(e as Error)?.message ?? e}`);
+    const msg = `${cmd.spec.name}: ${(e as Error).message}`;
+    if (e instanceof ScriptError && e.location) {
+      this.error(msg, new ScriptError(msg, e.location));
+      throw new StopScript();
+    }
+    this.#commandFailed(c, line, frame, msg);
   }
 
-  /**
-   * A command broke (threw, or returned what is not a result): one line naming it and, for a
-   * plugin's command, its plugin; the script stops. `what` is a ShellError's own message
-   * (starting with the command's name) or what went wrong.
-   */
-  #commandFailed(c: CompiledCommand, line: number, frame: Frame, what: string): never {
-    const cmd = c.call.cmd;
-    const name = cmd.spec.name;
-    const msg = what.startsWith(`${name}: `)
-      ? what
-      : cmd.plugin === "core"
-      ? `${name}: internal error: ${what}`
-      : `plugin ${cmd.plugin}: command '${name}' ${what}`;
+  /** A command failed with `msg`: one line at the command (no caret); the script stops. */
+  #commandFailed(c: CompiledCommand, line: number, frame: Frame, msg: string): never {
     this.error(msg, new ScriptError(msg, frame.src.at(line, c.col)), false);
     throw new StopScript();
   }
@@ -647,19 +650,17 @@ class ShellSession implements Session, Env {
         : typeof result !== "object"
         ? `a ${typeof result}`
         : "an object without errno and fields";
-      this.#commandFailed(
-        c,
-        line,
-        frame,
-        `returned ${got}, not a result (use ctx.ok(), ctx.errno() or ctx.fromRet())`,
-      );
+      const what = `returned ${got}, not a result (use ctx.ok(), ctx.errno() or ctx.fromRet())`;
+      this.#commandFailed(c, line, frame, brokeMessage(c.call.cmd, what));
     }
     const cmd = c.call.cmd;
     if (cmd.plugin !== "core") {
       // A plugin's fields are typed, but `deno run` does not check types: a field the shell
       // cannot print or compare is the plugin's error, said as such.
       const bad = badField(result.fields);
-      if (bad !== undefined) this.#commandFailed(c, line, frame, `returned ${bad}`);
+      if (bad !== undefined) {
+        this.#commandFailed(c, line, frame, brokeMessage(cmd, `returned ${bad}`));
+      }
     }
     const record: ResultRecord = {
       errno: result.errno,
