@@ -192,6 +192,60 @@ function fieldSplit(w: Word): number {
 }
 
 /**
+ * The atoms of one expectation seen so far, to refuse what can never all hold (a success
+ * with an errno, two different errnos) and what is said twice (a field, the principal value).
+ */
+class Atoms {
+  #errno?: Word;
+  #success?: Word;
+  #principal?: Word;
+  readonly #fields = new Set<string>();
+
+  constructor(readonly vc: ValueContext) {}
+
+  success(w: Word): void {
+    if (this.#errno) this.#never(w, this.#errno, "a call either succeeds or fails");
+    this.#success ??= w;
+  }
+
+  errno(w: Word): void {
+    if (this.#success) this.#never(w, this.#success, "a call either succeeds or fails");
+    if (this.#errno && this.#errno.text !== w.text) {
+      this.#never(w, this.#errno, "a call fails with one errno");
+    }
+    this.#errno ??= w;
+  }
+
+  field(w: Word, name: string): void {
+    this.success(w);
+    if (this.#fields.has(name)) this.#fail(w, `field '${name}' given twice in one expectation`);
+    this.#fields.add(name);
+  }
+
+  principal(w: Word): void {
+    this.success(w);
+    if (this.#principal) {
+      this.#fail(
+        w,
+        `a second value '${w.text}' after '${this.#principal.text}' in one expectation`,
+      );
+    }
+    this.#principal = w;
+  }
+
+  #never(w: Word, before: Word, why: string): never {
+    this.#fail(
+      w,
+      `'${before.text}' and '${w.text}' cannot both hold: ${why} (an expectation lists what must all hold, not alternatives)`,
+    );
+  }
+
+  #fail(w: Word, message: string): never {
+    throw new ScriptError(message, this.vc.src.at(w.line, w.col));
+  }
+}
+
+/**
  * Compile the words after `=>`. Every atom must hold: `ok`, an errno name, a number (the
  * principal value), `field=value`. A leading `!` negates the whole expectation.
  */
@@ -211,15 +265,20 @@ export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledE
     );
   }
   const checks: Check[] = [];
+  // Every atom must hold at once, so some pairs never can: a line that can only fail (or,
+  // negated, only pass) is a mistake, reported before anything runs.
+  const seen = new Atoms(vc);
   for (const w of words) {
     const t = w.text;
     if (!w.quoted && t.toLowerCase() === "ok") {
+      seen.success(w);
       checks.push((r) => r.errno === 0);
       continue;
     }
     const eq = fieldSplit(w);
     if (eq > 0) {
       const field = t.slice(0, eq);
+      seen.field(w, field);
       const valueQuoted = w.quoted && w.raw.indexOf("=") === eq;
       const vw = { ...w, quoted: valueQuoted };
       const m = compileFieldValue(vw, t.slice(eq + 1), w.col + eq + 1, vc);
@@ -233,14 +292,20 @@ export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledE
     if (!w.quoted && t.length > 1 && t[0] === "E" && t.toUpperCase() === t) {
       const n = errnoNumber(t);
       if (n === undefined) {
+        // `EINVAL|EPERM` reads like a choice: say there is none.
+        const choice = t.includes("|") && t.split("|").every((e) => errnoNumber(e) !== undefined);
         throw new ScriptError(
-          `unknown errno name '${t}' (expected e.g. ENOENT, EINVAL)`,
+          choice
+            ? `'${t}': an expectation names one errno, not alternatives`
+            : `unknown errno name '${t}' (expected e.g. ENOENT, EINVAL)`,
           vc.src.at(w.line, w.col),
         );
       }
+      seen.errno(w);
       checks.push((r) => r.errno === n);
       continue;
     }
+    seen.principal(w);
     const num = compileInt(t, { src: vc.src, line: w.line, col: w.col }, {
       resolve: vc.resolve,
       suggest: vc.suggest,

@@ -43,8 +43,9 @@ export function helpList(registry: Registry): string[] {
   }
   out.push(
     "",
-    "Language: `let NAME = COMMAND…` or `let NAME = EXPR`; `CMD => ok|EXXX|N|field=value`",
-    "(`!` negates); `expect FIELD OP VALUE`; `#` comments; `;` separates; `\\` continues.",
+    "Language: `let NAME = COMMAND…` or `let NAME = EXPR`; `CMD => ok`, `=> EXXX`, `=> N` or",
+    "`=> field=value…` (all must hold; `!` negates); `expect FIELD OP VALUE`; `#` comments;",
+    "`;` separates; `\\` continues.",
     "Values: 0x1000 4096 0b1010 4K 2M 1G 4KiB, constants (TYPE1v2, UNMAP_ALL), errno names,",
     '"strings", $var, $last.field, arithmetic + - * / | ( ). `help COMMAND` for details.',
   );

@@ -557,6 +557,25 @@ Deno.test("script errors: a malformed statement stops the script before it runs,
       "ioas alloc => !",
       "t.vfs:2:12: expected a result after '!' (ok, an errno name, a number or field=value)",
     ],
+    // Every part of an expectation must hold: parts that never can together are refused.
+    [
+      "ioas alloc => EINVAL EPERM",
+      "t.vfs:2:22: 'EINVAL' and 'EPERM' cannot both hold: a call fails with one errno (an expectation lists what must all hold, not alternatives)",
+    ],
+    [
+      "ioas alloc => !ok EPERM",
+      "t.vfs:2:19: 'ok' and 'EPERM' cannot both hold: a call either succeeds or fails (an expectation lists what must all hold, not alternatives)",
+    ],
+    [
+      "ioas alloc => ENOENT id=1",
+      "t.vfs:2:22: 'ENOENT' and 'id=1' cannot both hold: a call either succeeds or fails (an expectation lists what must all hold, not alternatives)",
+    ],
+    [
+      "ioas alloc => EINVAL|EPERM",
+      "t.vfs:2:15: 'EINVAL|EPERM': an expectation names one errno, not alternatives",
+    ],
+    ["ioas alloc => id=1 id=2", "t.vfs:2:20: field 'id' given twice in one expectation"],
+    ["ioas alloc => 1 2", "t.vfs:2:17: a second value '2' after '1' in one expectation"],
     // Constants are folded when compiled, so this one is found before anything runs too.
     ["let x = 4K/(1-1)", "t.vfs:2:11: division by zero"],
     [
