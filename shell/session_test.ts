@@ -594,3 +594,20 @@ Deno.test("script errors: a malformed statement stops the script before it runs,
     assert.equal(out.includes("2> ") || /\bfd=\d/.test(out), false, out);
   }
 });
+
+Deno.test("ioctl: a raw buffer grows to the size its first u32 gives; a request must fit 32 bits", async () => {
+  const { s, run } = await shell();
+  await run("container open");
+  // IOMMU_IOAS_ALLOC's struct is 12 bytes: 4 given, 12 handed over, the new id written back.
+  assert.equal(
+    await run("ioctl IOMMU_IOAS_ALLOC 0c000000"),
+    "ok  ret=0 bytes=0c0000000000000001000000\n",
+  );
+  assert.equal(await run("ioctl VFIO_GET_API_VERSION => 0"), "ok  ret=0\n");
+  assert.match(
+    await run("ioctl 4294967296"),
+    /^error: ioctl: request 4294967296 does not fit 32 bits \(0 … 0xffffffff\)\n$/,
+  );
+  assert.match(await run("ioctl NOSUCH"), /unknown request 'NOSUCH' \(a name like/);
+  s.close();
+});

@@ -80,8 +80,11 @@ const ioctl = defineCommand({
   ],
   run(ctx, { request, bytes }, o) {
     const num = parseInteger(request);
+    if (num !== undefined && num > 0xffffffffn) {
+      return ctx.fail(`request ${request} does not fit 32 bits (0 … 0xffffffff)`);
+    }
     const req = num !== undefined ? Number(num) : requestByName(request)?.request;
-    if (req === undefined || req > 0xffffffff) {
+    if (req === undefined) {
       return ctx.fail(`unknown request '${request}' (a name like VFIO_IOMMU_MAP_DMA, or a number)`);
     }
     const fd = o.fd !== undefined ? Number(o.fd) : container(ctx);
