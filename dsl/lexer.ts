@@ -417,13 +417,16 @@ export function endsInContinuation(line: string): boolean {
   return last >= 0;
 }
 
+/**
+ * Whether the `\` at `i` continues its line: only blanks follow it before the newline, or
+ * before the end of the text (a file whose last line ends in `\` without a newline, as
+ * {@link endsInContinuation} sees a typed line).
+ */
 function isContinuation(t: string, i: number): boolean {
-  let j = i + 1;
-  while (j < t.length) {
+  for (let j = i + 1; j < t.length; j++) {
     const c = t.charCodeAt(j);
     if (c === NL) return true;
     if (c !== SPACE && c !== TAB && c !== CR) return false;
-    j++;
   }
-  return false;
+  return true;
 }

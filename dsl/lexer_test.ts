@@ -60,6 +60,17 @@ Deno.test("lexer: endsInContinuation agrees with the lexer on where a line joins
   assert.deepEqual(words("\\\nnext\n"), [["next"]]);
 });
 
+Deno.test("lexer: a `\\` ending the text continues into nothing, as one before a last newline does", () => {
+  // A file saved without a final newline: the `\` is no word of the statement, and the
+  // REPL (endsInContinuation) waits for more on the same line.
+  for (const line of ["container open \\", "container open \\ \t", "container open\\"]) {
+    assert.deepEqual(words(line), [["container", "open"]], JSON.stringify(line));
+    assert.equal(endsInContinuation(line), true, JSON.stringify(line));
+  }
+  // Inside a string it is still the string's: unterminated.
+  assert.throws(() => words('echo "a \\'), /unterminated string/);
+});
+
 Deno.test("lexer: parentheses keep spaces inside one word", () => {
   assert.deepEqual(words("map ($a + 0x1000) 4K rw"), [["map", "($a + 0x1000)", "4K", "rw"]]);
 });
