@@ -126,6 +126,7 @@ async function runOnce(
     quiet: true,
     like: o.like,
     plugins: [...(o.plugins ?? [])],
+    pluginsRequired: true,
     write: (t) => {
       out += t;
     },

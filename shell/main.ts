@@ -44,7 +44,7 @@ options:
   --modes M1,M2,…         compare: the modes to run in (default: all five)
   --kernels K1,K2,…       compare: the kernel releases to run as (default: the newest)
   --json                  one JSON object per command instead of the human form
-  --plugin PATH           load a plugin module (repeatable)
+  --plugin PATH           load a plugin module (repeatable; one that fails stops vfsh)
   --record FILE           write the commands and their results to FILE as a scenario
   -q, --quiet             run: print only failures, errors and summaries
   -h, --help              this text
@@ -250,6 +250,8 @@ export async function main(args: string[]): Promise<number> {
       color,
       write,
       plugins: v.plugin as string[],
+      // What --plugin names must load: without it, what runs is not what was asked for.
+      pluginsRequired: true,
       quiet: v.quiet,
       record: v.record,
       like,

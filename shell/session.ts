@@ -59,8 +59,12 @@ export interface SessionOptions {
   color?: boolean;
   /** Where output goes (default: stdout). Called once per line or block of lines. */
   write?: (text: string) => void;
-  /** Plugin modules to load at start (a failure is reported, the session still starts). */
+  /**
+   * Plugin modules to load at start. A failure is reported and the session still starts,
+   * unless `pluginsRequired`: then createSession throws its message (the CLI's `--plugin`).
+   */
   plugins?: string[];
+  pluginsRequired?: boolean;
   /** Scripts: print only failures, errors and summaries (not every command and result). */
   quiet?: boolean;
   /** Start recording to this file at once (`vfsh --record FILE`). */
@@ -203,7 +207,10 @@ export async function createSession(options: SessionOptions): Promise<Session> {
   const s = new ShellSession(options);
   s.registry.register(corePlugin);
   if (options.like) setClientPreset(s.state, options.like);
-  for (const p of options.plugins ?? []) await s.loadPlugin(p);
+  for (const p of options.plugins ?? []) {
+    if (options.pluginsRequired) await s.addPlugin(p);
+    else await s.loadPlugin(p);
+  }
   if (options.record) {
     try {
       s.startRecording(options.record);
@@ -926,12 +933,17 @@ class ShellSession implements Session, Env {
 
   async loadPlugin(path: string): Promise<boolean> {
     try {
-      await this.#loadPlugin(path);
+      await this.addPlugin(path);
       return true;
     } catch (e) {
       this.error((e as Error).message);
       return false;
     }
+  }
+
+  /** Load a plugin module; a failure throws (a ShellError saying why). */
+  async addPlugin(path: string): Promise<void> {
+    await this.#loadPlugin(path);
   }
 
   async #loadPlugin(path: string): Promise<Plugin> {

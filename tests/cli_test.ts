@@ -123,21 +123,34 @@ Deno.test("cli: a recording file that cannot be written is named with the reason
   }
 });
 
-Deno.test("cli: --plugin loads a plugin; a broken one does not stop the shell", async () => {
-  const r = await vfsh([
+Deno.test("cli: --plugin loads a plugin; one that fails to load stops vfsh before anything runs", async () => {
+  const good = await vfsh([
     "--plugin",
     "examples/plugins/qemu_probe.ts",
-    "--plugin",
-    "shell/testdata/plugins/not_a_plugin.ts",
     "-c",
     "container open; let a = ioas alloc; ioas set $a; qemu-probe => iommu_type=TYPE1v2",
   ]);
-  assert.match(
-    r.out,
-    /^error: plugin shell\/testdata\/plugins\/not_a_plugin\.ts: its default export/,
-  );
-  assert.match(r.out, /QEMU concludes: VFIO_TYPE1v2_IOMMU/);
-  assert.equal(r.code, 0); // reported, and the shell went on
+  assert.match(good.out, /QEMU concludes: VFIO_TYPE1v2_IOMMU/);
+  assert.equal(good.code, 0, good.out + good.err);
+  // As a bad --profile does: what would run is not what was asked for. Every form stops
+  // with 2 and the reason (a clash with a core command too), and no command runs.
+  const forms = [["-c", "container open"], ["run", "examples/quickstart.vfs"], [
+    "compare",
+    "examples/quickstart.vfs",
+  ], []];
+  const broken: [string, RegExp][] = [
+    ["shell/testdata/plugins/not_a_plugin.ts", /: its default export is not a plugin/],
+    ["shell/testdata/plugins/clash.ts", /command 'map' is already defined by plugin core/],
+    ["/nonexistent-vfsh.ts", /^vfsh: plugin \/nonexistent-vfsh\.ts: no such file\n$/],
+  ];
+  for (const form of forms) {
+    for (const [plugin, why] of broken) {
+      const r = await vfsh(["--plugin", plugin, ...form], { stdin: "" });
+      assert.equal(r.code, 2, `${plugin} ${form}: ${r.out}${r.err}`);
+      assert.match(r.err, why);
+      assert.equal(r.out, "", `${plugin} ${form}`);
+    }
+  }
 });
 
 /** README.md's tour: the script it shows (`$ cat tour.vfs`), and what `vfsh run` prints for it. */
