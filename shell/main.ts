@@ -27,7 +27,7 @@ const USAGE = `vfsh ${denoJson.version}: a scriptable shell for the VFIO contain
 usage:
   vfsh [OPTIONS]                 interactive shell
   vfsh run [OPTIONS] FILE… | -   replay .vfs scripts, each in a fresh session (- reads stdin)
-  vfsh -c 'CMDS' [OPTIONS]       run commands (';' separates them)
+  vfsh -c 'CMDS' [OPTIONS]       run commands (';' separates them; -c may repeat)
   vfsh compare FILE… [OPTIONS]   run each script in every --modes mode and --kernels release
                                  (simulator), print only the commands whose results differ
                                  (- reads stdin)
@@ -110,7 +110,7 @@ export const OPTIONS = {
   plugin: { type: "string", multiple: true, default: [] as string[] },
   record: { type: "string" },
   quiet: { type: "boolean", short: "q", default: false },
-  command: { type: "string", short: "c" },
+  command: { type: "string", short: "c", multiple: true, default: [] as string[] },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", short: "V", default: false },
 } as const;
@@ -130,7 +130,7 @@ interface ParsedArgs {
     plugin: string[];
     record?: string;
     quiet: boolean;
-    command?: string;
+    command: string[];
     help: boolean;
     version: boolean;
   };
@@ -263,7 +263,7 @@ export async function main(args: string[]): Promise<number> {
   if (pos[0] === "run") {
     const files = pos.slice(1);
     if (files.length === 0) return fail("run needs at least one FILE (or - for stdin)");
-    if (v.command !== undefined) return fail("use either run FILE… or -c 'CMDS', not both");
+    if (v.command.length > 0) return fail("use either run FILE… or -c 'CMDS', not both");
     const out = new BufferedOut();
     const color = !v.json && colorWanted();
     let passed = 0, failed = 0, status = 0;
@@ -293,7 +293,7 @@ export async function main(args: string[]): Promise<number> {
   if (pos.length > 0) {
     return fail(`unexpected '${pos[0]}' (did you mean: vfsh run ${pos.join(" ")}?)`);
   }
-  if (v.command !== undefined) {
+  if (v.command.length > 0) {
     const out = new BufferedOut();
     try {
       let s: Session;
@@ -303,7 +303,8 @@ export async function main(args: string[]): Promise<number> {
         out.flush();
         return fail((e as Error).message);
       }
-      const r = await s.runScript(v.command, "-c", { echo: false });
+      // Each -c is a line of its own, run in order (errors say -c:N for the Nth).
+      const r = await s.runScript(v.command.join("\n"), "-c", { echo: false });
       s.close({ release: v.backend === "kernel" });
       return r.status;
     } finally {

@@ -61,6 +61,12 @@ Deno.test("cli: run - reads stdin; -c runs commands; --json", async () => {
   const c = await vfsh(["-c", "container open; api-version => 0; ioas alloc"]);
   assert.equal(c.code, 0);
   assert.equal(c.out, "ok  fd=3\nok  value=0\nok  id=1\n");
+  // -c may repeat: each is a line of its own, run in order, and errors name it -c:N.
+  const two = await vfsh(["-c", "container open", "-c", "api-version => 0; nosuch"]);
+  assert.equal(two.code, 2);
+  assert.match(two.out, /^error: -c:2:19: unknown command 'nosuch'/);
+  const three = await vfsh(["-c", "container open", "-c", "api-version => 0", "-c", "info"]);
+  assert.equal(three.out, "ok  fd=3\nok  value=0\nENODEV (No such device)\n");
   const j = await vfsh(["--json", "-c", "container open; info => ENODEV"]);
   const lines = j.out.trim().split("\n").map((l) => JSON.parse(l));
   assert.equal(lines[1].errno.name, "ENODEV");
