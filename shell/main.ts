@@ -20,6 +20,7 @@ import { createSession, type Session } from "./session.ts";
 import { readEnv } from "./env.ts";
 import { applyMode, isModeName, MODE_NAMES, type ModeName, parseModes } from "./modes.ts";
 import { CLIENT_NAMES, type ClientName, isClientName } from "./clients.ts";
+import { closest } from "./registry.ts";
 import { writeStdout, writeStdoutText } from "./stdout.ts";
 
 const USAGE = `vfsh ${denoJson.version}: a scriptable shell for the VFIO container ioctls (iommufd)
@@ -196,6 +197,33 @@ export function parseArgsFast(args: readonly string[]): ParsedArgs | undefined {
   return { values: values as ParsedArgs["values"], positionals };
 }
 
+/**
+ * What node:util's parseArgs objected to, in one line of vfsh's own words (its messages
+ * run over two lines for `--backend --json`, and point at `--` for a mistyped option).
+ */
+export function argsError(e: unknown): string {
+  const { code, message } = e as { code?: string; message?: string };
+  const text = String(message ?? e);
+  const opt = text.match(/'(-[^' <]*)/)?.[1];
+  if (opt === undefined) return text.split("\n")[0];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    const names = Object.entries(OPTIONS).flatMap(([name, o]) =>
+      "short" in o ? [`--${name}`, `-${o.short}`] : [`--${name}`]
+    );
+    const near = opt.startsWith("--") ? closest(opt, names) : [];
+    return `unknown option '${opt}'${near.length > 0 ? ` (did you mean ${near[0]}?)` : ""}`;
+  }
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    if (text.includes("does not take an argument")) return `option ${opt} takes no value`;
+    if (text.includes("ambiguous")) {
+      const long = opt.startsWith("--") ? opt : `--${SHORT[opt.slice(1)] ?? opt.slice(1)}`;
+      return `option ${opt} needs a value (one that starts with '-' is written ${long}=VALUE)`;
+    }
+    return `option ${opt} needs a value`;
+  }
+  return text.split("\n")[0];
+}
+
 /** Run the CLI with `args`; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   let parsed = parseArgsFast(args);
@@ -209,7 +237,7 @@ export async function main(args: string[]): Promise<number> {
         options: OPTIONS as unknown as NonNullable<Parameters<typeof parseArgs>[0]>["options"],
       }) as unknown as ParsedArgs;
     } catch (e) {
-      return fail(`${(e as Error).message} (vfsh --help for usage)`);
+      return fail(`${argsError(e)}; vfsh --help for usage`);
     }
   }
   const v = parsed.values;

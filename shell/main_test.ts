@@ -1,6 +1,6 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { parseArgs } from "node:util";
-import { OPTIONS, parseArgsFast } from "./main.ts";
+import { argsError, OPTIONS, parseArgsFast } from "./main.ts";
 
 const CASES: string[][] = [
   [],
@@ -61,4 +61,30 @@ Deno.test("main: parseArgsFast agrees with node:util parseArgs, or leaves it to 
   strictEqual(fast >= 15, true, `only ${fast} cases took the fast path`);
   strictEqual(parseArgsFast(["-c", "container open; api-version"]) !== undefined, true);
   strictEqual(parseArgsFast(["run", "a.vfs"]) !== undefined, true);
+});
+
+Deno.test("main: a command line parseArgs refuses is named in one line of vfsh's own words", () => {
+  const cases: [string[], string][] = [
+    [["--jsn"], "unknown option '--jsn' (did you mean --json?)"],
+    [["--kernel", "6.2"], "unknown option '--kernel' (did you mean --kernel-version?)"],
+    [["--frobnicate"], "unknown option '--frobnicate'"],
+    [["-qx"], "unknown option '-x'"],
+    [["--json=1"], "option --json takes no value"],
+    [["--backend"], "option --backend needs a value"],
+    // Node's own message runs over two lines here.
+    [
+      ["--backend", "--json"],
+      "option --backend needs a value (one that starts with '-' is written --backend=VALUE)",
+    ],
+    [["-c", "-q"], "option -c needs a value (one that starts with '-' is written --command=VALUE)"],
+  ];
+  for (const [args, want] of cases) {
+    let message: string | undefined;
+    try {
+      parseArgs({ args, allowPositionals: true, strict: true, options: OPTIONS });
+    } catch (e) {
+      message = argsError(e);
+    }
+    strictEqual(message, want, args.join(" "));
+  }
 });
