@@ -38,13 +38,14 @@ export class ScriptError extends Error {
   }
 
   /**
-   * The headline, then the line and a caret under the column. Made safe for a terminal: a
+   * The headline (or `headline` in its place), then the line and a caret under the column.
+   * Made safe for a terminal: a
    * control character (a binary file, an escape sequence) shows as `?`, and a long line as
    * the stretch around the column.
    */
-  render(): string {
+  render(headline: string = this.headline()): string {
     const l = this.location;
-    const head = visible(this.headline());
+    const head = visible(headline);
     if (!l || l.lineText === "") return head;
     const prefix = "  ";
     let text = l.lineText;

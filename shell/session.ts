@@ -296,7 +296,7 @@ class ShellSession implements Session, Env {
     let text = message;
     if (e) {
       const head = e.location?.file === "<line>" ? e.message : e.headline();
-      text = caret ? e.render().replace(e.headline(), head) : head;
+      text = caret ? e.render(head) : head;
     }
     const [first, ...rest] = text.split("\n");
     this.out(this.#p.err("error: ") + first);

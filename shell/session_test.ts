@@ -574,6 +574,8 @@ Deno.test("script errors: a malformed statement stops the script before it runs,
       "ioas alloc => EINVAL|EPERM",
       "t.vfs:2:15: 'EINVAL|EPERM': an expectation names one errno, not alternatives",
     ],
+    // A message with `$'` in it is printed as it is (no replacement pattern).
+    ["let v = $", "t.vfs:2:10: expected a variable name after '$'"],
     ["ioas alloc => id=1 id=2", "t.vfs:2:20: field 'id' given twice in one expectation"],
     ["ioas alloc => 1 2", "t.vfs:2:17: a second value '2' after '1' in one expectation"],
     // Constants are folded when compiled, so this one is found before anything runs too.
@@ -609,5 +611,15 @@ Deno.test("ioctl: a raw buffer grows to the size its first u32 gives; a request 
     /^error: ioctl: request 4294967296 does not fit 32 bits \(0 … 0xffffffff\)\n$/,
   );
   assert.match(await run("ioctl NOSUCH"), /unknown request 'NOSUCH' \(a name like/);
+  s.close();
+});
+
+Deno.test("session: at the prompt an error shows the message whole, the line and the caret", async () => {
+  const { s, run } = await shell();
+  // `$'` in the message once pulled in the text after it, as String.replace's pattern does.
+  assert.equal(
+    await run("let v = $"),
+    "error: expected a variable name after '$'\n  let v = $\n           ^\n",
+  );
   s.close();
 });
