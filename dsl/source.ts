@@ -39,9 +39,8 @@ export class ScriptError extends Error {
 
   /**
    * The headline (or `headline` in its place), then the line and a caret under the column.
-   * Made safe for a terminal: a
-   * control character (a binary file, an escape sequence) shows as `?`, and a long line as
-   * the stretch around the column.
+   * Made safe for a terminal: a control character (a binary file, an escape sequence) shows
+   * as `?`, and a long line as the stretch around the column.
    */
   render(headline: string = this.headline()): string {
     const l = this.location;

@@ -33,15 +33,5 @@ export function describeFsError(e: unknown, what: "read" | "write", path?: strin
 /** The text of the script at `path`; `-` reads standard input to its end. */
 export async function readScript(path: string): Promise<string> {
   if (path !== "-") return Deno.readTextFileSync(path);
-  const chunks: Uint8Array[] = [];
-  for await (const c of Deno.stdin.readable) chunks.push(c);
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const all = new Uint8Array(n);
-  n = 0;
-  for (const c of chunks) {
-    all.set(c, n);
-    n += c.length;
-  }
-  return new TextDecoder().decode(all);
+  return await new Response(Deno.stdin.readable).text();
 }

@@ -654,9 +654,9 @@ class ShellSession implements Session, Env {
     if (!result || typeof result.errno !== "number" || typeof result.fields !== "object") {
       const got = result === undefined || result === null
         ? "nothing"
-        : typeof result !== "object"
-        ? `a ${typeof result}`
-        : "an object without errno and fields";
+        : typeof result === "object"
+        ? "an object without errno and fields"
+        : kindOf(result);
       const what = `returned ${got}, not a result (use ctx.ok(), ctx.errno() or ctx.fromRet())`;
       this.#commandFailed(c, line, frame, brokeMessage(c.call.cmd, what));
     }
@@ -829,7 +829,7 @@ class ShellSession implements Session, Env {
     const shell: ShellControl = {
       include: (path) => self.#include(path),
       loadPlugin: async (path) => {
-        const p = await self.#loadPlugin(path);
+        const p = await self.addPlugin(path);
         return { name: p.name, commands: p.commands.map((c) => c.name) };
       },
       setErrexit: (on) => {
@@ -941,12 +941,8 @@ class ShellSession implements Session, Env {
     }
   }
 
-  /** Load a plugin module; a failure throws (a ShellError saying why). */
-  async addPlugin(path: string): Promise<void> {
-    await this.#loadPlugin(path);
-  }
-
-  async #loadPlugin(path: string): Promise<Plugin> {
+  /** Load a plugin module (relative to the running script); a failure throws, saying why. */
+  async addPlugin(path: string): Promise<Plugin> {
     const frame = this.#stack[this.#stack.length - 1];
     const base = frame?.path ? dirname(frame.path) : Deno.cwd();
     // Loaded only when a plugin is (it needs node:url for the module URL).
