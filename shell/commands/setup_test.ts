@@ -95,3 +95,32 @@ Deno.test("sim commands on the kernel backend say they are simulator-only", asyn
     ],
   );
 });
+
+Deno.test("container open: a missing node gets the hint for that node", async () => {
+  // A machine with no VFIO or iommufd device nodes at all.
+  const bare: Kernel = { ...kernelLike(new SimKernel()), open: () => -2 };
+  deepStrictEqual(
+    await typed(
+      [
+        "container open",
+        "container open /dev/vfio/vfio",
+        "container open /dev/vfio/7",
+        "container open /dev/vfio/noiommu-0",
+        "container open /dev/iommuu",
+      ],
+      bare,
+    ),
+    [
+      "ENOENT (No such file or directory)",
+      "hint: no /dev/iommu: the iommufd module is not loaded (modprobe iommufd), or the kernel is older than 6.2",
+      "ENOENT (No such file or directory)",
+      "hint: no /dev/vfio/vfio: the vfio module is not loaded (modprobe vfio), or iommufd was built without CONFIG_IOMMUFD_VFIO_CONTAINER",
+      "ENOENT (No such file or directory)",
+      "hint: /dev/vfio/7 is a group, not a container: group open 7",
+      "ENOENT (No such file or directory)",
+      "hint: /dev/vfio/noiommu-0 is a group, not a container: group open 0 --noiommu",
+      "ENOENT (No such file or directory)",
+      "hint: no /dev/iommuu: a container is /dev/iommu or /dev/vfio/vfio",
+    ],
+  );
+});

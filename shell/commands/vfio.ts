@@ -41,11 +41,22 @@ import {
 import { nativeIoas } from "../modes.ts";
 import { nativeMap, nativeUnmap } from "./setup.ts";
 
+/** What to try when a container's device node cannot be opened (by errno). */
 function openHint(path: string, errno: number): string | undefined {
   if (errno === 2) {
-    return path === "/dev/iommu"
-      ? "hint: no /dev/iommu: the iommufd module is not loaded (modprobe iommufd), or the kernel is older than 6.2"
-      : `hint: no ${path}: for a VFIO group, is the device bound to vfio-pci?`;
+    if (path === "/dev/iommu") {
+      return "hint: no /dev/iommu: the iommufd module is not loaded (modprobe iommufd), or the kernel is older than 6.2";
+    }
+    // vfio.ko makes it for type1; iommufd makes it instead under IOMMUFD_VFIO_CONTAINER.
+    if (path === "/dev/vfio/vfio") {
+      return "hint: no /dev/vfio/vfio: the vfio module is not loaded (modprobe vfio), or iommufd was built without CONFIG_IOMMUFD_VFIO_CONTAINER";
+    }
+    const group = /^\/dev\/vfio\/(noiommu-)?(\d+)$/.exec(path);
+    if (group) {
+      const open = `group open ${group[2]}${group[1] ? " --noiommu" : ""}`;
+      return `hint: ${path} is a group, not a container: ${open}`;
+    }
+    return `hint: no ${path}: a container is /dev/iommu or /dev/vfio/vfio`;
   }
   if (errno === 13 || errno === 1) {
     return `hint: no permission to open ${path}: run as root or give your user access to the device node`;
