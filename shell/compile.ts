@@ -948,6 +948,14 @@ function compileFresh(s: Stmt, registry: Registry, src: SourceText): Compiled {
       if (s.words.length === 1 && first.quoted) {
         value = { constant: first.text };
       } else {
+        // Quotes would be lost in the rebuilt text, and "a" read as the name a.
+        const str = s.words.find((w) => w.quoted);
+        if (str !== undefined) {
+          throw new ScriptError(
+            `${str.raw} is a string, expected a number (a string is bound on its own: let ${s.name.text} = ${str.raw})`,
+            src.at(str.line, str.col),
+          );
+        }
         // Rebuild the expression with its original spacing so columns stay right.
         let text = "";
         for (const w of s.words) {

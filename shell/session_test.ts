@@ -576,6 +576,11 @@ Deno.test("script errors: a malformed statement stops the script before it runs,
     ],
     // A message with `$'` in it is printed as it is (no replacement pattern).
     ["let v = $", "t.vfs:2:10: expected a variable name after '$'"],
+    // A string in arithmetic is named as a string (its quotes were once dropped: "a" → a).
+    [
+      'let v = 1 + "a"',
+      't.vfs:2:13: "a" is a string, expected a number (a string is bound on its own: let v = "a")',
+    ],
     ["ioas alloc => id=1 id=2", "t.vfs:2:20: field 'id' given twice in one expectation"],
     ["ioas alloc => 1 2", "t.vfs:2:17: a second value '2' after '1' in one expectation"],
     // Constants are folded when compiled, so this one is found before anything runs too.
