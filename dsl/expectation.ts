@@ -252,7 +252,8 @@ class Atoms {
 export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledExpectation {
   const words = [...ew.words];
   let negate = false;
-  if (words.length > 0 && !words[0].quoted && words[0].text.startsWith("!")) {
+  // A `!` outside quotes negates, also before a quoted value (`!"text"`); `"!x"` is text.
+  if (words.length > 0 && words[0].raw.startsWith("!")) {
     negate = true;
     const w = words[0];
     if (w.text === "!") words.shift();
@@ -306,6 +307,16 @@ export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledE
       continue;
     }
     seen.principal(w);
+    if (w.quoted) {
+      // Text, compared as `field="text"` compares it: "1" is no number.
+      const m = compileFieldValue(w, t, w.col, vc);
+      checks.push((r, env) => {
+        if (r.errno !== 0 || r.principal === undefined) return false;
+        const a = r.fields[r.principal];
+        return a !== undefined && m(a, env);
+      });
+      continue;
+    }
     const num = compileInt(t, { src: vc.src, line: w.line, col: w.col }, {
       resolve: vc.resolve,
       suggest: vc.suggest,

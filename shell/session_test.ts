@@ -453,6 +453,26 @@ Deno.test("session: completion of commands, options, choices, constants, paths",
   s.close();
 });
 
+Deno.test('expectations: a quoted principal value is text, as in field="text"', async () => {
+  const { s, script } = await shell();
+  await s.runLine(`plugin load ${PLUGINS}text_principal.ts`);
+  const r = await script(
+    [
+      'greet bob => "hello bob"',
+      'greet bob => !"hello"',
+      'greet bob => value="hello bob"',
+      "container open",
+      // A number written in quotes is text, and a number is no text: both fail.
+      'ioas alloc => "1"',
+      'ioas alloc => id="2"',
+    ].join("\n") + "\n",
+  );
+  s.close();
+  assert.equal(r.passed, 3);
+  assert.equal(r.failed, 2);
+  assert.match(r.out, /FAIL t\.vfs:5: expected "1", got ok {2}id=1\n/);
+});
+
 Deno.test("session: help lists every command and explains one", async () => {
   const { s, run } = await shell();
   const all = await run("help");
