@@ -916,9 +916,12 @@ class ShellSession implements Session, Env {
     const base = frame?.path ? dirname(frame.path) : Deno.cwd();
     const full = isAbsolute(path) ? path : join(base, path);
     const abs = resolve(full);
+    // Named as the top script was (relative to the working directory, or absolute), so
+    // that every place a message names can be opened from where vfsh was started.
+    const shown = frame?.path && !isAbsolute(path) ? join(dirname(frame.file), path) : path;
     const chain = this.#stack.filter((f) => f.path).map((f) => f.path!);
     if (chain.includes(abs)) {
-      const names = [...this.#stack.filter((f) => f.path).map((f) => f.file), path];
+      const names = [...this.#stack.filter((f) => f.path).map((f) => f.file), shown];
       throw new ShellError(`include cycle: ${names.join(" -> ")}`);
     }
     let text: string;
@@ -927,7 +930,6 @@ class ShellSession implements Session, Env {
     } catch (e) {
       throw new ShellError(`cannot include ${path}: ${describeFsError(e, "read")}`);
     }
-    const shown = frame?.path ? full : path;
     await this.#runText(text, shown, abs, false, frame?.transcript ?? true);
   }
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { relative } from "node:path";
 import { createSimKernel } from "../sim/mod.ts";
 import { createSession, type Session } from "./session.ts";
 
@@ -318,6 +319,15 @@ Deno.test("session: include is relative to the including file and detects cycles
     Deno.writeTextFileSync(`${dir}/b.vfs`, "include a.vfs\n");
     const c = await s.runFile(`${dir}/a.vfs`);
     assert.equal(c.status, 2);
+    // Included files are named as the top one was: here relative to the working directory.
+    const rel = relative(Deno.cwd(), dir);
+    const r2 = await script(Deno.readTextFileSync(`${dir}/a.vfs`), `${rel}/a.vfs`);
+    assert.equal(r2.status, 2);
+    assert.match(r2.out, new RegExp(`\\n${rel}/b\\.vfs:1> include a\\.vfs\\n`));
+    assert.ok(
+      r2.out.includes(`include cycle: ${rel}/a.vfs -> ${rel}/b.vfs -> ${rel}/a.vfs\n`),
+      r2.out,
+    );
     s.close();
   } finally {
     Deno.removeSync(dir, { recursive: true });
