@@ -2,7 +2,7 @@
  * The `vfsh` command line.
  *
  * ```
- * vfsh [OPTIONS]                 interactive shell
+ * vfsh [OPTIONS]                 interactive shell (no prompts for lines piped in)
  * vfsh run [OPTIONS] FILE… | -   replay scripts, each in a fresh session
  * vfsh -c 'CMDS' [OPTIONS]       run commands given on the command line
  * vfsh compare FILE… [OPTIONS]   run scripts in several IOMMU modes / kernels, show differences
@@ -26,7 +26,7 @@ import { writeStdout, writeStdoutText } from "./stdout.ts";
 const USAGE = `vfsh ${denoJson.version}: a scriptable shell for the VFIO container ioctls (iommufd)
 
 usage:
-  vfsh [OPTIONS]                 interactive shell
+  vfsh [OPTIONS]                 interactive shell (lines piped in run without prompts)
   vfsh run [OPTIONS] FILE… | -   replay .vfs scripts, each in a fresh session (- reads stdin)
   vfsh -c 'CMDS' [OPTIONS]       run commands (';' separates them; -c may repeat)
   vfsh compare FILE… [OPTIONS]   run each script in every --modes mode and --kernels release
@@ -90,6 +90,21 @@ function colorWanted(): boolean {
   }
   if (readEnv("NO_COLOR") !== undefined) return false;
   return !Deno.noColor;
+}
+
+const STDIN_TWICE = "- (standard input) can be given once: it is read to its end the first time";
+
+function stdinTwice(files: string[]): boolean {
+  return files.indexOf("-") !== files.lastIndexOf("-");
+}
+
+/** Whether lines come from a person at a terminal (not a pipe or a file). */
+function stdinIsTerminal(): boolean {
+  try {
+    return Deno.stdin.isTerminal();
+  } catch {
+    return false;
+  }
 }
 
 function fail(message: string): number {
@@ -291,6 +306,7 @@ export async function main(args: string[]): Promise<number> {
   if (pos[0] === "run") {
     const files = pos.slice(1);
     if (files.length === 0) return fail("run needs at least one FILE (or - for stdin)");
+    if (stdinTwice(files)) return fail(STDIN_TWICE);
     if (v.command.length > 0) return fail("use either run FILE… or -c 'CMDS', not both");
     const out = new BufferedOut();
     const color = !v.json && colorWanted();
@@ -348,7 +364,9 @@ export async function main(args: string[]): Promise<number> {
   } catch (e) {
     return fail((e as Error).message);
   }
-  await runRepl(s, { historyFile: defaultHistoryFile(), color });
+  // Lines piped in are no typing: no prompts (runRepl's default) and no history.
+  const typed = stdinIsTerminal();
+  await runRepl(s, { historyFile: typed ? defaultHistoryFile() : undefined, color });
   return 0;
 }
 
@@ -368,6 +386,7 @@ async function compareMain(
   },
 ): Promise<number> {
   if (files.length === 0) return fail("compare needs at least one FILE");
+  if (stdinTwice(files)) return fail(STDIN_TWICE);
   if (v.backend !== "sim") return fail("compare runs on the simulator only (no --backend kernel)");
   if (v.mode !== undefined) return fail("compare takes --modes M1,M2,… (not --mode)");
   const { compareFiles, compareJson, formatCompare, parseKernels } = await import("./compare.ts");

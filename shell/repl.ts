@@ -49,6 +49,11 @@ export interface ReplOptions {
    * and output are TTYs. Otherwise input is read as plain lines.
    */
   terminal?: boolean;
+  /**
+   * Show prompts; default: when the input is a TTY. Lines piped in (`vfsh < cmds`) print
+   * only their output, as `sh` and `python3` do.
+   */
+  prompts?: boolean;
 }
 
 /** How many history entries are kept when {@linkcode ReplOptions.historySize} is not given. */
@@ -102,13 +107,16 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
       return FALLBACK_PROMPT;
     }
   };
+  const prompts = options.prompts ?? isTty(source);
   const showPrompt = () => {
+    if (!prompts) return;
     const text = promptText();
     rl.setPrompt(options.color ? colorPrompt(text) : text);
     rl.prompt();
   };
   /** Under the prompt's `> `, for the next line of a statement continued with `\`. */
   const showContinuation = () => {
+    if (!prompts) return;
     rl.setPrompt(" ".repeat(Math.max(0, promptText().length - 2)) + "> ");
     rl.prompt();
   };
@@ -157,7 +165,7 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
         finish();
       } else {
         showPrompt();
-        atPrompt = true;
+        atPrompt = prompts;
         gate.release();
       }
     };
@@ -203,7 +211,7 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
     });
 
     showPrompt();
-    atPrompt = true;
+    atPrompt = prompts;
   });
 }
 

@@ -73,7 +73,8 @@ function start(options: Partial<ReplOptions> = {}): Harness {
   let raw = "";
   output.on("data", (chunk: Uint8Array) => raw += new TextDecoder().decode(chunk));
   const fake = fakeSession(output);
-  const done = runRepl(fake.session, { input, output, color: false, ...options });
+  // A PassThrough is no TTY: prompts are asked for, as a person at a terminal sees them.
+  const done = runRepl(fake.session, { input, output, color: false, prompts: true, ...options });
   return { input, fake, done, text: () => stripAnsi(raw), raw: () => raw };
 }
 
@@ -143,6 +144,15 @@ Deno.test("lines pasted at once run one at a time, in order, each after its prom
   );
   h.input.end();
   await finished(h);
+});
+
+Deno.test("lines piped in (no TTY, prompts not asked for) print only their output", async () => {
+  const h = start({ prompts: undefined });
+  h.input.write("fast 1\nslow \\\n 2\n");
+  h.input.end();
+  await finished(h);
+  assert.deepEqual(h.fake.calls, ["fast 1", "slow \\\n 2"]);
+  assert.equal(h.text(), "out:fast 1\nout:slow \\\n 2\n");
 });
 
 for (const terminal of [false, true]) {

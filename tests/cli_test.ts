@@ -58,6 +58,20 @@ Deno.test("cli: run - reads stdin; -c runs commands; --json", async () => {
   const r = await vfsh(["run", "-"], { stdin: "container open\ncheck-extension TYPE1v2 => 1\n" });
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /PASS -: 1 passed, 0 failed/);
+  // Standard input is read to its end once: a second - is refused before anything runs.
+  for (const cmd of ["run", "compare"]) {
+    const twice = await vfsh([cmd, "-", "-"], { stdin: "container open\n" });
+    assert.equal(twice.code, 2);
+    assert.equal(twice.out, "");
+    assert.equal(
+      twice.err,
+      "vfsh: - (standard input) can be given once: it is read to its end the first time\n",
+    );
+  }
+  // Lines piped to the interactive shell print their output only: no prompts.
+  const piped = await vfsh([], { stdin: "container open\napi-version\n" });
+  assert.equal(piped.code, 0);
+  assert.equal(piped.out, "ok  fd=3\nok  value=0\n");
   const c = await vfsh(["-c", "container open; api-version => 0; ioas alloc"]);
   assert.equal(c.code, 0);
   assert.equal(c.out, "ok  fd=3\nok  value=0\nok  id=1\n");
@@ -233,8 +247,8 @@ Deno.test("cli: a reader that goes away ends vfsh quietly with status 141, as SI
       assert.equal(r.code, 141, r.err);
       assert.equal(r.err, "", args.join(" "));
     }
-    // The interactive shell writes its prompts through readline's stream: only those here.
-    const repl = await vfshHead([], "# nothing to run\n".repeat(200_000));
+    // Lines piped to the interactive shell: their output goes through the session's writer.
+    const repl = await vfshHead([], "echo 'a line long enough to fill a pipe'\n".repeat(200_000));
     assert.equal(repl.code, 141, repl.err);
     assert.equal(repl.err, "");
   } finally {
