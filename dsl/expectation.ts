@@ -399,7 +399,8 @@ export function compileExpect(s: ExpectStmt, vc: ValueContext): CompiledExpect {
     text: s.text,
     holds,
     check(last, env) {
-      if (!last) return { held: false, actual: "(no command has run yet)" };
+      // Shell commands (echo, help, vars…) leave $last alone: one may have run.
+      if (!last) return { held: false, actual: "(no result yet: nothing has set $last)" };
       return { held: holds(last, env), actual: show(recordField(last, field)) };
     },
   };

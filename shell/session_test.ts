@@ -483,6 +483,17 @@ Deno.test('expectations: a quoted principal value is text, as in field="text"', 
   assert.match(r.out, /FAIL t\.vfs:5: expected "1", got ok {2}id=1\n/);
 });
 
+Deno.test("expect: before any result it says nothing has set $last (echo sets none)", async () => {
+  const { s, script } = await shell();
+  const r = await script("echo hi\nexpect text == hi\n");
+  s.close();
+  assert.equal(r.failed, 1);
+  assert.match(
+    r.out,
+    /FAIL t\.vfs:2: expected text == hi, got \(no result yet: nothing has set \$last\)\n/,
+  );
+});
+
 Deno.test("session: help lists every command and explains one", async () => {
   const { s, run } = await shell();
   const all = await run("help");
