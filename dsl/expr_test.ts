@@ -63,6 +63,9 @@ Deno.test("expr: a number wider than 64 bits is an error with its column", () =>
 
 Deno.test("expr: errors name what was expected", () => {
   assert.throws(() => c("4X"), /bad number '4X': expected a digit or a size suffix/);
+  // The message lists every suffix that is read, P and E included.
+  assert.equal(c("1E").constant, 1n << 60n);
+  assert.throws(() => c("4KB"), /size suffix K M G T P E \(or KiB … EiB\)$/);
   assert.throws(() => c("0x"), /expected hex digits/);
   assert.throws(() => c("FOO"), /unknown name 'FOO'.*did you mean TYPE1v2/);
   assert.throws(() => c("1+"), /expected a number, a name or a \$variable/);

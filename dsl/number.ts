@@ -85,7 +85,7 @@ export function scanInteger(text: string, start: number): ScanResult {
     const tail = text.slice(i + 1, end);
     if (shift === undefined || !(tail === "" || tail === "iB" || tail === "ib")) {
       const hint = base === 10
-        ? "expected a digit or a size suffix K M G T (or KiB MiB GiB TiB)"
+        ? "expected a digit or a size suffix K M G T P E (or KiB … EiB)"
         : `expected a base-${base} digit`;
       return { ok: false, message: `bad number '${text.slice(start, end)}': ${hint}`, at: i };
     }
