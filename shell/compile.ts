@@ -82,6 +82,8 @@ export type Compiled =
     readonly kind: "expect";
     readonly check: CompiledExpect;
     readonly text: string;
+    /** What it expects, as reported: the text after `expect`. */
+    readonly expected: string;
     readonly line: number;
     readonly col: number;
   }
@@ -982,6 +984,7 @@ function compileFresh(s: Stmt, registry: Registry, src: SourceText): Compiled {
         kind: "expect",
         check: compileExpect(s, valueContext(src)),
         text: s.text,
+        expected: s.text.replace(/^expect\s+/, ""),
         line: s.line,
         col: s.field.col,
       };

@@ -539,7 +539,7 @@ class ShellSession implements Session, Env {
         if (frame.transcript && !this.#json) this.#echo(frame, line, c.text);
         // The actual value, as text, only for a failure.
         const actual = held ? undefined : c.check.check(this.#last, this).actual;
-        const expected = c.text.replace(/^expect\s+/, "");
+        const expected = c.expected;
         if (this.#json) {
           // As a command's `=>` is reported: tools find every failed expectation one way.
           this.json({
