@@ -895,6 +895,7 @@ class ShellSession implements Session, Env {
       return [
         "let NAME = COMMAND …   run COMMAND, bind its principal value to $NAME (a failure stops a script)",
         "let NAME = EXPR        bind a number: let base = 0x100000 + 2M",
+        'let NAME = "TEXT"      bind text: let dev = "0000:00:04.0"',
         "expect FIELD OP VALUE  check a field of $last: expect unmapped == 2M (OP: == != < <= > >=)",
       ];
     }

@@ -508,6 +508,11 @@ Deno.test("session: help lists every command and explains one", async () => {
   assert.match(one, /iova +the IOVA mapped \(principal value\)/);
   assert.match(await run("help ioas"), /ioas alloc +IOMMU_IOAS_ALLOC/);
   assert.match(await run("help nosuch"), /error: help: unknown command 'nosuch'/);
+  // let binds numbers and text; its help says both.
+  assert.match(
+    await run("help let"),
+    /\nlet NAME = "TEXT" {6}bind text: let dev = "0000:00:04\.0"\n/,
+  );
   s.close();
 });
 
