@@ -191,6 +191,11 @@ function fieldSplit(w: Word): number {
   return raw > q ? -1 : raw;
 }
 
+/** The principal value of a successful result; undefined for a failure or a command without one. */
+function principalOf(r: ResultRecord): FieldValue | undefined {
+  return r.errno === 0 && r.principal !== undefined ? r.fields[r.principal] : undefined;
+}
+
 /**
  * The atoms of one expectation seen so far, to refuse what can never all hold (a success
  * with an errno, two different errnos) and what is said twice (a field, the principal value).
@@ -311,8 +316,7 @@ export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledE
       // Text, compared as `field="text"` compares it: "1" is no number.
       const m = compileFieldValue(w, t, w.col, vc);
       checks.push((r, env) => {
-        if (r.errno !== 0 || r.principal === undefined) return false;
-        const a = r.fields[r.principal];
+        const a = principalOf(r);
         return a !== undefined && m(a, env);
       });
       continue;
@@ -322,8 +326,7 @@ export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledE
       suggest: vc.suggest,
     });
     checks.push((r, env) => {
-      if (r.errno !== 0 || r.principal === undefined) return false;
-      const a = r.fields[r.principal];
+      const a = principalOf(r);
       if (typeof a === "bigint") return a === evalInt(num, env);
       if (typeof a === "boolean") return a === (evalInt(num, env) !== 0n);
       return false;
