@@ -912,17 +912,22 @@ class ShellSession implements Session, Env {
     throw new ShellError(r.ok ? `no help for '${name}'` : r.message);
   }
 
+  /** `path` as the running script means it: beside that script, or at the prompt in the cwd. */
+  #besideScript(path: string): string {
+    if (isAbsolute(path)) return path;
+    const frame = this.#stack[this.#stack.length - 1];
+    return join(frame?.path ? dirname(frame.path) : Deno.cwd(), path);
+  }
+
   async #include(path: string): Promise<void> {
     const frame = this.#stack[this.#stack.length - 1];
-    const base = frame?.path ? dirname(frame.path) : Deno.cwd();
-    const full = isAbsolute(path) ? path : join(base, path);
-    const abs = resolve(full);
+    const abs = resolve(this.#besideScript(path));
     // Named as the top script was (relative to the working directory, or absolute), so
     // that every place a message names can be opened from where vfsh was started.
     const shown = frame?.path && !isAbsolute(path) ? join(dirname(frame.file), path) : path;
-    const chain = this.#stack.filter((f) => f.path).map((f) => f.path!);
-    if (chain.includes(abs)) {
-      const names = [...this.#stack.filter((f) => f.path).map((f) => f.file), shown];
+    const files = this.#stack.filter((f) => f.path);
+    if (files.some((f) => f.path === abs)) {
+      const names = [...files.map((f) => f.file), shown];
       throw new ShellError(`include cycle: ${names.join(" -> ")}`);
     }
     let text: string;
@@ -946,11 +951,10 @@ class ShellSession implements Session, Env {
 
   /** Load a plugin module (relative to the running script); a failure throws, saying why. */
   async addPlugin(path: string): Promise<Plugin> {
-    const frame = this.#stack[this.#stack.length - 1];
-    const base = frame?.path ? dirname(frame.path) : Deno.cwd();
+    const file = this.#besideScript(path);
     // Loaded only when a plugin is (it needs node:url for the module URL).
     const { loadPluginFile } = await import("./plugin_loader.ts");
-    const plugin = await loadPluginFile(isAbsolute(path) ? path : join(base, path), path);
+    const plugin = await loadPluginFile(file, path);
     this.registry.register(plugin);
     for (const c of plugin.commands) this.#pluginCommands.add(c.name);
     return plugin;
