@@ -8,6 +8,7 @@
 import type { Kernel } from "../uapi/kernel.ts";
 import { ShellError } from "./plugin_core.ts";
 import { describeFsError } from "./files.ts";
+import { writeAllSync } from "./stdout.ts";
 
 const encoder = new TextEncoder();
 
@@ -37,9 +38,7 @@ export class Recorder {
   }
 
   #put(text: string): void {
-    const bytes = encoder.encode(text);
-    let off = 0;
-    while (off < bytes.length) off += this.#file!.writeSync(bytes.subarray(off));
+    writeAllSync(this.#file!, encoder.encode(text));
   }
 
   /** Append one line. When that fails, closes the file and throws a one-line ShellError. */

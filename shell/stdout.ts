@@ -23,11 +23,16 @@ export function exitIfBrokenPipe(err: unknown): void {
   if (isBrokenPipe(err)) Deno.exit(BROKEN_PIPE_STATUS);
 }
 
+/** Write all of `bytes` to `w`: writeSync may take only part of them. */
+export function writeAllSync(w: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
+}
+
 /** Write all of `bytes` to standard output; ends the process if nobody reads it any more. */
 export function writeStdout(bytes: Uint8Array): void {
   try {
-    let off = 0;
-    while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
+    writeAllSync(Deno.stdout, bytes);
   } catch (err) {
     exitIfBrokenPipe(err);
     throw err;
