@@ -86,6 +86,11 @@ export interface Release {
    * length 0 reserved from start through start - 1, wrapping.
    */
   readonly addReservedChecks: boolean;
+  /**
+   * Compat CHECK_EXTENSION answers TYPE1, TYPE1v2 and UNMAP_ALL with 0 in no-iommu mode, as
+   * SET_IOMMU already refuses them there (a 2026 fix, seen in 6.12.117). Before, always 1.
+   */
+  readonly noIommuHidesType1: boolean;
 }
 
 function release(version: string, r: Omit<Release, "version">): Release {
@@ -113,6 +118,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     invalidateBounds: false,
     accessOkSignOnly: false,
     addReservedChecks: false,
+    noIommuHidesType1: false,
   }),
   release("6.6", {
     capAlign8: true,
@@ -133,6 +139,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     invalidateBounds: false,
     accessOkSignOnly: true,
     addReservedChecks: false,
+    noIommuHidesType1: false,
   }),
   release("6.12", {
     capAlign8: true,
@@ -153,6 +160,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     invalidateBounds: false,
     accessOkSignOnly: false,
     addReservedChecks: false,
+    noIommuHidesType1: false,
   }),
   // The rig's kernel: a 6.12 stable release that carries the empty-unmap fix.
   release("6.12.117", {
@@ -174,6 +182,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     invalidateBounds: true,
     accessOkSignOnly: false,
     addReservedChecks: true,
+    noIommuHidesType1: true,
   }),
   release("6.18", {
     capAlign8: true,
@@ -194,6 +203,7 @@ export const RELEASES: readonly Release[] = Object.freeze([
     invalidateBounds: false,
     accessOkSignOnly: false,
     addReservedChecks: false,
+    noIommuHidesType1: false,
   }),
 ]);
 

@@ -150,7 +150,8 @@ export function vfioCompatIoctl(ctx: IommufdCtx, cmd: number, arg: IoctlArg): nu
 }
 
 /**
- * VFIO_CHECK_EXTENSION: TYPE1, TYPE1v2 and UNMAP_ALL always; DMA_CC from the compat IOAS's
+ * VFIO_CHECK_EXTENSION: TYPE1, TYPE1v2 and UNMAP_ALL (0 in no-iommu mode where the release
+ * says so, as SET_IOMMU refuses them there); DMA_CC from the compat IOAS's
  * paging hwpts (ENODEV without a compat IOAS); NOIOMMU from 6.3 when the kernel is built with
  * CONFIG_VFIO_NOIOMMU, whatever enable_unsafe_noiommu_mode says; everything else 0.
  */
@@ -159,7 +160,7 @@ export function vfioCheckExtension(ctx: IommufdCtx, type: bigint): number {
     case BigInt(VFIO_TYPE1_IOMMU):
     case BigInt(VFIO_TYPE1v2_IOMMU):
     case BigInt(VFIO_UNMAP_ALL):
-      return 1;
+      return ctx.release.noIommuHidesType1 && compatNoIommuMode(ctx) ? 0 : 1;
     case BigInt(VFIO_NOIOMMU_IOMMU):
       return noIommuBuilt(ctx) ? 1 : 0;
     case BigInt(VFIO_DMA_CC_IOMMU):

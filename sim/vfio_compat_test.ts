@@ -522,6 +522,17 @@ Deno.test("compat: in no-iommu mode TYPE1/TYPE1v2 are EINVAL, even with a compat
   strictEqual(mapDma(k, fd, 0x1000n, MiB, 0x1000n), 0);
 });
 
+Deno.test("compat: CHECK_EXTENSION(TYPE1, TYPE1v2, UNMAP_ALL) is !no_iommu_mode in 6.12.117, 1 before", () => {
+  for (const [release, want] of [["6.12.117", 0], ["6.12", 1], ["6.18", 1]] as const) {
+    const { k, fd, gfd } = noIommu(release);
+    for (const ext of [1n, 3n, 9n]) strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, ext), 1);
+    strictEqual(setContainer(k, gfd, fd), 0);
+    for (const ext of [1n, 3n, 9n]) {
+      strictEqual(k.ioctl(fd, R.VFIO_CHECK_EXTENSION, ext), want, `${release} ext ${ext}`);
+    }
+  }
+});
+
 Deno.test("compat: opening a no-IOMMU device needs CAP_SYS_RAWIO and no compat IOAS (EPERM)", () => {
   const { k, fd, gfd } = noIommu();
   strictEqual(setContainer(k, gfd, fd), 0);
