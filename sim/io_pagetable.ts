@@ -541,9 +541,12 @@ export class IoPagetable {
   }
 
   /** First fit inside one allowed window [ws, wl], or -1. */
-  private allocInWindow(ws: bigint, wl: bigint, fit: Fit): bigint {
-    // The window itself must fit first (__alloc_iova_check_used).
-    if (fitHole(ws, wl, fit) < 0n) return -1n;
+  private allocInWindow(window: bigint, wl: bigint, fit: Fit): bigint {
+    // The window itself must fit first (__alloc_iova_check_used), and the search for a hole
+    // starts at its aligned start, not its first byte: with sub-page maps an area may end
+    // between the two, and the kernel never sees it.
+    const ws = fitHole(window, wl, fit);
+    if (ws < 0n) return -1n;
     const t = this.tree;
     // The free run at (or just after) the window start.
     split64(ws);

@@ -355,6 +355,29 @@ Deno.test("iopt_alloc_iova: page offset of the address is kept in the IOVA", () 
   assert.deepEqual(r, { errno: 0, iova: 0x1010n });
 });
 
+Deno.test("iopt_alloc_iova: the hole search starts at the window's aligned start (an area before it is not seen)", () => {
+  const { iopt, memory } = setup();
+  const buf = memory.mmap(MiB);
+  // A 16-byte area at 0x1000 ends before ALIGN_UP(0x1000, 0x10) | 0x100 = 0x1100.
+  assert.deepEqual(iopt.mapUserPages({ uptr: buf, length: 0x10n, prot: RW }), {
+    errno: 0,
+    iova: 0x1000n,
+  });
+  assert.deepEqual(iopt.mapUserPages({ uptr: buf + 0x100n, length: 0x10n, prot: RW }), {
+    errno: 0,
+    iova: 0x1100n,
+  });
+  // The same inside an allowed window whose start an area covers.
+  const w = setup();
+  const wbuf = w.memory.mmap(MiB);
+  ok({ errno: w.iopt.setAllowIova([{ start: 0x40000n, last: 0x7ffffn }]) });
+  ok(w.iopt.mapUserPages({ uptr: wbuf, length: 0x10n, prot: RW, iova: 0x40000n }));
+  assert.deepEqual(w.iopt.mapUserPages({ uptr: wbuf + 0x100n, length: 0x10n, prot: RW }), {
+    errno: 0,
+    iova: 0x40100n,
+  });
+});
+
 Deno.test("iopt_alloc_iova: skips reserved ranges and small gaps, honours the domain aperture", () => {
   const { iopt, memory } = setup();
   ok({ errno: iopt.addDomain(mockDomain(), []) });
