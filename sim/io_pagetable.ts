@@ -212,6 +212,15 @@ export class IoPagetable {
     return this.tree.size;
   }
 
+  /** The IOVA of the `n`-th area in IOVA order (from 0), or undefined past the last one. */
+  nthAreaIova(n: number): bigint | undefined {
+    const t = this.tree;
+    for (let ok = t.first(); ok; ok = t.next()) {
+      if (n-- === 0) return join64(t.sHi, t.sLo);
+    }
+    return undefined;
+  }
+
   // ---- map ----------------------------------------------------------------------------------
   // The hot paths work on hi/lo 32-bit halves held in plain numbers: each bigint argument is
   // split once and no BigInt is allocated until the result.

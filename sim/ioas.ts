@@ -17,6 +17,7 @@ import type { UserArg } from "./uaccess.ts";
 import { userRead, userWrite } from "./uaccess.ts";
 import { IoPagetable } from "./io_pagetable.ts";
 import type { HwPagetable } from "./hw_pagetable.ts";
+import { syzConvIovaId } from "./selftest.ts";
 
 /** IOMMU_READ / IOMMU_WRITE of include/linux/iommu.h. */
 export const IOMMU_READ = 1;
@@ -230,10 +231,18 @@ const COPY = offsetsOf(S.iommu_ioas_copy);
  */
 export function iommufdIoasCopy(ctx: IommufdCtx, u: UserArg, usize: number): number {
   const kv = u.kv;
-  const flags = kv.getUint32(COPY.flags, true);
+  // The selftest kernel's syzkaller hook rewrites flags and src_iova first; both are written
+  // back with the rest on success (only then: `kv` may be the caller's own buffer).
+  const syz = syzConvIovaId(
+    ctx,
+    kv.getUint32(COPY.src_ioas_id, true),
+    kv.getBigUint64(COPY.src_iova, true),
+    kv.getUint32(COPY.flags, true),
+  );
+  const flags = syz.flags;
   if ((flags & ~MAP_FLAGS) !== 0) return -E.EOPNOTSUPP;
   const length = kv.getBigUint64(COPY.length, true);
-  const srcIova = kv.getBigUint64(COPY.src_iova, true);
+  const srcIova = syz.iova;
   const dstIova = kv.getBigUint64(COPY.dst_iova, true);
   if (length === U64_MAX || srcIova === U64_MAX || dstIova === U64_MAX) return -E.EOVERFLOW;
   if (ctx.release.mapNeedsRW && (flags & (MAP_WRITEABLE | MAP_READABLE)) === 0) {
@@ -251,6 +260,8 @@ export function iommufdIoasCopy(ctx: IommufdCtx, u: UserArg, usize: number): num
     length,
   });
   if (r.errno !== 0) return -r.errno;
+  kv.setUint32(COPY.flags, flags, true);
+  kv.setBigUint64(COPY.src_iova, srcIova, true);
   kv.setBigUint64(COPY.dst_iova, r.iova, true);
   return ctx.respond(u, usize, S.iommu_ioas_copy.size);
 }

@@ -321,3 +321,31 @@ Deno.test("IOMMU_IOAS_COPY: EOPNOTSUPP, EOVERFLOW, EINVAL, source ENOENT, destin
   strictEqual(ok.out.dst_iova, 0x200000n);
   strictEqual(copy({}).ret, -E.EEXIST);
 });
+
+Deno.test("IOMMU_IOAS_COPY: MOCK_FLAGS_ACCESS_SYZ (selftest kernel) reads src_iova as area index and offset", () => {
+  const { k, fd, ioas, buf } = setup();
+  strictEqual(mapFixed(k, fd, ioas, buf, 0x4000n, 0x100000n), 0);
+  strictEqual(mapFixed(k, fd, ioas, buf, 0x4000n, 0x400000n), 0);
+  const copy = (v: Record<string, bigint | number>) =>
+    call(k, fd, R.IOMMU_IOAS_COPY, S.iommu_ioas_copy, {
+      flags: 0x10007,
+      dst_ioas_id: ioas,
+      src_ioas_id: ioas,
+      length: 0x1000n,
+      dst_iova: 0x700000n,
+      ...v,
+    });
+  // Area 1 (at 0x400000) plus 0x2000: the flag dropped and both written back.
+  const ok = copy({ src_iova: (0x2000n << 32n) | 1n });
+  strictEqual(ok.ret, 0);
+  strictEqual(ok.out.flags, 7n);
+  strictEqual(ok.out.src_iova, 0x402000n);
+  // Three areas now (the copy made one at 0x700000); no fourth: IOVA 0, which none covers.
+  strictEqual(copy({ src_iova: 3n, dst_iova: 0x900000n }).ret, -E.ENOENT);
+  // The flag alone is not EOPNOTSUPP; other unknown flags still are, after the conversion.
+  strictEqual(copy({ flags: 0x10008 }).ret, -E.EOPNOTSUPP);
+  // A bad source IOAS: flag dropped, IOVA kept, then the source lookup fails.
+  const bad = copy({ src_ioas_id: 99, src_iova: 0x100000n });
+  strictEqual(bad.ret, -E.ENOENT);
+  strictEqual(bad.out.flags, 0x10007n, "nothing written back on error");
+});

@@ -191,3 +191,27 @@ export function iommufdTest(ctx: IommufdCtx, u: UserArg, usize: number): number 
       return -E.EOPNOTSUPP;
   }
 }
+
+/** `MOCK_FLAGS_ACCESS_SYZ`: an IOVA argument is an area index and an offset (for syzkaller). */
+export const MOCK_FLAGS_ACCESS_SYZ = 1 << 16;
+
+/**
+ * `iommufd_test_syz_conv_iova_id`, which a CONFIG_IOMMUFD_TEST kernel runs on IOAS_COPY before
+ * checking its flags: with MOCK_FLAGS_ACCESS_SYZ set, the flag is dropped and `iova` is read as
+ * { u32 nth_area, u32 offset } of IOAS `ioasId`: that area's IOVA plus the offset (mod 2^64),
+ * or 0 when there is no such area. A bad IOAS id leaves `iova` as it was. Returns the flags and
+ * the IOVA to go on with.
+ */
+export function syzConvIovaId(
+  ctx: IommufdCtx,
+  ioasId: number,
+  iova: bigint,
+  flags: number,
+): { flags: number; iova: bigint } {
+  if ((flags & MOCK_FLAGS_ACCESS_SYZ) === 0) return { flags, iova };
+  flags = (flags & ~MOCK_FLAGS_ACCESS_SYZ) >>> 0;
+  const ioas = ctx.getIoas(ioasId);
+  if (ioas === undefined) return { flags, iova };
+  const start = ioas.iopt.nthAreaIova(Number(iova & 0xffff_ffffn));
+  return { flags, iova: start === undefined ? 0n : (start + (iova >> 32n)) & U64_MAX };
+}
