@@ -19,6 +19,7 @@ import {
   hwptEnforceCc,
   type HwptNested,
   hwptPagingAbort,
+  hwptPagingAddDomain,
   hwptPagingAlloc,
 } from "./hw_pagetable.ts";
 import { releaseAtLeast } from "./release.ts";
@@ -226,12 +227,27 @@ function autoGetDomain(idev: IommufdDevice, ioas: Ioas, replace: boolean): numbe
     return hwpt.id;
   }
   const ctx = idev.ctx;
-  const hwpt = hwptPagingAlloc(ctx, ioas, idev);
+  // An attach attaches before the domain joins the IOAS (`immediate_attach`): the device's
+  // reserved regions are checked (EADDRINUSE) before any page is pinned (EFAULT, ENOMEM). A
+  // replace adds the domain first.
+  const hwpt = hwptPagingAlloc(ctx, ioas, idev, !replace);
   if (typeof hwpt === "number") return hwpt;
   const rc = replace ? doReplace(idev, hwpt) : hwptAttach(hwpt, idev);
   if (rc !== 0) {
     hwptPagingAbort(ctx, hwpt);
     return rc;
+  }
+  if (!replace) {
+    const err = hwptPagingAddDomain(hwpt);
+    if (err !== 0) {
+      // Detach again: the reserved regions leave the IOAS, the device holds no hwpt.
+      ioas.iopt.removeReservedIova(idev);
+      hwpt.devices.delete(idev);
+      hwpt.users--;
+      idev.hwpt = undefined;
+      hwptPagingAbort(ctx, hwpt);
+      return err;
+    }
   }
   hwpt.autoDomain = true;
   ctx.objects.finalize(hwpt);

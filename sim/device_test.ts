@@ -12,6 +12,7 @@ import * as R from "../uapi/ioctl.ts";
 import { SimKernel } from "./kernel.ts";
 import {
   call,
+  destroy,
   deviceFd,
   ioasAlloc,
   iovaRanges,
@@ -223,6 +224,28 @@ Deno.test("replace: a reserved region over a mapped area of the new IOAS -> EADD
   strictEqual(deviceReplace(idev, b), -E.EADDRINUSE);
   strictEqual(idev.hwpt?.id, hwpt);
   strictEqual(holes(k, fd, a), 2, "still reserved in the old IOAS");
+});
+
+Deno.test("attach (automatic domain): reserved regions are checked before the fill pins: EADDRINUSE over EFAULT", () => {
+  const { k, fd, a, idev } = resvDevice();
+  // An area over the device's reserved region whose memory is gone: the kernel attaches
+  // (immediate_attach) before iopt_table_add_domain would fault on it.
+  const va = k.mmap(PAGE);
+  strictEqual(mapFixed(k, fd, a, va, PAGE, 0x2000000n), 0);
+  strictEqual(k.munmap(va, PAGE), 0);
+  strictEqual(deviceAttach(idev, a), -E.EADDRINUSE);
+  strictEqual(idev.hwpt, undefined);
+});
+
+Deno.test("attach (automatic domain): a fill that fails detaches again: no reserved region, no hwpt, the IOAS free", () => {
+  const { k, fd, a, idev } = resvDevice();
+  const va = k.mmap(PAGE);
+  strictEqual(mapFixed(k, fd, a, va, PAGE, 0x3000000n), 0);
+  strictEqual(k.munmap(va, PAGE), 0);
+  strictEqual(deviceAttach(idev, a), -E.EFAULT);
+  strictEqual(idev.hwpt, undefined);
+  strictEqual(holes(k, fd, a), 1, "the device's region left the IOAS");
+  strictEqual(destroy(k, fd, a), 0, "no hwpt holds the IOAS");
 });
 
 Deno.test("attach to a nested hwpt: no reserved regions in the parent's IOAS (find_hwpt_paging is NULL)", () => {

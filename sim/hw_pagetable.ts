@@ -35,6 +35,8 @@ export class HwPagetable implements IommufdObject {
   readonly devices = new Set<IommufdDevice>();
   /** Whether the domain was added to the IOAS's io_pagetable. */
   inIopt = false;
+  /** Whether it holds a user of its IOAS (from allocation until it is unlinked). */
+  holdsIoas = false;
   /** Allocated with IOMMU_HWPT_ALLOC_NEST_PARENT (`hwpt_paging->nest_parent`). */
   nestParent = false;
   /** The domain has dirty-tracking ops (allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING). */
@@ -74,33 +76,49 @@ export function hwptEnforceCc(hwpt: HwPagetable): number {
 }
 
 /**
- * `iommufd_hwpt_paging_alloc` for an automatic domain: the object takes its id first (so a
- * failure later frees it again), holds its IOAS, enforces coherency if the device asks for
- * it, and adds the domain to the io_pagetable (alignment, aperture reservations, filling every
- * existing area: where pins happen). Returns the hwpt or -errno.
+ * `iommufd_hwpt_paging_alloc`: the object takes its id first (so a failure later frees it
+ * again), holds its IOAS, enforces coherency if the device asks for it, and (unless
+ * `deferDomain`) adds the domain to the io_pagetable ({@link hwptPagingAddDomain}). An attach
+ * that makes an automatic domain defers it: the kernel attaches the device first
+ * (`immediate_attach`), so its reserved regions are checked before any page is pinned.
+ * Returns the hwpt or -errno.
  */
 export function hwptPagingAlloc(
   ctx: IommufdCtx,
   ioas: Ioas,
   idev: IommufdDevice,
+  deferDomain = false,
 ): HwPagetable | number {
   const hwpt = new HwPagetable(ioas, idev.dev.iommu);
   const rc = ctx.objects.allocate(hwpt);
   if (rc !== 0) return -rc;
   ioas.users++;
+  hwpt.holdsIoas = true;
   if (idev.enforceCacheCoherency) {
     // A driver reporting ENFORCE_CACHE_COHERENCY cannot fail here (WARN_ON in the kernel).
     hwptEnforceCc(hwpt);
   }
-  const err = ioas.iopt.addDomain(hwpt.domain, []);
+  if (deferDomain) return hwpt;
+  const err = hwptPagingAddDomain(hwpt);
   if (err !== 0) {
-    ioas.users--;
+    hwptUnlink(hwpt);
     ctx.objects.abort(hwpt);
-    return -err;
+    return err;
   }
-  hwpt.inIopt = true;
-  ioas.hwpts.push(hwpt);
   return hwpt;
+}
+
+/**
+ * `iopt_table_add_domain` of a new paging hwpt (alignment, aperture reservations, filling
+ * every existing area: where pins happen); on success the hwpt joins its IOAS's list.
+ * Returns 0 or -errno.
+ */
+export function hwptPagingAddDomain(hwpt: HwPagetable): number {
+  const err = hwpt.ioas.iopt.addDomain(hwpt.domain, []);
+  if (err !== 0) return -err;
+  hwpt.inIopt = true;
+  hwpt.ioas.hwpts.push(hwpt);
+  return 0;
 }
 
 /** Undo {@link hwptPagingAlloc} before the hwpt was finalised (dropping a fault it took). */
@@ -123,6 +141,9 @@ function hwptUnlink(hwpt: HwPagetable): void {
     hwpt.inIopt = false;
     const i = ioas.hwpts.indexOf(hwpt);
     if (i >= 0) ioas.hwpts.splice(i, 1);
+  }
+  if (hwpt.holdsIoas) {
+    hwpt.holdsIoas = false;
     ioas.users--;
   }
 }
