@@ -236,7 +236,8 @@ class ShellSession implements Session, Env {
   #stack: Frame[] = [];
   #exit = false;
   #stats: Stats = { passed: 0, failed: 0, errors: 0 };
-  #scratch: { addr: bigint; size: bigint } | undefined;
+  /** Memory for `userBytes`, and the simulator's boot it was mapped in (0 on the kernel). */
+  #scratch: { addr: bigint; size: bigint; boot: number } | undefined;
   #contexts = new Map<string, CommandContext>();
   #lastPlugin: string | undefined;
   #lastContext: CommandContext | undefined;
@@ -871,19 +872,29 @@ class ShellSession implements Session, Env {
     return ctx;
   }
 
+  /** The scratch memory, unless a reboot of the simulator took it (then it is forgotten). */
+  #liveScratch(): { addr: bigint; size: bigint } | undefined {
+    const s = this.#scratch;
+    if (s !== undefined && s.boot !== (this.kernel.simulator?.boots ?? 0)) {
+      this.#scratch = undefined;
+    }
+    return this.#scratch;
+  }
+
   #userBytes(bytes: Uint8Array): bigint {
     const need = BigInt(Math.max(4096, Math.ceil(bytes.length / 4096) * 4096));
-    if (!this.#scratch || this.#scratch.size < need) {
-      if (this.#scratch) this.kernel.munmap(this.#scratch.addr, this.#scratch.size);
+    const old = this.#liveScratch();
+    if (!old || old.size < need) {
+      if (old) this.kernel.munmap(old.addr, old.size);
       const addr = this.kernel.mmap(need);
       if (addr < 0n) {
         throw new ShellError(`cannot allocate scratch memory: ${errnoName(Number(-addr))}`);
       }
-      this.#scratch = { addr, size: need };
+      this.#scratch = { addr, size: need, boot: this.kernel.simulator?.boots ?? 0 };
     }
-    const r = this.kernel.writeMemory(this.#scratch.addr, bytes);
+    const r = this.kernel.writeMemory(this.#scratch!.addr, bytes);
     if (r < 0) throw new ShellError(`cannot write scratch memory: ${errnoName(-r)}`);
-    return this.#scratch.addr;
+    return this.#scratch!.addr;
   }
 
   #help(name?: string): string[] {
@@ -974,7 +985,8 @@ class ShellSession implements Session, Env {
       // Newest first: what a `map` without --vaddr allocated, in reverse order.
       const anon = this.state.anon;
       for (let i = anon.length - 1; i >= 0; i--) k.munmap(anon[i].addr, anon[i].size);
-      if (this.#scratch) k.munmap(this.#scratch.addr, this.#scratch.size);
+      const scratch = this.#liveScratch();
+      if (scratch) k.munmap(scratch.addr, scratch.size);
     }
     this.state.devices.clear();
     this.state.groups.clear();

@@ -674,3 +674,24 @@ Deno.test("session: at the prompt an error shows the message whole, the line and
   );
   s.close();
 });
+
+Deno.test("session: after sim reset the shell's scratch memory is mapped afresh (userBytes works)", async () => {
+  const { script } = await shell();
+  // container setup and allow-iovas pass their arguments through the scratch memory.
+  const r = await script(
+    "container setup\nsim reset\ncontainer setup\nlet i = ioas alloc\nioas allow-iovas $i 0x1000-0x1fff => ok\n",
+  );
+  assert.equal(r.status, 0, r.out);
+  assert.doesNotMatch(r.out, /scratch memory/);
+});
+
+Deno.test("session: sim profile reboots the shell side too: no container, no region variables", async () => {
+  const { s, run } = await shell();
+  await run("container open; mem alloc b 4K; let keep = 5");
+  assert.equal(await run("sim profile amd-vi"), "ok\n");
+  assert.equal(s.prompt(), "vfsh sim> ");
+  assert.equal(await run("vars"), "$keep = 5\n");
+  // The same for sim reset; a variable rebound to something else stays.
+  await run("mem alloc c 4K; mem alloc d 4K; let d = 7; sim reset");
+  assert.equal(await run("vars"), "$d = 7\n$keep = 5\n");
+});

@@ -524,8 +524,12 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
     return pinnedPages(this.#accounting);
   }
 
+  /** Reboots so far ({@link reset}). */
+  boots = 0;
+
   /** Close every file, forget all memory and devices: a fresh boot (settings are kept). */
   reset(): void {
+    this.boots++;
     const files = this.#files;
     this.#files = [];
     for (const f of files) {

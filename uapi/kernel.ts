@@ -80,6 +80,11 @@ export interface SimulatorControl {
   /** Drop every open file, object and mapping: a freshly booted simulated machine. */
   reset(): void;
   /**
+   * How many times the machine was rebooted ({@link reset}, {@link setProfile}): an address or
+   * fd remembered from an earlier boot means nothing (the same numbers are handed out again).
+   */
+  readonly boots: number;
+  /**
    * What serves /dev/vfio/vfio from the next open on: `iommufd` (CONFIG_IOMMUFD_VFIO_CONTAINER)
    * or `legacy` (drivers/vfio/container.c with vfio_iommu_type1); /dev/iommu is iommufd either way.
    */

@@ -17,6 +17,26 @@ function sim(ctx: CommandContext, name: string): SimulatorControl {
 }
 
 /** Run a simulator control, turning its exceptions (an unknown name…) into one line. */
+/**
+ * After a reboot of the simulated machine: the shell forgets what it had open and mapped (the
+ * fds and addresses will be handed out again), and `$NAME` of each memory region it freed.
+ */
+function forgetMachine(ctx: CommandContext): void {
+  const st = ctx.state;
+  for (const [name, region] of st.mem) {
+    if (st.vars.get(name) === region.addr) st.vars.delete(name);
+  }
+  st.containers.clear();
+  st.compatIoas.clear();
+  st.groups.clear();
+  st.devices.clear();
+  st.mem.clear();
+  st.anon.length = 0;
+  st.areas.clear();
+  st.container = -1;
+  st.group = -1;
+}
+
 function guard<T>(ctx: CommandContext, f: () => T): T {
   try {
     return f();
@@ -29,6 +49,8 @@ const profile = defineCommand({
   name: "sim profile",
   summary:
     "Choose the simulated platform (page sizes, aperture, reserved regions); no NAME lists them",
+  description: "The machine reboots with the new platform, as with sim reset: every fd, object\n" +
+    "and mapping is gone, and so is $NAME of each memory region.",
   args: z.object({ name: t.string("profile name", { label: "NAME" }).optional() }),
   run(ctx, { name }) {
     const s = sim(ctx, "sim profile");
@@ -37,6 +59,7 @@ const profile = defineCommand({
       ctx.fail(`unknown profile '${name}' (profiles: ${s.profiles().join(", ")})`);
     }
     guard(ctx, () => s.setProfile(name));
+    forgetMachine(ctx);
     return ctx.ok();
   },
 });
@@ -157,19 +180,11 @@ const privileged = defineCommand({
 const reset = defineCommand({
   name: "sim reset",
   summary: "A freshly booted simulated machine: every fd, object and mapping is gone",
+  description: "The shell forgets them too, and $NAME of each memory region.",
   run(ctx) {
     const s = sim(ctx, "sim reset");
     guard(ctx, () => s.reset());
-    const st = ctx.state;
-    st.containers.clear();
-    st.compatIoas.clear();
-    st.groups.clear();
-    st.devices.clear();
-    st.mem.clear();
-    st.anon.length = 0;
-    st.areas.clear();
-    st.container = -1;
-    st.group = -1;
+    forgetMachine(ctx);
     return ctx.ok();
   },
 });
