@@ -52,7 +52,7 @@ options:
   -V, --version           the version
 
 run exits 0 when every expectation held, 1 when one failed, 2 when a script could not run
-(141 when the reader of its output went away, as with SIGPIPE);
+or its output could not be written (141 when the reader of its output went away, as SIGPIPE);
 compare exits 0 when it ran, whatever it found, 2 when a script could not run.
 In the shell, 'help' lists the commands and 'help COMMAND' explains one.`;
 
@@ -257,11 +257,11 @@ export async function main(args: string[]): Promise<number> {
   }
   const v = parsed.values;
   if (v.help) {
-    console.log(USAGE);
+    writeStdoutText(USAGE + "\n");
     return 0;
   }
   if (v.version) {
-    console.log(`vfsh ${denoJson.version}`);
+    writeStdoutText(`vfsh ${denoJson.version}\n`);
     return 0;
   }
   const pos = parsed.positionals;

@@ -15,7 +15,7 @@ import readline from "node:readline";
 import process from "node:process";
 import { colorPrompt, InputGate, wantColor } from "./_terminal.ts";
 import { endsInContinuation } from "../dsl/lexer.ts";
-import { exitIfBrokenPipe } from "./stdout.ts";
+import { exitOnOutputError } from "./stdout.ts";
 
 /**
  * What the REPL needs from a shell session. `Session` of shell/session.ts satisfies it;
@@ -69,12 +69,10 @@ const FALLBACK_PROMPT = "vfsh> ";
  */
 export function runRepl(session: ReplSession, options: ReplOptions): Promise<void> {
   const output = options.output ?? process.stdout;
-  // Our own stdout read by a pipe that closed (`vfsh < cmds | head`): end as SIGPIPE would.
+  // Our own stdout read by a pipe that closed (`vfsh < cmds | head`): end as SIGPIPE would;
+  // other write errors end vfsh with one line.
   if (options.output === undefined) {
-    process.stdout.on("error", (err: unknown) => {
-      exitIfBrokenPipe(err);
-      throw err;
-    });
+    process.stdout.on("error", (err: unknown) => exitOnOutputError(err));
   }
   const source = options.input ?? process.stdin;
   const terminal = options.terminal ?? (isTty(source) && isTty(output));

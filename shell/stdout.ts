@@ -23,19 +23,32 @@ export function exitIfBrokenPipe(err: unknown): void {
   if (isBrokenPipe(err)) Deno.exit(BROKEN_PIPE_STATUS);
 }
 
+/**
+ * Output that cannot be written (a full disk, an I/O error) ends vfsh: what follows would be
+ * lost too. A broken pipe ends it as SIGPIPE would; anything else with one line on standard
+ * error and status 2, the status of a script that could not run (1 would claim a failed
+ * expectation).
+ */
+export function exitOnOutputError(err: unknown): never {
+  exitIfBrokenPipe(err);
+  try {
+    console.error(`vfsh: cannot write output: ${(err as Error)?.message ?? err}`);
+  } catch { /* standard error is gone too */ }
+  Deno.exit(2);
+}
+
 /** Write all of `bytes` to `w`: writeSync may take only part of them. */
 export function writeAllSync(w: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
   let off = 0;
   while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
 }
 
-/** Write all of `bytes` to standard output; ends the process if nobody reads it any more. */
+/** Write all of `bytes` to standard output; ends the process if that fails ({@link exitOnOutputError}). */
 export function writeStdout(bytes: Uint8Array): void {
   try {
     writeAllSync(Deno.stdout, bytes);
   } catch (err) {
-    exitIfBrokenPipe(err);
-    throw err;
+    exitOnOutputError(err);
   }
 }
 

@@ -256,6 +256,24 @@ Deno.test("cli: a reader that goes away ends vfsh quietly with status 141, as SI
   }
 });
 
+Deno.test("cli: output that cannot be written ends vfsh with one line and status 2", async () => {
+  // /dev/full answers every write with ENOSPC; a shell opens it as stdout for us.
+  const main = ROOT + "shell/main.ts";
+  const q = (a: string) => `'${a}'`;
+  for (
+    const args of [["-c", "echo hi"], ["--help"], ["run", ROOT + "examples/quickstart.vfs"], []]
+  ) {
+    const line = [Deno.execPath(), "run", "--allow-read", main, ...args].map(q).join(" ");
+    const r = await new Deno.Command("sh", {
+      args: ["-c", `printf 'echo hi\\n' | ${line} > /dev/full`],
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${err}`);
+    assert.match(err, /^vfsh: cannot write output: No space left on device[^\n]*\n$/);
+  }
+});
+
 Deno.test("cli: files that cannot be read are named with the reason; compare - reads stdin", async () => {
   // Deno wants --allow-all for device files, whatever --allow-read says: its message says so.
   const stdinPath = await vfsh(["run", "/dev/stdin"], { stdin: "api-version\n" });
