@@ -30,8 +30,25 @@ export function describeFsError(e: unknown, what: "read" | "write", path?: strin
   return lowerFirst(String((e as Error)?.message ?? e).replace(/ \(os error \d+\).*$/s, ""));
 }
 
-/** The text of the script at `path`; `-` reads standard input to its end. */
+/**
+ * The text of the script file at `path`. A device is refused before it is read: /dev/zero
+ * would never end. A pipe is read to its end (`vfsh run <(make-script)`).
+ */
+export function readScriptFile(path: string): string {
+  const info = Deno.statSync(path);
+  const kind = info.isCharDevice
+    ? "a character device"
+    : info.isBlockDevice
+    ? "a block device"
+    : info.isSocket
+    ? "a socket"
+    : undefined;
+  if (kind !== undefined) throw new Error(`is ${kind}, not a script`);
+  return Deno.readTextFileSync(path);
+}
+
+/** The text of the script at `path` ({@link readScriptFile}); `-` reads standard input to its end. */
 export async function readScript(path: string): Promise<string> {
-  if (path !== "-") return Deno.readTextFileSync(path);
+  if (path !== "-") return readScriptFile(path);
   return await new Response(Deno.stdin.readable).text();
 }

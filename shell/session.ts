@@ -47,7 +47,7 @@ import { type RegisteredCommand, Registry } from "./registry.ts";
 import corePlugin from "./commands/mod.ts";
 import { dirname, isAbsolute, join, resolve } from "./_path.ts";
 import { writeStdoutText } from "./stdout.ts";
-import { describeFsError, readScript } from "./files.ts";
+import { describeFsError, readScript, readScriptFile } from "./files.ts";
 
 /** Options of {@link createSession}. */
 export interface SessionOptions {
@@ -943,7 +943,7 @@ class ShellSession implements Session, Env {
     }
     let text: string;
     try {
-      text = Deno.readTextFileSync(abs);
+      text = readScriptFile(abs);
     } catch (e) {
       throw new ShellError(`cannot include ${path}: ${describeFsError(e, "read")}`);
     }

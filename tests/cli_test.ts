@@ -274,6 +274,18 @@ Deno.test("cli: output that cannot be written ends vfsh with one line and status
   }
 });
 
+Deno.test("cli: a device is no script: run and include refuse it before reading (/dev/zero never ends)", async () => {
+  const run = await vfsh(["run", "/dev/zero"]);
+  assert.equal(run.code, 2);
+  assert.match(run.out, /^error: \/dev\/zero: is a character device, not a script$/m);
+  const inc = await vfsh(["-c", "include /dev/zero"]);
+  assert.equal(inc.code, 2);
+  assert.match(
+    inc.out,
+    /include: cannot include \/dev\/zero: is a character device, not a script$/m,
+  );
+});
+
 Deno.test("cli: files that cannot be read are named with the reason; compare - reads stdin", async () => {
   // Deno wants --allow-all for device files, whatever --allow-read says: its message says so.
   const stdinPath = await vfsh(["run", "/dev/stdin"], { stdin: "api-version\n" });
