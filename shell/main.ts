@@ -308,6 +308,9 @@ export async function main(args: string[]): Promise<number> {
     if (files.length === 0) return fail("run needs at least one FILE (or - for stdin)");
     if (stdinTwice(files)) return fail(STDIN_TWICE);
     if (v.command.length > 0) return fail("use either run FILE… or -c 'CMDS', not both");
+    if (v.record !== undefined && files.length > 1) {
+      return fail("--record takes one FILE: each runs in a fresh session, a recording is one");
+    }
     const out = new BufferedOut();
     const color = !v.json && colorWanted();
     let passed = 0, failed = 0, status = 0;

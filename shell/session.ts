@@ -734,6 +734,11 @@ class ShellSession implements Session, Env {
         }
       }
     }
+    // Recorded before a failed expectation can stop the script (set -e): the command ran.
+    if (this.#recorder && frame.top && !NOT_RECORDED.has(cmd.spec.name)) {
+      const bare = c.expect ? c.text.slice(0, c.text.lastIndexOf("=>")).trimEnd() : c.text;
+      this.#record(frame, result.silent ? bare : `${bare} => ${this.#asExpectation(record, cmd)}`);
+    }
     if (c.expect) {
       if (held) this.#stats.passed++;
       else {
@@ -762,10 +767,6 @@ class ShellSession implements Session, Env {
         );
       }
       this.state.vars.set(c.bind, pv);
-    }
-    if (this.#recorder && frame.top && !NOT_RECORDED.has(cmd.spec.name)) {
-      const bare = c.expect ? c.text.slice(0, c.text.lastIndexOf("=>")).trimEnd() : c.text;
-      this.#record(frame, result.silent ? bare : `${bare} => ${this.#asExpectation(record, cmd)}`);
     }
   }
 

@@ -695,3 +695,21 @@ Deno.test("session: sim profile reboots the shell side too: no container, no reg
   await run("mem alloc c 4K; mem alloc d 4K; let d = 7; sim reset");
   assert.equal(await run("vars"), "$d = 7\n$keep = 5\n");
 });
+
+Deno.test("session: under set -e the command whose expectation failed is still recorded", async () => {
+  const dir = Deno.makeTempDirSync();
+  const file = `${dir}/rec.vfs`;
+  try {
+    const { s, script } = await shell();
+    const r = await script(
+      `record ${file}\nset -e\ncontainer open\napi-version => 1\necho after\n`,
+    );
+    assert.equal(r.status, 1);
+    s.close();
+    const text = Deno.readTextFileSync(file);
+    assert.match(text, /\napi-version => value=0\n/);
+    assert.doesNotMatch(text, /after/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -125,6 +125,12 @@ Deno.test("cli: record without write permission says so and keeps going", async 
   assert.match(r.out, /ok {2}value=0\n$/);
 });
 
+Deno.test("cli: run --record takes one FILE (each runs in a fresh session)", async () => {
+  const r = await vfsh(["--record", "/tmp/vfsh-never.vfs", "run", "a.vfs", "b.vfs"]);
+  assert.equal(r.code, 2);
+  assert.match(r.err + r.out, /--record takes one FILE/);
+});
+
 Deno.test("cli: a recording file that cannot be written is named with the reason, in words", async () => {
   const cases: [string[], string, RegExp][] = [
     // Device files need --allow-all in Deno 2, which Deno's message says.
