@@ -219,7 +219,8 @@ export function parseArgsFast(args: readonly string[]): ParsedArgs | undefined {
 export function argsError(e: unknown): string {
   const { code, message } = e as { code?: string; message?: string };
   const text = String(message ?? e);
-  const opt = text.match(/'(-[^' <]*)/)?.[1];
+  // Node names the option as "'-c, --command <value>'": the short form is what we show.
+  const opt = text.match(/'(-[^' <,]*)/)?.[1];
   if (opt === undefined) return text.split("\n")[0];
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
     const names = Object.entries(OPTIONS).flatMap(([name, o]) =>
@@ -338,6 +339,9 @@ export async function main(args: string[]): Promise<number> {
     return status;
   }
   if (pos.length > 0) {
+    if (pos[0] === "help") {
+      return fail("unexpected 'help' (did you mean: vfsh --help, or vfsh -c help?)");
+    }
     return fail(`unexpected '${pos[0]}' (did you mean: vfsh run ${pos.join(" ")}?)`);
   }
   if (v.command.length > 0) {

@@ -77,6 +77,7 @@ Deno.test("main: a command line parseArgs refuses is named in one line of vfsh's
       "option --backend needs a value (one that starts with '-' is written --backend=VALUE)",
     ],
     [["-c", "-q"], "option -c needs a value (one that starts with '-' is written --command=VALUE)"],
+    [["-c"], "option -c needs a value"],
   ];
   for (const [args, want] of cases) {
     let message: string | undefined;

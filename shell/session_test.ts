@@ -713,3 +713,23 @@ Deno.test("session: under set -e the command whose expectation failed is still r
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("session: small words: a plugin without commands, one command recorded, no region named last", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const { run } = await shell();
+    assert.equal(
+      await run(`plugin load ${PLUGINS}no_commands.ts`),
+      "plugin no-commands loaded (no commands)\n",
+    );
+    await run(`record ${dir}/r.vfs`, "container open");
+    assert.equal(await run("record stop"), `recorded 1 command to ${dir}/r.vfs\n`);
+    assert.match(
+      await run("mem alloc last 4K"),
+      /mem alloc: 'last' is taken: \$last is always the last result/,
+    );
+    assert.doesNotMatch(await run("vars"), /\$last/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -22,6 +22,12 @@ function region(ctx: CommandContext, name: string) {
   return m;
 }
 
+/** A new region's name, which becomes `$NAME`: not `last`, which is always the last result. */
+function newRegionName(ctx: CommandContext, name: string): void {
+  if (name === "last") ctx.fail("'last' is taken: $last is always the last result");
+  if (ctx.state.mem.has(name)) ctx.fail(`region '${name}' exists; mem free ${name} first`);
+}
+
 function inBounds(ctx: CommandContext, name: string, size: bigint, offset: bigint, len: bigint) {
   if (offset + len > size) {
     ctx.fail(
@@ -39,7 +45,7 @@ const alloc = defineCommand({
   principal: "vaddr",
   examples: ["mem alloc buf 2M", "map 0x100000 2M rw --vaddr $buf"],
   run(ctx, { name, size }) {
-    if (ctx.state.mem.has(name)) ctx.fail(`region '${name}' exists; mem free ${name} first`);
+    newRegionName(ctx, name);
     const addr = ctx.kernel.mmap(size);
     if (addr < 0n) return ctx.errno(Number(-addr));
     ctx.state.mem.set(name, { addr, size });
@@ -131,7 +137,7 @@ const mmapRegion = defineCommand({
   principal: "vaddr",
   examples: ["mem mmap-region bar 0", "map 0x100000 1M rw --vaddr $bar"],
   run(ctx, { name, index, size }, o) {
-    if (ctx.state.mem.has(name)) ctx.fail(`region '${name}' exists; mem free ${name} first`);
+    newRegionName(ctx, name);
     const fd = deviceFd(ctx, o.device);
     const info = regionInfo(ctx, fd, index);
     if (info.ret < 0) {

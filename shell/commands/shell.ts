@@ -44,7 +44,11 @@ const pluginLoad = defineCommand({
     return {
       ...ctx.ok({ plugin: p.name, commands: BigInt(p.commands.length) }),
       silent: true,
-      lines: [`plugin ${p.name} loaded: ${p.commands.join(", ")}`],
+      lines: [
+        p.commands.length
+          ? `plugin ${p.name} loaded: ${p.commands.join(", ")}`
+          : `plugin ${p.name} loaded (no commands)`,
+      ],
     };
   },
 });
@@ -121,7 +125,11 @@ const recordStop = defineCommand({
   summary: "Stop recording",
   run(ctx) {
     const r = ctx.shell.stopRecording();
-    return text([r ? `recorded ${r.commands} commands to ${r.path}` : "not recording"]);
+    return text([
+      r
+        ? `recorded ${r.commands} command${r.commands === 1 ? "" : "s"} to ${r.path}`
+        : "not recording",
+    ]);
   },
 });
 
