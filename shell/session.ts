@@ -595,7 +595,14 @@ class ShellSession implements Session, Env {
     }
     // set -e stops whatever the output's form.
     if (this.#errexit) {
-      if (!this.#json) this.out("set -e: stopping at the first failed expectation");
+      // At the prompt (or from a pipe) only the rest of the typed line is skipped.
+      if (!this.#json) {
+        this.out(
+          frame.file === "<line>"
+            ? "set -e: the rest of this line is skipped"
+            : "set -e: stopping at the first failed expectation",
+        );
+      }
       throw new StopScript();
     }
   }

@@ -733,3 +733,11 @@ Deno.test("session: small words: a plugin without commands, one command recorded
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("session: set -e at the prompt says it skips the rest of the line, and does", async () => {
+  const { run } = await shell();
+  const out = await run("set -e", "container open; api-version => 1; echo same-line", "echo next");
+  assert.match(out, /set -e: the rest of this line is skipped\n/);
+  assert.doesNotMatch(out, /same-line/);
+  assert.match(out, /next/);
+});
