@@ -436,6 +436,41 @@ export class ShellError extends Error {
   }
 }
 
+/** `v` in a few words, for a message: `undefined`, `null`, `a number`, `an array`. */
+export function kindOf(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  const name = Array.isArray(v) ? "array" : typeof v;
+  return `${/^[aeiou]/.test(name) ? "an" : "a"} ${name}`;
+}
+
+/**
+ * What a thrown value says, as one line. Never throws itself: a plugin may throw anything,
+ * even an object whose `message` getter throws.
+ */
+export function thrownMessage(e: unknown): string {
+  return messageOf(e, true);
+}
+
+/** {@link thrownMessage}; what reading a message threw is said once, not followed further. */
+function messageOf(e: unknown, nested: boolean): string {
+  let m: unknown = e;
+  if (typeof e === "object" && e !== null) {
+    try {
+      m = (e as { message?: unknown }).message;
+    } catch (inner) {
+      const why = nested ? ` (reading it threw: ${messageOf(inner, false)})` : "";
+      return `an object whose message cannot be read${why}`;
+    }
+  }
+  let text: string;
+  try {
+    text = typeof m === "string" && m !== "" ? m : String(e);
+  } catch {
+    return "an object that cannot be shown as text";
+  }
+  return text.split("\n")[0];
+}
+
 /**
  * Is `e` a {@link ShellError}? By name as well as by class: a plugin imports this module
  * from the sources while the shell may run from its bundle (`deno task build`), which holds

@@ -11,11 +11,21 @@ import {
   type ArgKind,
   type Command,
   type FieldFormat,
+  kindOf,
   metaOf,
   type Plugin,
   ShellError,
+  thrownMessage,
 } from "./plugin_core.ts";
 import { isLite } from "./schema_lite.ts";
+
+/** A declaration the shell cannot read; its message names the plugin and the command. */
+export class DeclarationError extends TypeError {
+  constructor(message: string) {
+    super(message);
+    this.name = "DeclarationError";
+  }
+}
 
 /** One positional argument or option, as analysed from its zod schema. */
 export interface ParamSpec {
@@ -93,7 +103,10 @@ function unwrap(s: z.ZodType): { inner: z.ZodType; optional: boolean } {
   }
 }
 
-/** Analyse one schema of an args/options object. Throws a TypeError for an unsupported one. */
+/**
+ * Analyse one schema of an args/options object. Throws a {@link DeclarationError} for an
+ * unsupported one.
+ */
 export function analyseParam(key: string, schema: z.ZodType, where: string): ParamSpec {
   const { inner, optional } = unwrap(schema);
   let one = inner;
@@ -134,7 +147,7 @@ export function analyseParam(key: string, schema: z.ZodType, where: string): Par
         choices = (defOf(one).values ?? []).map(String);
         break;
       default:
-        throw new TypeError(
+        throw new DeclarationError(
           `${where}: '${key}' has a zod type (${type}) the shell cannot read from words; ` +
             "use z.bigint(), z.number(), z.string(), z.enum(), z.boolean() or a t.* helper",
         );
@@ -172,7 +185,7 @@ function shapeOf(
       : def
       ? `a z.${def.type}()`
       : "a plain object";
-    throw new TypeError(`${where}: ${what} must be z.object({ … }), not ${got}`);
+    throw new DeclarationError(`${where}: ${what} must be z.object({ … }), not ${got}`);
   }
   return shape as Record<string, z.ZodType>;
 }
@@ -181,16 +194,16 @@ const NAME_WORD = /^[a-z][a-z0-9-]*$/;
 /** Words that are syntax, not commands. */
 export const RESERVED = new Set(["let", "expect"]);
 
-/** The words of a command's name; throws a TypeError for a name the shell cannot use. */
+/** The words of a command's name; throws a DeclarationError for a name the shell cannot use. */
 function nameWords(spec: Command, where: string): string[] {
   const words = spec.name.split(" ");
-  if (words.length > 3) throw new TypeError(`${where}: a name has at most three words`);
+  if (words.length > 3) throw new DeclarationError(`${where}: a name has at most three words`);
   for (const w of words) {
     if (!NAME_WORD.test(w)) {
-      throw new TypeError(`${where}: '${w}' is not a valid command word (a-z, 0-9, -)`);
+      throw new DeclarationError(`${where}: '${w}' is not a valid command word (a-z, 0-9, -)`);
     }
   }
-  if (RESERVED.has(words[0])) throw new TypeError(`${where}: '${words[0]}' is reserved`);
+  if (RESERVED.has(words[0])) throw new DeclarationError(`${where}: '${words[0]}' is reserved`);
   return words;
 }
 
@@ -207,12 +220,14 @@ function analyseDeclarations(spec: Command, where: string): Analysis {
   const keys = Object.keys(argShape);
   keys.forEach((key, i) => {
     const p = analyseParam(key, argShape[key], where);
-    if (p.kind === "flag") throw new TypeError(`${where}: positional '${key}' cannot be a flag`);
+    if (p.kind === "flag") {
+      throw new DeclarationError(`${where}: positional '${key}' cannot be a flag`);
+    }
     if (p.variadic && i !== keys.length - 1) {
-      throw new TypeError(`${where}: only the last argument may take the rest of the words`);
+      throw new DeclarationError(`${where}: only the last argument may take the rest of the words`);
     }
     if (!p.optional && sawOptional) {
-      throw new TypeError(`${where}: required argument '${key}' after an optional one`);
+      throw new DeclarationError(`${where}: required argument '${key}' after an optional one`);
     }
     sawOptional ||= p.optional;
     params.push(p);
@@ -220,7 +235,9 @@ function analyseDeclarations(spec: Command, where: string): Analysis {
   const options = new Map<string, ParamSpec>();
   const optShape = shapeOf(spec.options, "options", where);
   for (const key of Object.keys(optShape)) {
-    if (!NAME_WORD.test(key)) throw new TypeError(`${where}: option '${key}' is not a valid name`);
+    if (!NAME_WORD.test(key)) {
+      throw new DeclarationError(`${where}: option '${key}' is not a valid name`);
+    }
     const p = analyseParam(key, optShape[key], where);
     options.set(key, { ...p, optional: true });
   }
@@ -247,7 +264,7 @@ function analyseDeclarations(spec: Command, where: string): Analysis {
   return { params, options, fields, fieldFormats, principal };
 }
 
-/** Analyse a command declaration. Throws a TypeError naming the problem. */
+/** Analyse a command declaration. Throws a {@link DeclarationError} naming the problem. */
 export function analyseCommand(spec: Command, plugin: string): RegisteredCommand {
   const where = `plugin ${plugin}: command '${spec.name}'`;
   const words = nameWords(spec, where);
@@ -309,6 +326,24 @@ function registered(spec: Command, plugin: string): RegisteredCommand {
   if (!declaredLite(spec)) return analyseCommand(spec, plugin);
   const where = `plugin ${plugin}: command '${spec.name}'`;
   return new LazyCommand(spec, plugin, nameWords(spec, where));
+}
+
+/**
+ * What registering command `i` of `plugin` threw, as one line naming them: the shell's own
+ * reasons as they are, anything else (a throwing getter, an object that is no command) as
+ * what it is.
+ */
+function unreadable(e: unknown, plugin: string, spec: unknown, i: number): ShellError {
+  if (e instanceof DeclarationError) return new ShellError(e.message);
+  if (typeof spec !== "object" || spec === null) {
+    return new ShellError(`plugin ${plugin}: commands[${i}] is not a command (${kindOf(spec)})`);
+  }
+  let which = `commands[${i}]`;
+  try {
+    const name = (spec as { name?: unknown }).name;
+    if (typeof name === "string") which = `command '${name}'`;
+  } catch { /* its name is what threw: say where it is instead */ }
+  return new ShellError(`plugin ${plugin}: ${which} cannot be read: ${thrownMessage(e)}`);
 }
 
 /** Edit distance, for "did you mean". */
@@ -386,12 +421,13 @@ export class Registry {
     }
     const added: RegisteredCommand[] = [];
     const names = new Set<string>();
-    for (const spec of plugin.commands) {
+    for (let i = 0; i < plugin.commands.length; i++) {
+      const spec = plugin.commands[i];
       let rc: RegisteredCommand;
       try {
         rc = registered(spec, plugin.name);
       } catch (e) {
-        throw new ShellError((e as Error).message);
+        throw unreadable(e, plugin.name, spec, i);
       }
       const owner = this.#byName.get(rc.spec.name);
       if (owner) {

@@ -34,6 +34,7 @@ import {
   type ShellControl,
   ShellError,
   type ShellState,
+  thrownMessage,
 } from "./plugin_core.ts";
 import { Recorder } from "./record.ts";
 import {
@@ -641,7 +642,7 @@ class ShellSession implements Session, Env {
         c,
         line,
         frame,
-        brokeMessage(cmd, `threw: ${(e as Error)?.message ?? e}`),
+        brokeMessage(cmd, `threw: ${thrownMessage(e)}`),
       );
     }
     const msg = `${cmd.spec.name}: ${(e as Error).message}`;

@@ -390,6 +390,10 @@ Deno.test("session: plugins load, and broken ones are one line naming the plugin
   assert.match(await run("fine-one"), /unknown command 'fine-one'/);
   await run(`plugin load ${PLUGINS}throws.ts`);
   assert.match(await run("boom"), /^error: plugin thrower: command 'boom' threw: kaboom\n/);
+  assert.match(
+    await run("boom-obj"),
+    /^error: plugin thrower: command 'boom-obj' threw: an object whose message cannot be read \(reading it threw: inner\)\n/,
+  );
   assert.equal(await run("echo $keep"), "7\n");
   assert.equal(s.prompt(), "vfsh sim fd=3> ");
   Deno.removeSync(dir, { recursive: true });

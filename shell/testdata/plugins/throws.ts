@@ -10,5 +10,16 @@ export default definePlugin({
         throw new Error("kaboom");
       },
     }),
+    defineCommand({
+      name: "boom-obj",
+      summary: "Throws an object whose message cannot be read",
+      run() {
+        throw {
+          get message(): string {
+            throw new Error("inner");
+          },
+        };
+      },
+    }),
   ],
 });
