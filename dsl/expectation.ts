@@ -34,6 +34,16 @@ export interface ValueContext {
   readonly suggest?: NameSuggester;
 }
 
+/**
+ * What an expectation is checked against, when the command is known as it is compiled:
+ * its name (for messages) and what its principal value is. A command that declares none
+ * has none: its results never carry one.
+ */
+export interface ExpectTarget {
+  readonly command: string;
+  readonly principal: "none" | "number" | "text";
+}
+
 /** A compiled `=> …` expectation. */
 export interface CompiledExpectation {
   /** The expectation as written after `=>`. */
@@ -197,28 +207,70 @@ function principalOf(r: ResultRecord): FieldValue | undefined {
 }
 
 /**
+ * The check of a bare value against the principal value. Quoted, or against a principal
+ * declared as text, it compares as `field=value` does (text with text: `"1"` is no number,
+ * and `TYPE1v2` is the word, not the constant); else it is a number, checked now.
+ */
+function principalCheck(w: Word, vc: ValueContext, text: boolean): Check {
+  if (w.quoted || text) {
+    const m = compileFieldValue(w, w.text, w.col, vc);
+    return (r, env) => {
+      const a = principalOf(r);
+      return a !== undefined && m(a, env);
+    };
+  }
+  const num = compileInt(w.text, { src: vc.src, line: w.line, col: w.col }, {
+    resolve: vc.resolve,
+    suggest: vc.suggest,
+  });
+  return (r, env) => {
+    const a = principalOf(r);
+    if (typeof a === "bigint") return a === evalInt(num, env);
+    if (typeof a === "boolean") return a === (evalInt(num, env) !== 0n);
+    return false;
+  };
+}
+
+/**
  * The atoms of one expectation seen so far, to refuse what can never all hold (a success
  * with an errno, two different errnos) and what is said twice (a field, the principal value).
  */
 class Atoms {
-  #errno?: Word;
+  #errno?: { word: Word; n: number };
   #success?: Word;
+  #ok?: Word;
   #principal?: Word;
   readonly #fields = new Set<string>();
 
-  constructor(readonly vc: ValueContext) {}
+  constructor(readonly vc: ValueContext, readonly target?: ExpectTarget) {}
+
+  /** `ok` itself: said twice, it is a slip (as a second value is). */
+  ok(w: Word): void {
+    if (this.#ok) this.#fail(w, `a second '${w.text}' in one expectation`);
+    this.success(w);
+    this.#ok = w;
+  }
 
   success(w: Word): void {
-    if (this.#errno) this.#never(w, this.#errno, "a call either succeeds or fails");
+    if (this.#errno) this.#never(w, this.#errno.word, "a call either succeeds or fails");
     this.#success ??= w;
   }
 
-  errno(w: Word): void {
+  errno(w: Word, n: number): void {
     if (this.#success) this.#never(w, this.#success, "a call either succeeds or fails");
-    if (this.#errno && this.#errno.text !== w.text) {
-      this.#never(w, this.#errno, "a call fails with one errno");
+    const before = this.#errno;
+    if (before && before.n !== n) this.#never(w, before.word, "a call fails with one errno");
+    if (before) {
+      const was = before.word.text;
+      // The same errno again, or under another name of it (EAGAIN, EWOULDBLOCK).
+      this.#fail(
+        w,
+        was === w.text
+          ? `a second '${w.text}' in one expectation`
+          : `a second errno '${w.text}' after '${was}' (the same errno) in one expectation`,
+      );
     }
-    this.#errno ??= w;
+    this.#errno = { word: w, n };
   }
 
   field(w: Word, name: string): void {
@@ -228,6 +280,13 @@ class Atoms {
   }
 
   principal(w: Word): void {
+    const t = this.target;
+    if (t?.principal === "none") {
+      this.#fail(
+        w,
+        `'${t.command}' has no principal value to compare with '${w.text}': use FIELD=VALUE, ok or an errno name`,
+      );
+    }
     this.success(w);
     if (this.#principal) {
       this.#fail(
@@ -251,10 +310,23 @@ class Atoms {
 }
 
 /**
- * Compile the words after `=>`. Every atom must hold: `ok`, an errno name, a number (the
+ * Compile the words after `=>`. Every atom must hold: `ok`, an errno name, a value (the
  * principal value), `field=value`. A leading `!` negates the whole expectation.
+ *
+ * How a bare word is read, in this order: `ok` is success and a word written as an errno
+ * name (`E` and capitals: `EINVAL`) is that errno, whatever the command; `field=value` is a
+ * field. Any other word is the principal value, which `target` (the command, when known)
+ * decides how to compare: a number for most commands; as text, the way `field=WORD` compares
+ * a text field, when the principal value is declared as text (`qemu-probe => TYPE1v2`).
+ * Quoted, a value is always text: `=> "EINVAL"` and `=> "ok"` compare a text principal with
+ * those words. A command without a principal value has no value to compare: a bare value
+ * there is refused.
  */
-export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledExpectation {
+export function compileExpectation(
+  ew: ExpectWords,
+  vc: ValueContext,
+  target?: ExpectTarget,
+): CompiledExpectation {
   const words = [...ew.words];
   let negate = false;
   // A `!` outside quotes negates, also before a quoted value (`!"text"`); `"!x"` is text.
@@ -273,11 +345,11 @@ export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledE
   const checks: Check[] = [];
   // Every atom must hold at once, so some pairs never can: a line that can only fail (or,
   // negated, only pass) is a mistake, reported before anything runs.
-  const seen = new Atoms(vc);
+  const seen = new Atoms(vc, target);
   for (const w of words) {
     const t = w.text;
     if (!w.quoted && t.toLowerCase() === "ok") {
-      seen.success(w);
+      seen.ok(w);
       checks.push((r) => r.errno === 0);
       continue;
     }
@@ -307,30 +379,12 @@ export function compileExpectation(ew: ExpectWords, vc: ValueContext): CompiledE
           vc.src.at(w.line, w.col),
         );
       }
-      seen.errno(w);
+      seen.errno(w, n);
       checks.push((r) => r.errno === n);
       continue;
     }
     seen.principal(w);
-    if (w.quoted) {
-      // Text, compared as `field="text"` compares it: "1" is no number.
-      const m = compileFieldValue(w, t, w.col, vc);
-      checks.push((r, env) => {
-        const a = principalOf(r);
-        return a !== undefined && m(a, env);
-      });
-      continue;
-    }
-    const num = compileInt(t, { src: vc.src, line: w.line, col: w.col }, {
-      resolve: vc.resolve,
-      suggest: vc.suggest,
-    });
-    checks.push((r, env) => {
-      const a = principalOf(r);
-      if (typeof a === "bigint") return a === evalInt(num, env);
-      if (typeof a === "boolean") return a === (evalInt(num, env) !== 0n);
-      return false;
-    });
+    checks.push(principalCheck(w, vc, target?.principal === "text"));
   }
   return {
     text: ew.text,

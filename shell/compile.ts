@@ -24,6 +24,7 @@ import {
   compileExpectation,
   compileRange,
   evalInt,
+  type ExpectTarget,
   type ValueContext,
 } from "../dsl/expectation.ts";
 import { type CompiledInt, compileInt, EvalError, type NameResolver } from "../dsl/expr.ts";
@@ -220,8 +221,16 @@ function intOf(c: CompiledInt, asNumber: boolean): CompiledValue {
   return asNumber ? { run: (env) => Number(f(env)) } : { run: f };
 }
 
+/**
+ * The largest integer handed over as a JS number (`z.number()`): a larger one would arrive
+ * rounded (2^53 + 1 as 2^53), so it is refused instead.
+ */
+const NUMBER_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+
 const maxByBits = new Map<number, bigint>();
-function maxOf(bits: number): bigint {
+/** The largest value of a `bits`-wide integer; of one handed over as a JS number, if `asNumber`. */
+function maxOf(bits: number, asNumber = false): bigint {
+  if (asNumber && bits > 53) return NUMBER_MAX;
   if (bits >= 64) return U64_MAX;
   let m = maxByBits.get(bits);
   if (m === undefined) maxByBits.set(bits, m = (1n << BigInt(bits)) - 1n);
@@ -243,7 +252,7 @@ function compileWord(
       if (w.quoted) {
         throw new ScriptError(`${cmd}: ${p.label} must be a number, not a quoted string`, at());
       }
-      const max = maxOf(p.bits);
+      const max = maxOf(p.bits, p.asNumber);
       const lit = literalValue(w.text);
       if (lit !== undefined && lit <= max) {
         const constant = p.asNumber ? Number(lit) : lit;
@@ -772,17 +781,36 @@ interface TextEntry<T> {
 }
 
 /**
- * Compiled expectations by text (each with the column of its first word). A compiled
- * expectation is pure (it keeps no source, only columns for run-time errors), and scripts
- * repeat the same few (`=> ok`, `=> ENOENT`, `=> unmapped=4K`), so each is compiled once.
+ * Compiled expectations by what the command's principal value is, then by text (each with
+ * the column of its first word). A compiled expectation is pure (it keeps no source, only
+ * columns for run-time errors), and scripts repeat the same few (`=> ok`, `=> ENOENT`,
+ * `=> unmapped=4K`), so each is compiled once.
  */
-const expectCache = new TextCache<CompiledExpectation>();
+const expectCaches: Record<ExpectTarget["principal"], TextCache<CompiledExpectation>> = {
+  none: new TextCache(),
+  number: new TextCache(),
+  text: new TextCache(),
+};
+
+/** What an expectation on `cmd` compares a bare value with (see compileExpectation). */
+function expectTarget(cmd: RegisteredCommand): ExpectTarget {
+  const p = cmd.principal;
+  const principal = p === undefined
+    ? "none"
+    : cmd.fieldFormats.get(p)?.format === "text"
+    ? "text"
+    : "number";
+  return { command: cmd.spec.name, principal };
+}
 
 function compileExpectWords(
   ew: ExpectWords | undefined,
   src: SourceText,
+  cmd: RegisteredCommand,
 ): CompiledExpectation | undefined {
   if (!ew) return undefined;
+  const target = expectTarget(cmd);
+  const expectCache = expectCaches[target.principal];
   // Cache only single-spaced expectations on one line, where the text and the first
   // column fix every word's column.
   const words = ew.words;
@@ -795,7 +823,7 @@ function compileExpectWords(
     const hit = expectCache.get(ew.text, words[0].col);
     if (hit !== undefined) return hit;
   }
-  const compiled = compileExpectation(ew, valueContext(src));
+  const compiled = compileExpectation(ew, valueContext(src), target);
   if (cacheable) expectCache.set(ew.text, words[0].col, compiled);
   return compiled;
 }
@@ -917,10 +945,11 @@ function compileFresh(s: Stmt, registry: Registry, src: SourceText): Compiled {
       return s;
     case "command": {
       const first = s.words[0];
+      const call = compileCommandWords(s.words, registry, src);
       return {
         kind: "command",
-        call: compileCommandWords(s.words, registry, src),
-        expect: compileExpectWords(s.expect, src),
+        call,
+        expect: compileExpectWords(s.expect, src, call.cmd),
         text: s.text,
         line: s.line,
         col: first.col,
@@ -930,10 +959,11 @@ function compileFresh(s: Stmt, registry: Registry, src: SourceText): Compiled {
       const first = s.words[0];
       const isCommand = !first.quoted && registry.isCommandWord(first.text);
       if (isCommand) {
+        const call = compileCommandWords(s.words, registry, src);
         return {
           kind: "command",
-          call: compileCommandWords(s.words, registry, src),
-          expect: compileExpectWords(s.expect, src),
+          call,
+          expect: compileExpectWords(s.expect, src, call.cmd),
           bind: s.name.text,
           text: s.text,
           line: s.line,
