@@ -170,7 +170,14 @@ function compileFieldValue(
     numError = e;
   }
   const lower = text.toLowerCase();
+  // `field=$name` on a text field compares with the variable's text (`let dev = "…"`).
+  const textVar = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(text)?.[1];
   return (a, env) => {
+    if (typeof a === "string" && textVar !== undefined) {
+      const v = env.lookup(textVar);
+      if (v === undefined) throw new EvalError(`variable $${textVar} is not set`, col);
+      return typeof v === "string" && a === v;
+    }
     if (typeof a === "bigint") {
       if (!num) {
         throw new EvalError(

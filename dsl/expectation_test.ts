@@ -92,3 +92,14 @@ Deno.test("expectation: a bare word compares as text with a principal value decl
   assert.equal(refusal("x => hello-world", text), "no error");
   assert.match(refusal("x => hello-world", number), /^t\.vfs:1:6: unknown name 'hello'/);
 });
+
+Deno.test("expectation: field=$name on a text field compares with the variable's text", () => {
+  const vars: Env = { lookup: (n) => (n === "dev" ? "0000:00:04.0" : n === "n" ? 5n : undefined) };
+  const text: ExpectTarget = { command: "greet", principal: "text" };
+  assert.equal(expectation("x => value=$dev").check(ok("0000:00:04.0"), vars), true);
+  assert.equal(expectation("x => value=$dev").check(ok("0000:00:05.0"), vars), false);
+  assert.equal(expectation("x => $dev", text).check(ok("0000:00:04.0"), vars), true);
+  // A number variable is no text; an unset one is an error, as for a number field.
+  assert.equal(expectation("x => value=$n").check(ok("5"), vars), false);
+  assert.throws(() => expectation("x => value=$nope").check(ok("a"), NO_VARS), /\$nope is not set/);
+});
