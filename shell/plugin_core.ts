@@ -308,6 +308,22 @@ export interface ShellState {
   readonly areas: Map<string, ShellArea[]>;
 }
 
+/**
+ * Forget every fd, memory region and mapping the shell holds on the machine (its kernel side
+ * is gone: the session closed, or the simulator rebooted).
+ */
+export function forgetMachine(st: ShellState): void {
+  st.containers.clear();
+  st.compatIoas.clear();
+  st.groups.clear();
+  st.devices.clear();
+  st.mem.clear();
+  st.anon.length = 0;
+  st.areas.clear();
+  st.container = -1;
+  st.group = -1;
+}
+
 /** Shell-level operations, for the shell's own commands (`include`, `plugin load`, …). */
 export interface ShellControl {
   /** Run a script file in this session; `path` is relative to the including file. */
@@ -436,11 +452,19 @@ export class ShellError extends Error {
   }
 }
 
-/** `v` in a few words, for a message: `undefined`, `null`, `a number`, `an array`. */
+/**
+ * `v` in a few words, for a message: `undefined`, `null`, `a number`, `an array`, `an
+ * object`, or the class of another object (`a Map`).
+ */
 export function kindOf(v: unknown): string {
   if (v === null || v === undefined) return String(v);
-  const name = Array.isArray(v) ? "array" : typeof v;
-  return `${/^[aeiou]/.test(name) ? "an" : "a"} ${name}`;
+  let name: string = typeof v;
+  if (Array.isArray(v)) name = "array";
+  else if (typeof v === "object") {
+    const ctor = (v as object).constructor?.name;
+    name = ctor === undefined ? "null-prototype object" : ctor === "Object" ? "object" : ctor;
+  }
+  return `${/^[aeiouAEIOU]/.test(name) ? "an" : "a"} ${name}`;
 }
 
 /**

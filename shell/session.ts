@@ -29,7 +29,9 @@ import { helpCommand, helpList } from "./help.ts";
 import {
   type CommandContext,
   type CommandResult,
+  forgetMachine,
   isShellError,
+  kindOf,
   type Plugin,
   type ShellControl,
   ShellError,
@@ -149,15 +151,6 @@ type CompiledCommand = Extract<Compiled, { kind: "command" }>;
 const NOT_RECORDED = new Set(["help", "history", "vars", "record", "record stop", "quit"]);
 
 const rowsCache = new WeakMap<RegisteredCommand, readonly string[]>();
-
-/** What a value is, for a message: `a number`, `a Map`, `undefined`. */
-function kindOf(v: unknown): string {
-  if (v === null || v === undefined) return String(v);
-  const name = typeof v === "object"
-    ? (v as object).constructor?.name ?? "null-prototype object"
-    : typeof v;
-  return `${/^[aeiouAEIOU]/.test(name) ? "an" : "a"} ${name}`;
-}
 
 /** Said after a field the shell cannot print, in a plugin's error. */
 const FIELD_KINDS =
@@ -997,14 +990,8 @@ class ShellSession implements Session, Env {
       const scratch = this.#liveScratch();
       if (scratch) k.munmap(scratch.addr, scratch.size);
     }
-    this.state.devices.clear();
-    this.state.groups.clear();
-    this.state.containers.clear();
-    this.state.mem.clear();
-    this.state.anon.length = 0;
+    forgetMachine(this.state);
     this.#scratch = undefined;
-    this.state.container = -1;
-    this.state.group = -1;
   }
 }
 

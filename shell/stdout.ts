@@ -10,17 +10,12 @@
  */
 
 /** The exit status of a process ended by SIGPIPE (128 + 13), as shells report it. */
-export const BROKEN_PIPE_STATUS = 141;
+const BROKEN_PIPE_STATUS = 141;
 
 /** Whether `err` says the other end of a pipe or socket was closed (EPIPE). */
-export function isBrokenPipe(err: unknown): boolean {
+function isBrokenPipe(err: unknown): boolean {
   if (err instanceof Deno.errors.BrokenPipe) return true;
   return (err as { code?: unknown } | null)?.code === "EPIPE";
-}
-
-/** End the process as SIGPIPE would, if `err` is a broken pipe; otherwise do nothing. */
-export function exitIfBrokenPipe(err: unknown): void {
-  if (isBrokenPipe(err)) Deno.exit(BROKEN_PIPE_STATUS);
 }
 
 /**
@@ -30,7 +25,7 @@ export function exitIfBrokenPipe(err: unknown): void {
  * expectation).
  */
 export function exitOnOutputError(err: unknown): never {
-  exitIfBrokenPipe(err);
+  if (isBrokenPipe(err)) Deno.exit(BROKEN_PIPE_STATUS);
   try {
     console.error(`vfsh: cannot write output: ${(err as Error)?.message ?? err}`);
   } catch { /* standard error is gone too */ }

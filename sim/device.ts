@@ -240,11 +240,8 @@ function autoGetDomain(idev: IommufdDevice, ioas: Ioas, replace: boolean): numbe
   if (!replace) {
     const err = hwptPagingAddDomain(hwpt);
     if (err !== 0) {
-      // Detach again: the reserved regions leave the IOAS, the device holds no hwpt.
-      ioas.iopt.removeReservedIova(idev);
-      hwpt.devices.delete(idev);
-      hwpt.users--;
-      idev.hwpt = undefined;
+      // Detach again (not yet automatic, the hwpt outlives it), then give the hwpt up.
+      deviceDetach(idev);
       hwptPagingAbort(ctx, hwpt);
       return err;
     }

@@ -193,7 +193,7 @@ export function iommufdTest(ctx: IommufdCtx, u: UserArg, usize: number): number 
 }
 
 /** `MOCK_FLAGS_ACCESS_SYZ`: an IOVA argument is an area index and an offset (for syzkaller). */
-export const MOCK_FLAGS_ACCESS_SYZ = 1 << 16;
+const MOCK_FLAGS_ACCESS_SYZ = 1 << 16;
 
 /**
  * `iommufd_test_syz_conv_iova_id`, which a CONFIG_IOMMUFD_TEST kernel runs on IOAS_COPY before

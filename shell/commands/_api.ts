@@ -18,6 +18,7 @@ export {
   defineCommand,
   definePlugin,
   type FieldValue,
+  forgetMachine,
   type ShellArea,
   type ShellState,
 } from "../plugin_core.ts";

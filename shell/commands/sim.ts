@@ -5,7 +5,7 @@
  */
 
 import type { SimulatorControl } from "../../uapi/kernel.ts";
-import { type Command, type CommandContext, defineCommand, t, z } from "./_api.ts";
+import { type Command, type CommandContext, defineCommand, forgetMachine, t, z } from "./_api.ts";
 import { container } from "./_util.ts";
 
 function sim(ctx: CommandContext, name: string): SimulatorControl {
@@ -16,27 +16,19 @@ function sim(ctx: CommandContext, name: string): SimulatorControl {
   return s;
 }
 
-/** Run a simulator control, turning its exceptions (an unknown name…) into one line. */
 /**
  * After a reboot of the simulated machine: the shell forgets what it had open and mapped (the
  * fds and addresses will be handed out again), and `$NAME` of each memory region it freed.
  */
-function forgetMachine(ctx: CommandContext): void {
+function forgetRebooted(ctx: CommandContext): void {
   const st = ctx.state;
   for (const [name, region] of st.mem) {
     if (st.vars.get(name) === region.addr) st.vars.delete(name);
   }
-  st.containers.clear();
-  st.compatIoas.clear();
-  st.groups.clear();
-  st.devices.clear();
-  st.mem.clear();
-  st.anon.length = 0;
-  st.areas.clear();
-  st.container = -1;
-  st.group = -1;
+  forgetMachine(st);
 }
 
+/** Run a simulator control, turning its exceptions (an unknown name…) into one line. */
 function guard<T>(ctx: CommandContext, f: () => T): T {
   try {
     return f();
@@ -59,7 +51,7 @@ const profile = defineCommand({
       ctx.fail(`unknown profile '${name}' (profiles: ${s.profiles().join(", ")})`);
     }
     guard(ctx, () => s.setProfile(name));
-    forgetMachine(ctx);
+    forgetRebooted(ctx);
     return ctx.ok();
   },
 });
@@ -184,7 +176,7 @@ const reset = defineCommand({
   run(ctx) {
     const s = sim(ctx, "sim reset");
     guard(ctx, () => s.reset());
-    forgetMachine(ctx);
+    forgetRebooted(ctx);
     return ctx.ok();
   },
 });
