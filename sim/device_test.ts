@@ -226,22 +226,25 @@ Deno.test("replace: a reserved region over a mapped area of the new IOAS -> EADD
   strictEqual(holes(k, fd, a), 2, "still reserved in the old IOAS");
 });
 
+/** A page mapped at `iova` of `ioas` whose user memory is then unmapped (a fill faults on it). */
+function mapUnbacked(k: SimKernel, fd: number, ioas: number, iova: bigint): void {
+  const va = k.mmap(PAGE);
+  strictEqual(mapFixed(k, fd, ioas, va, PAGE, iova), 0);
+  strictEqual(k.munmap(va, PAGE), 0);
+}
+
 Deno.test("attach (automatic domain): reserved regions are checked before the fill pins: EADDRINUSE over EFAULT", () => {
   const { k, fd, a, idev } = resvDevice();
   // An area over the device's reserved region whose memory is gone: the kernel attaches
   // (immediate_attach) before iopt_table_add_domain would fault on it.
-  const va = k.mmap(PAGE);
-  strictEqual(mapFixed(k, fd, a, va, PAGE, 0x2000000n), 0);
-  strictEqual(k.munmap(va, PAGE), 0);
+  mapUnbacked(k, fd, a, 0x2000000n);
   strictEqual(deviceAttach(idev, a), -E.EADDRINUSE);
   strictEqual(idev.hwpt, undefined);
 });
 
 Deno.test("attach (automatic domain): a fill that fails detaches again: no reserved region, no hwpt, the IOAS free", () => {
   const { k, fd, a, idev } = resvDevice();
-  const va = k.mmap(PAGE);
-  strictEqual(mapFixed(k, fd, a, va, PAGE, 0x3000000n), 0);
-  strictEqual(k.munmap(va, PAGE), 0);
+  mapUnbacked(k, fd, a, 0x3000000n);
   strictEqual(deviceAttach(idev, a), -E.EFAULT);
   strictEqual(idev.hwpt, undefined);
   strictEqual(holes(k, fd, a), 1, "the device's region left the IOAS");

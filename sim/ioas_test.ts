@@ -297,19 +297,22 @@ Deno.test("iommufd_access_pin_pages: an HW queue over two pages with a hole betw
   deepStrictEqual(unmap(k, fd, ioas, MOCK_IOVA, 0x1000n), { ret: 0, length: 0x1000n });
 });
 
-Deno.test("IOMMU_IOAS_COPY: EOPNOTSUPP, EOVERFLOW, EINVAL, source ENOENT, destination ENOENT", () => {
-  const { k, fd, ioas, buf } = setup();
-  strictEqual(mapFixed(k, fd, ioas, buf, 0x4000n, 0x100000n), 0);
-  const copy = (v: Record<string, bigint | number>) =>
+/** IOMMU_IOAS_COPY of one page within `ioas`: `base` and then `v` over the defaults. */
+function copyIn(k: SimKernel, fd: number, ioas: number, base: Record<string, bigint | number>) {
+  return (v: Record<string, bigint | number>) =>
     call(k, fd, R.IOMMU_IOAS_COPY, S.iommu_ioas_copy, {
-      flags: 7,
       dst_ioas_id: ioas,
       src_ioas_id: ioas,
       length: 0x1000n,
-      src_iova: 0x100000n,
-      dst_iova: 0x200000n,
+      ...base,
       ...v,
     });
+}
+
+Deno.test("IOMMU_IOAS_COPY: EOPNOTSUPP, EOVERFLOW, EINVAL, source ENOENT, destination ENOENT", () => {
+  const { k, fd, ioas, buf } = setup();
+  strictEqual(mapFixed(k, fd, ioas, buf, 0x4000n, 0x100000n), 0);
+  const copy = copyIn(k, fd, ioas, { flags: 7, src_iova: 0x100000n, dst_iova: 0x200000n });
   strictEqual(copy({ flags: 8 }).ret, -E.EOPNOTSUPP);
   strictEqual(copy({ length: U64_MAX }).ret, -E.EOVERFLOW);
   strictEqual(copy({ flags: 1 }).ret, -E.EINVAL);
@@ -326,15 +329,7 @@ Deno.test("IOMMU_IOAS_COPY: MOCK_FLAGS_ACCESS_SYZ (selftest kernel) reads src_io
   const { k, fd, ioas, buf } = setup();
   strictEqual(mapFixed(k, fd, ioas, buf, 0x4000n, 0x100000n), 0);
   strictEqual(mapFixed(k, fd, ioas, buf, 0x4000n, 0x400000n), 0);
-  const copy = (v: Record<string, bigint | number>) =>
-    call(k, fd, R.IOMMU_IOAS_COPY, S.iommu_ioas_copy, {
-      flags: 0x10007,
-      dst_ioas_id: ioas,
-      src_ioas_id: ioas,
-      length: 0x1000n,
-      dst_iova: 0x700000n,
-      ...v,
-    });
+  const copy = copyIn(k, fd, ioas, { flags: 0x10007, dst_iova: 0x700000n });
   // Area 1 (at 0x400000) plus 0x2000: the flag dropped and both written back.
   const ok = copy({ src_iova: (0x2000n << 32n) | 1n });
   strictEqual(ok.ret, 0);
