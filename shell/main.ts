@@ -53,6 +53,7 @@ options:
 
 run exits 0 when every expectation held, 1 when one failed, 2 when a script could not run
 or its output could not be written (141 when the reader of its output went away, as SIGPIPE);
+Lines piped into the shell run on after an error, as typed ones do, and exit as run does.
 compare exits 0 when it ran, whatever it found, 2 when a script could not run.
 In the shell, 'help' lists the commands and 'help COMMAND' explains one.`;
 
@@ -374,7 +375,9 @@ export async function main(args: string[]): Promise<number> {
   // Lines piped in are no typing: no prompts (runRepl's default) and no history.
   const typed = stdinIsTerminal();
   await runRepl(s, { historyFile: typed ? defaultHistoryFile() : undefined, color });
-  return 0;
+  // Lines piped in are a script read a line at a time: they exit as `vfsh run` would, though
+  // they go on after an error as at the prompt. Typing at a prompt ends with 0.
+  return typed ? 0 : s.status();
 }
 
 /** `vfsh compare FILE… [--modes …] [--kernels …] [--profile P] [--like C] [--json]`. */

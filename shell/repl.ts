@@ -24,13 +24,26 @@ import { exitOnOutputError } from "./stdout.ts";
 export interface ReplSession {
   /** The plain prompt text, e.g. `vfsh sim fd=3> `; asked again before every prompt. */
   prompt(): string;
-  /** Run one line, printing through the session's own writer; `exit` is true after `quit`. */
-  runLine(line: string): Promise<{ exit: boolean }>;
+  /**
+   * Run one line, printing through the session's own writer; `exit` is true after `quit`.
+   * `origin` is where the line came from when nobody sees it typed (lines piped in), so that
+   * errors and failed expectations can say `<stdin>:N`.
+   */
+  runLine(line: string, origin?: LineOrigin): Promise<{ exit: boolean }>;
   /** node:readline completer shape: the candidates and the substring being completed. */
   complete(line: string): [string[], string];
   /** Release the session's resources; called once when the REPL ends. */
   close(): void;
 }
+
+/** The input and the 1-based line number where a statement began. */
+export interface LineOrigin {
+  readonly file: string;
+  readonly line: number;
+}
+
+/** The name errors give to lines piped in. */
+export const STDIN_NAME = "<stdin>";
 
 /** Options of {@linkcode runRepl}. */
 export interface ReplOptions {
@@ -120,7 +133,9 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
   };
 
   return new Promise<void>((resolve) => {
-    const queue: string[] = [];
+    // Statements to run, each with the input line it began on.
+    const queue: { text: string; line: number }[] = [];
+    let lineNo = 0; // physical lines read so far
     let running = false;
     let inputClosed = false;
     let quitting = false;
@@ -128,6 +143,7 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
     let atPrompt = false; // the cursor sits after a prompt: Ctrl-D must end that line
     // Lines of a statement continued with a trailing `\`, as in a script, not yet run.
     let pending: string[] = [];
+    let pendingFrom = 0; // the line number of pending[0]
 
     const finish = () => {
       if (finished) return;
@@ -147,12 +163,14 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
       if (running) return;
       running = true;
       while (queue.length > 0 && !quitting) {
-        const line = queue.shift()!;
+        const { text: line, line: from } = queue.shift()!;
         if (line.trim() === "") continue;
         // One history entry a statement: its continuations folded onto one line.
         history.add(line.replace(/\\[ \t\r]*\n/g, " "));
         try {
-          const result = await session.runLine(line);
+          // Typed lines are on the screen; piped ones are named by their place in the input.
+          const origin = prompts ? undefined : { file: STDIN_NAME, line: from };
+          const result = await session.runLine(line, origin);
           if (result?.exit === true) quitting = true;
         } catch (err) {
           write(`vfsh: internal error: ${oneLine(err)}\n`);
@@ -169,6 +187,8 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
     };
 
     rl.on("line", (line: string) => {
+      lineNo++;
+      if (pending.length === 0) pendingFrom = lineNo;
       if (endsInContinuation(line)) {
         pending.push(line);
         showContinuation();
@@ -177,7 +197,8 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
       // Hold the rest of a paste until this line has run and the next prompt is shown.
       gate.hold();
       atPrompt = false;
-      queue.push(pending.length > 0 ? [...pending, line].join("\n") : line);
+      const text = pending.length > 0 ? [...pending, line].join("\n") : line;
+      queue.push({ text, line: pendingFrom });
       pending = [];
       void drain();
     });
@@ -194,7 +215,7 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
     rl.on("close", () => {
       inputClosed = true;
       // A statement still waiting for its next line runs as it would at the end of a file.
-      if (pending.length > 0) queue.push(pending.join("\n") + "\n");
+      if (pending.length > 0) queue.push({ text: pending.join("\n") + "\n", line: pendingFrom });
       pending = [];
       if (!running) void drain();
     });

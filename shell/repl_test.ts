@@ -19,6 +19,8 @@ interface Fake {
   session: ReplSession;
   /** Lines given to runLine, in call order. */
   calls: string[];
+  /** The origin given with each call, `file:line` or `-` for none. */
+  origins: string[];
   /** `start X` / `end X` for each runLine, to see that runs never overlap. */
   events: string[];
   /** Lines given to complete. */
@@ -30,14 +32,16 @@ interface Fake {
 function fakeSession(out: PassThrough): Fake {
   const fake: Fake = {
     calls: [],
+    origins: [],
     events: [],
     completions: [],
     closed: 0,
     session: {
       prompt: () => PROMPT,
-      async runLine(line: string) {
+      async runLine(line: string, origin?: { file: string; line: number }) {
         fake.events.push(`start ${line}`);
         fake.calls.push(line);
+        fake.origins.push(origin ? `${origin.file}:${origin.line}` : "-");
         await delay(line.startsWith("slow") ? 30 : 0);
         if (line === "boom") throw new Error("boom\nwith a second line");
         out.write(`out:${line}\n`);
@@ -153,6 +157,24 @@ Deno.test("lines piped in (no TTY, prompts not asked for) print only their outpu
   await finished(h);
   assert.deepEqual(h.fake.calls, ["fast 1", "slow \\\n 2"]);
   assert.equal(h.text(), "out:fast 1\nout:slow \\\n 2\n");
+});
+
+Deno.test("lines piped in are named <stdin> and the input line each statement began on", async () => {
+  const h = start({ prompts: undefined });
+  // Blank lines and continued lines count: statements begin on lines 1, 3, 6 and 7.
+  h.input.write("fast 1\n\nslow \\\n 2 \\\n 3\nfast 4\nfast \\\n");
+  h.input.end();
+  await finished(h);
+  assert.deepEqual(h.fake.calls, ["fast 1", "slow \\\n 2 \\\n 3", "fast 4", "fast \\\n"]);
+  assert.deepEqual(h.fake.origins, ["<stdin>:1", "<stdin>:3", "<stdin>:6", "<stdin>:7"]);
+});
+
+Deno.test("lines typed at a prompt carry no origin: the user sees them", async () => {
+  const h = start();
+  h.input.write("fast 1\n");
+  h.input.end();
+  await finished(h);
+  assert.deepEqual(h.fake.origins, ["-"]);
 });
 
 for (const terminal of [false, true]) {

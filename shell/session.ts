@@ -94,8 +94,17 @@ export interface ScriptReport {
 export interface Session {
   /** Plain-text prompt, e.g. `"vfsh sim fd=3> "` or `"vfsh sim> "`. */
   prompt(): string;
-  /** Run one typed line (may hold several `;`-separated commands). Never throws. */
-  runLine(line: string): Promise<{ exit: boolean }>;
+  /**
+   * Run one typed line (may hold several `;`-separated commands). Never throws. `origin` names
+   * where a line nobody saw typed came from (`<stdin>` and its line number, for lines piped in):
+   * errors and FAIL lines then say `<stdin>:N`.
+   */
+  runLine(
+    line: string,
+    origin?: { readonly file: string; readonly line: number },
+  ): Promise<{ exit: boolean }>;
+  /** The worst outcome so far, as `vfsh run` exits: 0, 1 (an expectation failed), 2 (an error). */
+  status(): 0 | 1 | 2;
   /** node:readline completer: candidates and the substring being completed. */
   complete(line: string): [string[], string];
   /** Every command name (multi-word names included) and the shell's keywords. */
@@ -230,6 +239,8 @@ class ShellSession implements Session, Env {
   #stack: Frame[] = [];
   #exit = false;
   #stats: Stats = { passed: 0, failed: 0, errors: 0 };
+  /** Where the line being run by runLine came from, when it was not typed at a prompt. */
+  #origin: { readonly file: string; readonly line: number } | undefined;
   /** Memory for `userBytes`, and the simulator's boot it was mapped in (0 on the kernel). */
   #scratch: { addr: bigint; size: bigint; boot: number } | undefined;
   #contexts = new Map<string, CommandContext>();
@@ -290,7 +301,12 @@ class ShellSession implements Session, Env {
     // At the prompt the line is right there: show the caret, not "<line>:1:5".
     let text = message;
     if (e) {
-      const head = e.location?.file === "<line>" ? e.message : e.headline();
+      const l = e.location;
+      const head = l?.file !== "<line>"
+        ? e.headline()
+        : this.#origin
+        ? `${this.#lineWhere(l.line, l.col)}: ${e.message}`
+        : e.message;
       text = caret ? e.render(head) : head;
     }
     const [first, ...rest] = text.split("\n");
@@ -321,7 +337,15 @@ class ShellSession implements Session, Env {
     }
   }
 
-  async runLine(line: string): Promise<{ exit: boolean }> {
+  status(): 0 | 1 | 2 {
+    return this.#stats.errors > 0 ? 2 : this.#stats.failed > 0 ? 1 : 0;
+  }
+
+  async runLine(
+    line: string,
+    origin?: { readonly file: string; readonly line: number },
+  ): Promise<{ exit: boolean }> {
+    this.#origin = origin;
     try {
       if (line.trim() !== "") this.#history.push(line);
       let script: Script;
@@ -492,6 +516,13 @@ class ShellSession implements Session, Env {
     else this.error(`internal error: ${(e as Error)?.message ?? e}`);
   }
 
+  /** `<stdin>:N[:C]` for line `line` of the line being run, which began at `#origin`. */
+  #lineWhere(line: number, col?: number): string {
+    const o = this.#origin!;
+    const at = `${o.file}:${o.line + line - 1}`;
+    return col === undefined ? at : `${at}:${col}`;
+  }
+
   #where(frame: Frame, line: number, col?: number): string {
     return col === undefined ? `${frame.file}:${line}` : `${frame.file}:${line}:${col}`;
   }
@@ -583,7 +614,11 @@ class ShellSession implements Session, Env {
     this.#stats.failed++;
     if (!this.#json) {
       // (--json has said it already: the command's object carries the expectation.)
-      const where = frame.file === "<line>" ? "" : `${this.#where(frame, line)}: `;
+      const where = frame.file !== "<line>"
+        ? `${this.#where(frame, line)}: `
+        : this.#origin
+        ? `${this.#lineWhere(line)}: `
+        : "";
       const cmd = this.#quiet && frame.file !== "<line>" ? ` (${command})` : "";
       this.out(`${this.#p.err("FAIL")} ${where}expected ${expected}, got ${actual}${cmd}`);
     }

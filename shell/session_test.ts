@@ -46,6 +46,38 @@ Deno.test("session: results print on one stable line; the prompt shows the conta
   s.close();
 });
 
+Deno.test("session: a line with an origin names it in errors and FAIL lines; status is the worst so far", async () => {
+  let out = "";
+  const s = await createSession({ kernel: createSimKernel(), write: (t) => void (out += t) });
+  const at = (line: number) => ({ file: "<stdin>", line });
+  await s.runLine("container open; api-version => 0", at(1));
+  assert.equal(s.status(), 0);
+  // A continued statement: the error's line is where its column is, not where it began.
+  await s.runLine("map 1 2 \\\n 3", at(4));
+  assert.match(out, /^error: <stdin>:5:2: map: PERM must be one of/m);
+  assert.equal(s.status(), 2);
+  out = "";
+  await s.runLine("api-version => 1", at(9));
+  assert.match(out, /^FAIL <stdin>:9: expected 1, got ok {2}value=0$/m);
+  assert.equal(s.status(), 2, "an error outranks a failed expectation");
+  // Typed at the prompt (no origin): the caret under the line says where.
+  out = "";
+  await s.runLine("api-version => 1");
+  assert.match(out, /^FAIL expected 1, got/m);
+  await s.runLine("bogus");
+  assert.match(out, /^error: unknown command 'bogus'/m);
+  s.close();
+});
+
+Deno.test("session: status is 1 when only an expectation failed", async () => {
+  const s = await createSession({ kernel: createSimKernel(), write: () => {} });
+  await s.runLine("container open => ok");
+  assert.equal(s.status(), 0);
+  await s.runLine("api-version => 1");
+  assert.equal(s.status(), 1);
+  s.close();
+});
+
 Deno.test("session: bad input is one line and loses no state", async () => {
   const { s, run } = await shell();
   await run("container open", "let ioas = ioas alloc", "ioas set $ioas");

@@ -72,6 +72,16 @@ Deno.test("cli: run - reads stdin; -c runs commands; --json", async () => {
   const piped = await vfsh([], { stdin: "container open\napi-version\n" });
   assert.equal(piped.code, 0);
   assert.equal(piped.out, "ok  fd=3\nok  value=0\n");
+  // They go on after a failure as at a prompt, name <stdin>:N, and exit as `vfsh run` would.
+  const failed = await vfsh([], { stdin: "container open\napi-version => 1\napi-version\n" });
+  assert.equal(failed.code, 1);
+  assert.equal(
+    failed.out,
+    "ok  fd=3\nok  value=0\nFAIL <stdin>:2: expected 1, got ok  value=0\nok  value=0\n",
+  );
+  const broken = await vfsh([], { stdin: "container open\n\nnosuch\napi-version => 1\n" });
+  assert.equal(broken.code, 2);
+  assert.match(broken.out, /^error: <stdin>:3:1: unknown command 'nosuch'/m);
   const c = await vfsh(["-c", "container open; api-version => 0; ioas alloc"]);
   assert.equal(c.code, 0);
   assert.equal(c.out, "ok  fd=3\nok  value=0\nok  id=1\n");
