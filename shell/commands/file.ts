@@ -17,7 +17,7 @@ const memfd = defineCommand({
     name: t.string("the memfd's name (as /proc shows it)", { label: "NAME" }),
     size: t.size("bytes"),
   }),
-  result: z.object({ fd: t.dec("the memfd") }),
+  result: z.object({ fd: t.fd("the memfd") }),
   principal: "fd",
   examples: ["memfd guest 2M", "let mfd = memfd guest 64K"],
   run(ctx, { name, size }) {
