@@ -16,6 +16,7 @@
  */
 
 import { E } from "../uapi/errno.ts";
+import { VFIO_TYPE } from "../uapi/ioctl.ts";
 import { PAGE_SIZE, U64_MAX } from "../uapi/constants.ts";
 import type { IoctlArg, Kernel, MappingRow, SimulatorControl } from "../uapi/kernel.ts";
 import { DEFAULT_RELEASE, findRelease, type Release, RELEASES } from "./release.ts";
@@ -33,6 +34,7 @@ import { compatIoasCreate } from "./vfio_compat.ts";
 import { type ContainerMachine, VfioContainerFile } from "./vfio_container.ts";
 import { DEFAULT_DMA_ENTRY_LIMIT, type Type1Params } from "./vfio_type1.ts";
 import { memfdCreate } from "./memfd.ts";
+import { doVfsIoctl } from "./vfs_ioctl.ts";
 
 /** What serves /dev/vfio/vfio: iommufd (IOMMUFD_VFIO_CONTAINER) or the legacy container. */
 export type ContainerImpl = "iommufd" | "legacy";
@@ -251,7 +253,13 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
     const f = this.#files[fd];
     if (f === undefined) return -E.EBADF;
     try {
-      const r = f.ioctl(request >>> 0, arg);
+      const cmd = request >>> 0;
+      // The VFS answers a few requests for any file first; none has VFIO's type ';'.
+      if (((cmd >>> 8) & 0xff) !== VFIO_TYPE) {
+        const r = doVfsIoctl(this.#machine, f, cmd, arg);
+        if (r !== undefined) return r;
+      }
+      const r = f.ioctl(cmd, arg);
       this.#accounting.pages.flushDeferred();
       return r;
     } catch (e) {

@@ -34,6 +34,11 @@ export class MemFile extends SimFile implements FileBacking {
 
   protected release(): void {}
 
+  /** i_size less the file position (may be negative, after a read past a smaller size). */
+  bytesLeft(): bigint {
+    return this.size - this.#pos;
+  }
+
   /** shmem files have no unlocked_ioctl: vfs_ioctl answers ENOTTY. */
   ioctl(_cmd: number, _arg: IoctlArg): number {
     return -E.ENOTTY;

@@ -1,0 +1,120 @@
+/**
+ * The ioctls the VFS answers for every file before its driver sees the call (fs/ioctl.c,
+ * do_vfs_ioctl): close-on-exec, non-blocking and async flags, the block size, FIEMAP, and
+ * FIONREAD/FIOQSIZE, which depend on whether the file is a regular one (a memfd) or not.
+ *
+ * Modelled for the files the simulator has: device nodes on devtmpfs (iommufd, the VFIO
+ * container, groups and devices), memfds on the shmem mount, and event queues on
+ * anon_inodefs. All three filesystems have a PAGE_SIZE block size, no freeze support (so none
+ * is ever frozen) and no fiemap, and none of our files has a fasync op. Not modelled, so their driver answers
+ * (ENOTTY): the clone/dedupe ioctls (which check the other fd and the filesystem), the
+ * attribute ioctls of a memfd (which depend on CONFIG_TMPFS_XATTR), FS_IOC_GETFSUUID (a random
+ * UUID per shmem superblock), and FIOQSIZE of a memfd (the bytes its pages take).
+ *
+ * @module
+ */
+
+import { E } from "../uapi/errno.ts";
+import type { IoctlArg } from "../uapi/kernel.ts";
+import type { SimFile } from "./file.ts";
+import { MemFile } from "./memfd.ts";
+import type { UserMemoryAccess } from "./uaccess.ts";
+
+/** Request numbers (asm-generic/ioctls.h, uapi/linux/fs.h, uapi/linux/fiemap.h). */
+export const VFS_IOCTL = {
+  FIGETBSZ: 0x0000_0002, // _IO(0x00, 2)
+  FIONREAD: 0x0000_541b,
+  FIONBIO: 0x0000_5421,
+  FIONCLEX: 0x0000_5450,
+  FIOCLEX: 0x0000_5451,
+  FIOASYNC: 0x0000_5452,
+  FIOQSIZE: 0x0000_5460,
+  FIFREEZE: 0xc004_5877, // _IOWR('X', 119, int)
+  FITHAW: 0xc004_5878, // _IOWR('X', 120, int)
+  FS_IOC_FIEMAP: 0xc020_660b, // _IOWR('f', 11, struct fiemap)
+} as const;
+
+/** What do_vfs_ioctl needs from the rest of the simulated kernel. */
+export interface VfsIoctlEnv {
+  readonly memory: UserMemoryAccess;
+  /** CAP_SYS_ADMIN, which FIFREEZE/FITHAW ask for before anything else. */
+  privileged(): boolean;
+}
+
+/** The block size of devtmpfs, the shmem mount and anon_inodefs alike. */
+const BLOCK_SIZE = 4096;
+
+/**
+ * do_vfs_ioctl for `cmd` on `file`: the answer (0 or -errno), or undefined when the VFS hands
+ * the call to the file's own ioctl (its `unlocked_ioctl`, ENOTTY when it has none).
+ */
+export function doVfsIoctl(
+  env: VfsIoctlEnv,
+  file: SimFile,
+  cmd: number,
+  arg: IoctlArg,
+): number | undefined {
+  switch (cmd) {
+    case VFS_IOCTL.FIOCLEX:
+    case VFS_IOCTL.FIONCLEX:
+      // Close-on-exec: the simulated process never execs, so only the answer matters.
+      return 0;
+    case VFS_IOCTL.FIONBIO: {
+      // O_NONBLOCK changes nothing our files do: none of their ops waits.
+      const on = getUserInt(env.memory, arg);
+      return on === undefined ? -E.EFAULT : 0;
+    }
+    case VFS_IOCTL.FIOASYNC: {
+      const on = getUserInt(env.memory, arg);
+      if (on === undefined) return -E.EFAULT;
+      // Turning FASYNC on needs the file's fasync op, which none of ours has; off is no change.
+      return on !== 0 ? -E.ENOTTY : 0;
+    }
+    case VFS_IOCTL.FIOQSIZE:
+      // Regular files, directories and links only; a memfd's size in pages is not modelled.
+      return file instanceof MemFile ? undefined : -E.ENOTTY;
+    case VFS_IOCTL.FIFREEZE:
+      return env.privileged() ? -E.EOPNOTSUPP : -E.EPERM;
+    case VFS_IOCTL.FITHAW:
+      // Thawing asks no freeze support: it finds the filesystem not frozen by user space.
+      return env.privileged() ? -E.EINVAL : -E.EPERM;
+    case VFS_IOCTL.FS_IOC_FIEMAP:
+      return -E.EOPNOTSUPP;
+    case VFS_IOCTL.FIGETBSZ:
+      return putUserInt(env.memory, arg, BLOCK_SIZE) ? 0 : -E.EFAULT;
+    case VFS_IOCTL.FIONREAD:
+      // A regular file: the bytes from the file position to its end, as an int; other files
+      // are asked themselves.
+      if (!(file instanceof MemFile)) return undefined;
+      return putUserInt(env.memory, arg, Number(BigInt.asIntN(32, file.bytesLeft())))
+        ? 0
+        : -E.EFAULT;
+  }
+  return undefined;
+}
+
+/** get_user of an int: the value, or undefined when its four bytes cannot be read. */
+function getUserInt(memory: UserMemoryAccess, arg: IoctlArg): number | undefined {
+  const into = new Uint8Array(4);
+  if (typeof arg === "bigint") {
+    const addr = BigInt.asUintN(64, arg);
+    if (addr === 0n || memory.read(addr, into) !== 0) return undefined;
+  } else {
+    if (arg.length < 4) return undefined;
+    into.set(arg.subarray(0, 4));
+  }
+  return new DataView(into.buffer).getInt32(0, true);
+}
+
+/** put_user of an int: one store, all four bytes or none. */
+function putUserInt(memory: UserMemoryAccess, arg: IoctlArg, value: number): boolean {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setInt32(0, value, true);
+  if (typeof arg === "bigint") {
+    const addr = BigInt.asUintN(64, arg);
+    return addr !== 0n && memory.write(addr, bytes) === 0;
+  }
+  if (arg.length < 4) return false;
+  arg.set(bytes);
+  return true;
+}
