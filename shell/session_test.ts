@@ -724,8 +724,13 @@ Deno.test("session: after sim reset the shell's scratch memory is mapped afresh 
 Deno.test("session: sim profile reboots the shell side too: no container, no region variables", async () => {
   const { s, run } = await shell();
   await run("container open; mem alloc b 4K; let keep = 5");
-  assert.equal(await run("sim profile amd-vi"), "ok\n");
+  assert.equal(await run("sim profile amd-vi"), "ok  profile=amd-vi\n");
   assert.equal(s.prompt(), "vfsh sim> ");
+  // Without a name: the one in use, and the list with it marked.
+  const list = await run("sim profile");
+  assert.match(list, /^ok {2}profile=amd-vi\n/);
+  assert.match(list, /^ {2}amd-vi {2}\(in use\)$/m);
+  assert.match(list, /^ {2}mock$/m);
   assert.equal(await run("vars"), "$keep = 5\n");
   // The same for sim reset; a variable rebound to something else stays.
   await run("mem alloc c 4K; mem alloc d 4K; let d = 7; sim reset");

@@ -366,6 +366,11 @@ export class SimKernel implements Kernel, SimulatorControl, FdTable {
     return [...PROFILES.keys()];
   }
 
+  /** The active profile's name. */
+  profileName(): string {
+    return this.#profile.name;
+  }
+
   /** The active profile. */
   profile(): Profile {
     return this.#profile;

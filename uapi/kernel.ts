@@ -51,6 +51,8 @@ export interface SimulatorControl {
   setProfile(name: string): void;
   /** Names of the known platform profiles. */
   profiles(): string[];
+  /** The name of the profile in use. */
+  profileName(): string;
   /** Answer as this kernel release does, e.g. `"6.12"` or `"6.12.117"`. */
   setKernelVersion(version: string): void;
   /** The release being modelled, as a string. */

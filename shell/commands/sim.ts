@@ -44,15 +44,22 @@ const profile = defineCommand({
   description: "The machine reboots with the new platform, as with sim reset: every fd, object\n" +
     "and mapping is gone, and so is $NAME of each memory region.",
   args: z.object({ name: t.string("profile name", { label: "NAME" }).optional() }),
+  result: z.object({ profile: t.text("the profile in use") }),
   run(ctx, { name }) {
     const s = sim(ctx, "sim profile");
-    if (name === undefined) return { ...ctx.ok(), lines: s.profiles().map((p) => `  ${p}`) };
+    if (name === undefined) {
+      const current = s.profileName();
+      return {
+        ...ctx.ok({ profile: current }),
+        lines: s.profiles().map((p) => `  ${p}${p === current ? "  (in use)" : ""}`),
+      };
+    }
     if (!s.profiles().includes(name)) {
       ctx.fail(`unknown profile '${name}' (profiles: ${s.profiles().join(", ")})`);
     }
     guard(ctx, () => s.setProfile(name));
     forgetRebooted(ctx);
-    return ctx.ok();
+    return ctx.ok({ profile: s.profileName() });
   },
 });
 
