@@ -294,7 +294,7 @@ class ShellSession implements Session, Env {
       const l = e?.location;
       this.json({
         error: e ? e.message : message,
-        ...(l ? { file: l.file, line: l.line, col: l.col } : {}),
+        ...(l ? { ...this.#place(l.file, l.line), col: l.col } : {}),
       });
       return;
     }
@@ -516,11 +516,16 @@ class ShellSession implements Session, Env {
     else this.error(`internal error: ${(e as Error)?.message ?? e}`);
   }
 
+  /** Where line `line` of `file` is for tools: a piped line's place in its input. */
+  #place(file: string, line: number): { file: string; line: number } {
+    const o = this.#origin;
+    return file === "<line>" && o ? { file: o.file, line: o.line + line - 1 } : { file, line };
+  }
+
   /** `<stdin>:N[:C]` for line `line` of the line being run, which began at `#origin`. */
   #lineWhere(line: number, col?: number): string {
-    const o = this.#origin!;
-    const at = `${o.file}:${o.line + line - 1}`;
-    return col === undefined ? at : `${at}:${col}`;
+    const p = this.#place("<line>", line);
+    return col === undefined ? `${p.file}:${p.line}` : `${p.file}:${p.line}:${col}`;
   }
 
   #where(frame: Frame, line: number, col?: number): string {
@@ -570,8 +575,7 @@ class ShellSession implements Session, Env {
           // As a command's `=>` is reported: tools find every failed expectation one way.
           this.json({
             command: c.text,
-            file: frame.file,
-            line,
+            ...this.#place(frame.file, line),
             expectation: { expected, held, ...(held ? {} : { actual }) },
           });
         }
@@ -718,8 +722,7 @@ class ShellSession implements Session, Env {
       const ev: ResultEvent = {
         command: cmd.spec.name,
         text: c.text,
-        file: frame.file,
-        line,
+        ...this.#place(frame.file, line),
         errno: result.errno,
         fields: result.fields,
         formats: cmd.fieldFormats,
@@ -742,8 +745,7 @@ class ShellSession implements Session, Env {
     if (this.#json) {
       this.json({
         command: c.text,
-        file: frame.file,
-        line,
+        ...this.#place(frame.file, line),
         ok: result.errno === 0,
         errno: result.errno === 0 ? null : { name: errnoName(result.errno), number: result.errno },
         fields: jsonFields(result.fields, cmd.fieldFormats),

@@ -69,6 +69,25 @@ Deno.test("session: a line with an origin names it in errors and FAIL lines; sta
   s.close();
 });
 
+Deno.test("session: --json names a piped line's place in its input", async () => {
+  let out = "";
+  const s = await createSession({
+    kernel: createSimKernel(),
+    json: true,
+    write: (t) => void (out += t),
+  });
+  await s.runLine("container open", { file: "<stdin>", line: 3 });
+  // A division by zero is found when the continued line runs, after api-version has.
+  await s.runLine("let z = 0; api-version => 1;\\\n let x = 1/$z", { file: "<stdin>", line: 7 });
+  const objs = out.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(objs.map((o) => [o.file, o.line]), [["<stdin>", 3], ["<stdin>", 7], [
+    "<stdin>",
+    8,
+  ]]);
+  assert.equal(objs[2].col, 11);
+  s.close();
+});
+
 Deno.test("session: status is 1 when only an expectation failed", async () => {
   const s = await createSession({ kernel: createSimKernel(), write: () => {} });
   await s.runLine("container open => ok");
