@@ -430,3 +430,27 @@ function isContinuation(t: string, i: number): boolean {
   }
   return true;
 }
+
+/** Characters a word may hold unquoted and still mean itself (no `$`, `#`, `;`, quote or space). */
+const PLAIN_WORD = /^[A-Za-z0-9._/+@%,:-]+$/;
+
+/**
+ * `text` written as one word that the lexer reads back as exactly `text`: bare when it can be,
+ * else in single quotes, else (it holds a `'` or a control character) in double quotes with
+ * escapes.
+ */
+export function quoteWord(text: string): string {
+  if (PLAIN_WORD.test(text)) return text;
+  // deno-lint-ignore no-control-regex
+  if (!/['\x00-\x1f\x7f]/.test(text)) return `'${text}'`;
+  let out = '"';
+  for (const ch of text) {
+    const c = ch.charCodeAt(0);
+    if (ch === '"' || ch === "\\" || ch === "$") out += "\\" + ch;
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\t") out += "\\t";
+    else if (c < 0x20 || c === 0x7f) out += "\\x" + c.toString(16).padStart(2, "0");
+    else out += ch;
+  }
+  return out + '"';
+}

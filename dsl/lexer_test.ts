@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { endsInContinuation, lex, Lexer, type Statement } from "./lexer.ts";
+import { endsInContinuation, lex, Lexer, quoteWord, type Statement } from "./lexer.ts";
 import { ScriptError, SourceText } from "./source.ts";
 
 function stmts(text: string): Statement[] {
@@ -175,4 +175,29 @@ Deno.test("lexer: in place, whole lines are offered first and passed over when k
     "7:1:unmap 0x1000 4K",
   ]);
   assert.deepEqual(seen, ["5:1:map 0x6000 4K rw", "7:1:unmap 0x1000 4K"]);
+});
+
+Deno.test("lexer: quoteWord writes any text as one word that reads back as that text", () => {
+  const samples = [
+    "inc.vfs",
+    "../a/b-c_d.vfs",
+    "dir with space/f.vfs",
+    "a;b",
+    "#x",
+    "$HOME/x",
+    "it's",
+    'say "hi"\\ $x',
+    "tab\there",
+    "nl\nhere",
+    "bell\x07",
+    "(a)",
+    "=>",
+    "é/ü.vfs",
+  ];
+  for (const t of samples) {
+    const q = quoteWord(t);
+    assert.deepEqual(words(`include ${q}`), [["include", t]], `${JSON.stringify(t)} as ${q}`);
+  }
+  assert.equal(quoteWord("inc.vfs"), "inc.vfs", "a plain path stays bare");
+  assert.equal(quoteWord("a b"), "'a b'");
 });

@@ -129,3 +129,15 @@ export function dirname(path: string): string {
   if (hasRoot && end === 1) return "//";
   return path.slice(0, end);
 }
+
+/** The path from directory `from` to `to` (both resolved first); `""` when they are the same. */
+export function relative(from: string, to: string): string {
+  const a = resolve(from);
+  const b = resolve(to);
+  if (a === b) return "";
+  const as = a === "/" ? [] : a.slice(1).split("/");
+  const bs = b === "/" ? [] : b.slice(1).split("/");
+  let common = 0;
+  while (common < as.length && common < bs.length && as[common] === bs[common]) common++;
+  return [...as.slice(common).map(() => ".."), ...bs.slice(common)].join("/");
+}

@@ -1,6 +1,6 @@
 import { strictEqual } from "node:assert";
 import * as node from "node:path";
-import { dirname, isAbsolute, join, normalize, resolve } from "./_path.ts";
+import { dirname, isAbsolute, join, normalize, relative, resolve } from "./_path.ts";
 
 const SAMPLES = [
   "",
@@ -45,6 +45,7 @@ Deno.test("_path: the same answers as node:path", () => {
     for (const q of SAMPLES) {
       strictEqual(join(p, q), node.join(p, q), `join(${JSON.stringify(p)}, ${JSON.stringify(q)})`);
       strictEqual(resolve(p, q), node.resolve(p, q), `resolve(${JSON.stringify([p, q])})`);
+      strictEqual(relative(p, q), node.relative(p, q), `relative(${JSON.stringify([p, q])})`);
     }
   }
   strictEqual(join(), node.join());

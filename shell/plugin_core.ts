@@ -336,8 +336,11 @@ export interface ShellControl {
   help(command?: string): string[];
   /** Lines typed in this session. */
   history(): string[];
-  /** Start recording to `path` (throws a one-line error when it cannot write). */
-  startRecording(path: string): void;
+  /**
+   * Start recording to `path`, beside the running script (throws a one-line error when it
+   * cannot write); returns the file as messages should name it.
+   */
+  startRecording(path: string): string;
   /** Stop recording; returns the file and how many commands were written. */
   stopRecording(): { path: string; commands: number } | undefined;
   /** Ask the session to end after this command. */

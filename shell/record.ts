@@ -9,18 +9,25 @@ import type { Kernel } from "../uapi/kernel.ts";
 import { ShellError } from "./plugin_core.ts";
 import { describeFsError } from "./files.ts";
 import { writeAllSync } from "./stdout.ts";
+import { dirname, resolve } from "./_path.ts";
 
 const encoder = new TextEncoder();
 
 /** An open recording. */
 export class Recorder {
   readonly path: string;
+  /** The recording's directory: where its relative paths are looked up when it replays. */
+  readonly dir: string;
   #file: Deno.FsFile | undefined;
   #count = 0;
 
-  /** Create (truncate) `path` and write its header. Throws a one-line ShellError when it cannot. */
-  constructor(path: string, kernel: Kernel, earlier: readonly string[] = []) {
+  /**
+   * Create (truncate) `file` and write its header; messages name it `path` (default: `file`).
+   * Throws a one-line ShellError when it cannot.
+   */
+  constructor(file: string, kernel: Kernel, earlier: readonly string[] = [], path = file) {
     this.path = path;
+    this.dir = dirname(resolve(file));
     const sim = kernel.simulator;
     const backend = sim ? `sim (kernel ${sim.kernelVersion()})` : kernel.name;
     const head = [`# recorded by vfsh on ${backend}`];
@@ -29,11 +36,11 @@ export class Recorder {
       for (const l of earlier) head.push(`#   ${l}`);
     }
     try {
-      this.#file = Deno.openSync(path, { write: true, create: true, truncate: true });
+      this.#file = Deno.openSync(file, { write: true, create: true, truncate: true });
       this.#put(head.join("\n") + "\n");
     } catch (e) {
       this.close();
-      throw new ShellError(`cannot record to ${path}: ${describeFsError(e, "write", path)}`);
+      throw new ShellError(`cannot record to ${path}: ${describeFsError(e, "write", file)}`);
     }
   }
 

@@ -13,6 +13,7 @@ import { errnoName } from "../uapi/errno.ts";
 import { EvalError } from "../dsl/expr.ts";
 import { parse, type Script, StatementReader, type Stmt } from "../dsl/parser.ts";
 import { ScriptError, SourceText } from "../dsl/source.ts";
+import { quoteWord } from "../dsl/lexer.ts";
 import type { Env, FieldValue, ResultRecord, Row, Value } from "../dsl/values.ts";
 import { type Compiled, compileStatement, knownStatements } from "./compile.ts";
 import { completeLine } from "./complete.ts";
@@ -48,7 +49,7 @@ import {
 } from "./clients.ts";
 import { type RegisteredCommand, Registry } from "./registry.ts";
 import corePlugin from "./commands/mod.ts";
-import { dirname, isAbsolute, join, resolve } from "./_path.ts";
+import { dirname, isAbsolute, join, relative, resolve } from "./_path.ts";
 import { writeStdoutText } from "./stdout.ts";
 import { describeFsError, readScript, readScriptFile } from "./files.ts";
 
@@ -158,6 +159,8 @@ class StopScript extends Error {}
 type CompiledCommand = Extract<Compiled, { kind: "command" }>;
 
 const NOT_RECORDED = new Set(["help", "history", "vars", "record", "record stop", "quit"]);
+/** Commands whose PATH is looked up beside the script that runs them. */
+const PATH_COMMANDS = new Set(["include", "plugin load"]);
 
 const rowsCache = new WeakMap<RegisteredCommand, readonly string[]>();
 
@@ -658,7 +661,11 @@ class ShellSession implements Session, Env {
     }
     if (r instanceof Promise) {
       return r.then(
-        (result) => this.#finishCommand(c, line, frame, result),
+        (result) => {
+          // Commands it ran meanwhile (an include's) have set their own arguments.
+          this.#built = built;
+          this.#finishCommand(c, line, frame, result);
+        },
         (e) => this.#commandThrew(e, c, line, frame),
       );
     }
@@ -774,7 +781,8 @@ class ShellSession implements Session, Env {
     }
     // Recorded before a failed expectation can stop the script (set -e): the command ran.
     if (this.#recorder && frame.top && !NOT_RECORDED.has(cmd.spec.name)) {
-      const bare = c.expect ? c.text.slice(0, c.text.lastIndexOf("=>")).trimEnd() : c.text;
+      let bare = c.expect ? c.text.slice(0, c.text.lastIndexOf("=>")).trimEnd() : c.text;
+      if (PATH_COMMANDS.has(cmd.spec.name)) bare = this.#replayablePath(cmd.spec.name, bare);
       this.#record(frame, result.silent ? bare : `${bare} => ${this.#asExpectation(record, cmd)}`);
     }
     if (c.expect) {
@@ -831,10 +839,17 @@ class ShellSession implements Session, Env {
     }
   }
 
-  startRecording(path: string): void {
+  startRecording(path: string): string {
     this.#recorder?.close();
     this.#recorder = undefined;
-    this.#recorder = new Recorder(path, this.kernel, this.#history.slice(0, -1));
+    // Beside the running script, as include and plugin load look; named from the cwd.
+    const r = this.#recorder = new Recorder(
+      this.#besideScript(path),
+      this.kernel,
+      this.#history.slice(0, -1),
+      this.#shownBeside(path),
+    );
+    return r.path;
   }
 
   // ---- command context ----
@@ -962,6 +977,26 @@ class ShellSession implements Session, Env {
     throw new ShellError(r.ok ? `no help for '${name}'` : r.message);
   }
 
+  /**
+   * `include`/`plugin load` as a recording must hold it: a relative PATH names the same file
+   * from the recording's directory, where a replay looks for it (the typed text otherwise).
+   */
+  #replayablePath(name: string, typed: string): string {
+    const path = this.#built?.args.path;
+    if (typeof path !== "string" || isAbsolute(path) || !this.#recorder) return typed;
+    const fromRecording = relative(this.#recorder.dir, this.#besideScript(path)) || ".";
+    return fromRecording === path ? typed : `${name} ${quoteWord(fromRecording)}`;
+  }
+
+  /**
+   * `path` beside the running script, named as the top script was (relative to the working
+   * directory, or absolute), so that every place a message names opens from where vfsh started.
+   */
+  #shownBeside(path: string): string {
+    const frame = this.#stack[this.#stack.length - 1];
+    return frame?.path && !isAbsolute(path) ? join(dirname(frame.file), path) : path;
+  }
+
   /** `path` as the running script means it: beside that script, or at the prompt in the cwd. */
   #besideScript(path: string): string {
     if (isAbsolute(path)) return path;
@@ -972,9 +1007,7 @@ class ShellSession implements Session, Env {
   async #include(path: string): Promise<void> {
     const frame = this.#stack[this.#stack.length - 1];
     const abs = resolve(this.#besideScript(path));
-    // Named as the top script was (relative to the working directory, or absolute), so
-    // that every place a message names can be opened from where vfsh was started.
-    const shown = frame?.path && !isAbsolute(path) ? join(dirname(frame.file), path) : path;
+    const shown = this.#shownBeside(path);
     const files = this.#stack.filter((f) => f.path);
     if (files.some((f) => f.path === abs)) {
       const names = [...files.map((f) => f.file), shown];

@@ -497,6 +497,47 @@ Deno.test("session: a recording replays green on the same backend", async () => 
   }
 });
 
+Deno.test("session: a recording elsewhere names included scripts and plugins from where it lies", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.mkdirSync(`${dir}/rec`);
+    Deno.mkdirSync(`${dir}/lib/with space`, { recursive: true });
+    Deno.writeTextFileSync(`${dir}/lib/a.vfs`, "include 'with space/b.vfs'\n");
+    Deno.writeTextFileSync(`${dir}/lib/with space/b.vfs`, "api-version => 0\n");
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    Deno.writeTextFileSync(
+      `${dir}/lib/plugin.ts`,
+      `import { definePlugin } from "${mod}";\nexport default definePlugin({ name: "p", commands: [] });\n`,
+    );
+    // The script that records runs from lib/, and records into rec/.
+    Deno.writeTextFileSync(
+      `${dir}/lib/main.vfs`,
+      `record ../rec/r.vfs\ncontainer open\ninclude a.vfs\ninclude ${dir}/lib/a.vfs\n` +
+        "plugin load plugin.ts\nrecord stop\n",
+    );
+    const { s, script } = await shell();
+    const r = await script(Deno.readTextFileSync(`${dir}/lib/main.vfs`), `${dir}/lib/main.vfs`);
+    assert.equal(r.status, 0, r.out);
+    s.close();
+    const body = Deno.readTextFileSync(`${dir}/rec/r.vfs`).split("\n").filter((l) =>
+      l !== "" && !l.startsWith("#")
+    );
+    assert.deepEqual(body, [
+      "container open => ok",
+      "include ../lib/a.vfs",
+      `include ${dir}/lib/a.vfs`, // absolute: as typed
+      "plugin load ../lib/plugin.ts",
+    ]);
+    const replay = await shell();
+    const again = await replay.s.runFile(`${dir}/rec/r.vfs`);
+    assert.equal(again.status, 0);
+    assert.equal(again.passed, 3);
+    replay.s.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("session: completion of commands, options, choices, constants, paths", async () => {
   const { s } = await shell();
   const c = (l: string) => s.complete(l);

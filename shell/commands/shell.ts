@@ -107,16 +107,17 @@ const history = defineCommand({
 const record = defineCommand({
   name: "record",
   summary: "Write every command from now on to FILE, with the result it got as its => expectation",
-  args: z.object({ path: t.path("the .vfs file to write") }),
+  args: z.object({ path: t.path("the .vfs file to write (in a script: beside the script)") }),
   examples: ["record session.vfs", "record stop"],
   run(ctx, { path }) {
+    let file: string;
     try {
-      ctx.shell.startRecording(path);
+      file = ctx.shell.startRecording(path);
     } catch (e) {
       // Not being able to write is no reason to stop a session or a script.
       return text([`warning: ${(e as Error).message}; not recording`]);
     }
-    return text([`recording to ${path} (record stop to end)`]);
+    return text([`recording to ${file} (record stop to end)`]);
   },
 });
 
