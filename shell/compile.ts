@@ -1016,7 +1016,7 @@ function compileFresh(s: Stmt, registry: Registry, src: SourceText): Compiled {
         text: s.text,
         expected: s.text.replace(/^expect\s+/, ""),
         line: s.line,
-        col: s.field.col,
+        col: s.col,
       };
   }
 }

@@ -159,6 +159,13 @@ class StopScript extends Error {}
 type CompiledCommand = Extract<Compiled, { kind: "command" }>;
 
 const NOT_RECORDED = new Set(["help", "history", "vars", "record", "record stop", "quit"]);
+/** Whether column `col` (1-based) is where the text of a line begins, after its indent. */
+function startsLine(text: string, col: number): boolean {
+  let i = 0;
+  while (i < text.length && (text[i] === " " || text[i] === "\t")) i++;
+  return col === i + 1;
+}
+
 /** Commands whose PATH is looked up beside the script that runs them. */
 const PATH_COMMANDS = new Set(["include", "plugin load"]);
 
@@ -583,7 +590,7 @@ class ShellSession implements Session, Env {
           });
         }
         if (held) this.#stats.passed++;
-        else this.#count(false, frame, line, expected, actual!, c.text);
+        else this.#count(false, frame, line, expected, actual!, c.text, c.col);
         this.#record(frame, c.text);
         return;
       }
@@ -613,6 +620,7 @@ class ShellSession implements Session, Env {
     expected: string,
     actual: string,
     command: string,
+    col?: number,
   ): void {
     if (held) {
       this.#stats.passed++;
@@ -621,10 +629,12 @@ class ShellSession implements Session, Env {
     this.#stats.failed++;
     if (!this.#json) {
       // (--json has said it already: the command's object carries the expectation.)
+      // A statement after another on its line (`a => 1; b => 2`) is told apart by its column.
+      const at = col !== undefined && !startsLine(frame.src.lineText(line), col) ? col : undefined;
       const where = frame.file !== "<line>"
-        ? `${this.#where(frame, line)}: `
+        ? `${this.#where(frame, line, at)}: `
         : this.#origin
-        ? `${this.#lineWhere(line)}: `
+        ? `${this.#lineWhere(line, at)}: `
         : "";
       const cmd = this.#quiet && frame.file !== "<line>" ? ` (${command})` : "";
       this.out(`${this.#p.err("FAIL")} ${where}expected ${expected}, got ${actual}${cmd}`);
@@ -789,7 +799,7 @@ class ShellSession implements Session, Env {
       if (held) this.#stats.passed++;
       else {
         const actual = formatResult(result.errno, result.fields, cmd.fieldFormats);
-        this.#count(false, frame, line, c.expect.text, actual, c.text);
+        this.#count(false, frame, line, c.expect.text, actual, c.text, c.col);
       }
     }
     if (c.bind !== undefined) {

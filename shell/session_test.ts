@@ -88,6 +88,20 @@ Deno.test("session: --json names a piped line's place in its input", async () =>
   s.close();
 });
 
+Deno.test("session: a FAIL line gives the column of a statement that does not begin its line", async () => {
+  const { script } = await shell();
+  const r = await script(
+    "container open\n  api-version => 1\napi-version => 0; api-version => 2; expect value == 3\n",
+    "f.vfs",
+  );
+  const fails = r.out.split("\n").filter((l) => /^FAIL f\.vfs:\d/.test(l));
+  assert.deepEqual(fails, [
+    "FAIL f.vfs:2: expected 1, got ok  value=0", // first on its line, indented: no column
+    "FAIL f.vfs:3:19: expected 2, got ok  value=0",
+    "FAIL f.vfs:3:37: expected value == 3, got 0x0",
+  ]);
+});
+
 Deno.test("session: status is 1 when only an expectation failed", async () => {
   const s = await createSession({ kernel: createSimKernel(), write: () => {} });
   await s.runLine("container open => ok");
