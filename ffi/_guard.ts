@@ -7,6 +7,7 @@
  */
 
 import { offsetsOf } from "../uapi/codec.ts";
+import { IoctlRefused } from "../uapi/kernel.ts";
 import { requestByName, REQUESTS } from "../uapi/ioctl.ts";
 import type { ArgKind } from "../uapi/ioctl.ts";
 import {
@@ -26,7 +27,7 @@ import {
  * answering with an errno would mean letting the kernel touch memory the buffer does not
  * own, which a C program may do and a Deno program must not.
  */
-export class FfiBufferError extends Error {
+export class FfiBufferError extends IoctlRefused {
   /** The ioctl request number. */
   readonly request: number;
   /** Bytes the caller's buffer has. */

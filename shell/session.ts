@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Kernel } from "../uapi/kernel.ts";
+import { IoctlRefused, type Kernel } from "../uapi/kernel.ts";
 import { errnoName } from "../uapi/errno.ts";
 import { EvalError } from "../dsl/expr.ts";
 import { parse, type Script, StatementReader, type Stmt } from "../dsl/parser.ts";
@@ -686,7 +686,8 @@ class ShellSession implements Session, Env {
   #commandThrew(e: unknown, c: CompiledCommand, line: number, frame: Frame): never {
     if (e instanceof StopScript) throw e;
     const cmd = c.call.cmd;
-    if (!(isShellError(e) || e instanceof ScriptError)) {
+    // A backend that would not send the ioctl says why: that is the command's error.
+    if (!(isShellError(e) || e instanceof ScriptError || e instanceof IoctlRefused)) {
       this.#commandFailed(
         c,
         line,

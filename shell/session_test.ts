@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { relative } from "node:path";
 import { createSimKernel } from "../sim/mod.ts";
 import { createSession, type Session } from "./session.ts";
+import { IoctlRefused } from "../uapi/kernel.ts";
 
 const PLUGINS = new URL("./testdata/plugins/", import.meta.url).pathname;
 
@@ -100,6 +101,22 @@ Deno.test("session: a FAIL line gives the column of a statement that does not be
     "FAIL f.vfs:3:19: expected 2, got ok  value=0",
     "FAIL f.vfs:3:37: expected value == 3, got 0x0",
   ]);
+});
+
+Deno.test("session: a backend that refuses an ioctl is the command's error, not a broken command", async () => {
+  const kernel = createSimKernel();
+  const ioctl = kernel.ioctl.bind(kernel);
+  kernel.ioctl = (fd, request, arg) => {
+    if (request === 0x40086602) throw new IoctlRefused("refusing ioctl 0x40086602: too short");
+    return ioctl(fd, request, arg);
+  };
+  let out = "";
+  const s = await createSession({ kernel, write: (t) => void (out += t) });
+  const r = await s.runScript("container open\nioctl 0x40086602 00000000\napi-version\n", "f.vfs");
+  assert.equal(r.status, 2);
+  assert.match(out, /^error: f\.vfs:2:1: ioctl: refusing ioctl 0x40086602: too short$/m);
+  assert.doesNotMatch(out, /internal error/);
+  s.close();
 });
 
 Deno.test("session: status is 1 when only an expectation failed", async () => {

@@ -106,6 +106,18 @@ export interface SimulatorControl {
   noIommu?(): "off" | "built" | "on";
 }
 
+/**
+ * Thrown by a backend's `ioctl`, before anything is sent, when it will not make the call: the
+ * kernel backend's buffer guard, for a buffer shorter than what the kernel would touch. Its
+ * message says why; the shell reports it as the command's error, not as a broken command.
+ */
+export class IoctlRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "IoctlRefused";
+  }
+}
+
 /** The system-call surface every backend implements. */
 export interface Kernel {
   /** `"sim"` or `"kernel"`, for the prompt and for reports. */
@@ -119,7 +131,7 @@ export interface Kernel {
   close(fd: number): number;
   /**
    * ioctl(2). Returns the non-negative return value or `-errno`. See {@link IoctlArg} for
-   * how the argument is passed.
+   * how the argument is passed. May throw {@link IoctlRefused} (nothing was sent).
    */
   ioctl(fd: number, request: number, arg: IoctlArg): number;
   /**
