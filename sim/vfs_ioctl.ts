@@ -32,7 +32,12 @@ export const VFS_IOCTL = {
   FIFREEZE: 0xc004_5877, // _IOWR('X', 119, int)
   FITHAW: 0xc004_5878, // _IOWR('X', 120, int)
   FS_IOC_FIEMAP: 0xc020_660b, // _IOWR('f', 11, struct fiemap)
+  FS_IOC_SETFLAGS: 0x4008_6602, // _IOW('f', 2, long); an int is read
+  FS_IOC_FSSETXATTR: 0x401c_5820, // _IOW('X', 32, struct fsxattr)
 } as const;
+
+/** sizeof(struct fsxattr). */
+const FSXATTR_SIZE = 28;
 
 /** What do_vfs_ioctl needs from the rest of the simulated kernel. */
 export interface VfsIoctlEnv {
@@ -80,6 +85,13 @@ export function doVfsIoctl(
       return env.privileged() ? -E.EINVAL : -E.EPERM;
     case VFS_IOCTL.FS_IOC_FIEMAP:
       return -E.EOPNOTSUPP;
+    case VFS_IOCTL.FS_IOC_SETFLAGS:
+    case VFS_IOCTL.FS_IOC_FSSETXATTR: {
+      // The new attributes are read first; then our filesystems have no fileattr_set (a
+      // memfd's depends on CONFIG_TMPFS_XATTR, off in the rig) and the driver answers.
+      const size = cmd === VFS_IOCTL.FS_IOC_SETFLAGS ? 4 : FSXATTR_SIZE;
+      return readable(env.memory, arg, size) ? undefined : -E.EFAULT;
+    }
     case VFS_IOCTL.FIGETBSZ:
       return putUserInt(env.memory, arg, BLOCK_SIZE) ? 0 : -E.EFAULT;
     case VFS_IOCTL.FIONREAD:
@@ -96,14 +108,24 @@ export function doVfsIoctl(
 /** get_user of an int: the value, or undefined when its four bytes cannot be read. */
 function getUserInt(memory: UserMemoryAccess, arg: IoctlArg): number | undefined {
   const into = new Uint8Array(4);
+  if (!readInto(memory, arg, into)) return undefined;
+  return new DataView(into.buffer).getInt32(0, true);
+}
+
+/** Whether copy_from_user of `size` bytes at the argument succeeds. */
+function readable(memory: UserMemoryAccess, arg: IoctlArg, size: number): boolean {
+  return readInto(memory, arg, new Uint8Array(size));
+}
+
+/** copy_from_user of `into.length` bytes at the argument; false when any byte faults. */
+function readInto(memory: UserMemoryAccess, arg: IoctlArg, into: Uint8Array): boolean {
   if (typeof arg === "bigint") {
     const addr = BigInt.asUintN(64, arg);
-    if (addr === 0n || memory.read(addr, into) !== 0) return undefined;
-  } else {
-    if (arg.length < 4) return undefined;
-    into.set(arg.subarray(0, 4));
+    return addr !== 0n && memory.read(addr, into) === 0;
   }
-  return new DataView(into.buffer).getInt32(0, true);
+  if (arg.length < into.length) return false;
+  into.set(arg.subarray(0, into.length));
+  return true;
 }
 
 /** put_user of an int: one store, all four bytes or none. */

@@ -125,3 +125,15 @@ Deno.test("vfs ioctl: a closed fd is EBADF before any of them", () => {
   assert.equal(k.close(kinds.memfd), 0);
   assert.equal(k.ioctl(kinds.memfd, V.FIOCLEX, 0n), -E.EBADF);
 });
+
+Deno.test("vfs ioctl: FS_IOC_SETFLAGS and FS_IOC_FSSETXATTR read their argument (EFAULT) before anything else", () => {
+  const { k, kinds } = files();
+  for (const fd of Object.values(kinds)) {
+    assert.equal(k.ioctl(fd, V.FS_IOC_SETFLAGS, 0n), -E.EFAULT);
+    assert.equal(k.ioctl(fd, V.FS_IOC_SETFLAGS, new Uint8Array(3)), -E.EFAULT);
+    assert.equal(k.ioctl(fd, V.FS_IOC_FSSETXATTR, new Uint8Array(27)), -E.EFAULT);
+    // Read: then no filesystem of ours has fileattr_set, and no driver knows the request.
+    assert.equal(k.ioctl(fd, V.FS_IOC_SETFLAGS, new Uint8Array(4)), -E.ENOTTY);
+    assert.equal(k.ioctl(fd, V.FS_IOC_FSSETXATTR, new Uint8Array(28)), -E.ENOTTY);
+  }
+});
