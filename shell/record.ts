@@ -33,7 +33,8 @@ export class Recorder {
     const head = [`# recorded by vfsh on ${backend}`];
     if (earlier.length) {
       head.push("# earlier in this session (not replayed):");
-      for (const l of earlier) head.push(`#   ${l}`);
+      // A statement continued with `\` is several lines: each is commented.
+      for (const l of earlier) for (const part of l.split("\n")) head.push(`#   ${part}`);
     }
     try {
       this.#file = Deno.openSync(file, { write: true, create: true, truncate: true });

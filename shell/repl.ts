@@ -109,6 +109,8 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
     history: [...history.entries].reverse(), // readline keeps the most recent first
     historySize: size,
     prompt: "",
+    // A CRLF split between two reads is one line end however long the second read takes.
+    crlfDelay: Infinity,
   });
 
   const promptText = () => {
@@ -188,6 +190,8 @@ export function runRepl(session: ReplSession, options: ReplOptions): Promise<voi
 
     rl.on("line", (line: string) => {
       lineNo++;
+      // A byte-order mark before the first line is no part of it, as `vfsh run` reads a file.
+      if (lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
       if (pending.length === 0) pendingFrom = lineNo;
       if (endsInContinuation(line)) {
         pending.push(line);

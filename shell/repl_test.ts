@@ -169,6 +169,25 @@ Deno.test("lines piped in are named <stdin> and the input line each statement be
   assert.deepEqual(h.fake.origins, ["<stdin>:1", "<stdin>:3", "<stdin>:6", "<stdin>:7"]);
 });
 
+Deno.test("a byte-order mark before the first line is dropped, as vfsh run drops it", async () => {
+  const h = start({ prompts: undefined });
+  h.input.write("\ufefffast 1\n\ufefffast 2\n");
+  h.input.end();
+  await finished(h);
+  assert.deepEqual(h.fake.calls, ["fast 1", "\ufefffast 2"]);
+});
+
+Deno.test("a CRLF split between reads long apart is still one line end", async () => {
+  const h = start({ prompts: undefined });
+  h.input.write("fast 1\r");
+  await delay(150); // past readline's default crlfDelay of 100 ms
+  h.input.write("\nfast 2\n");
+  h.input.end();
+  await finished(h);
+  assert.deepEqual(h.fake.calls, ["fast 1", "fast 2"]);
+  assert.deepEqual(h.fake.origins, ["<stdin>:1", "<stdin>:2"]);
+});
+
 Deno.test("lines typed at a prompt carry no origin: the user sees them", async () => {
   const h = start();
   h.input.write("fast 1\n");

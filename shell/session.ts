@@ -356,6 +356,21 @@ class ShellSession implements Session, Env {
     origin?: { readonly file: string; readonly line: number },
   ): Promise<{ exit: boolean }> {
     this.#origin = origin;
+    const errors = this.#stats.errors;
+    const failed = this.#stats.failed;
+    const r = await this.#runTypedLine(line);
+    // Piped input under set -e is a script: its first failure ends it, as `vfsh run` stops
+    // (a failed expectation has said so already; an error stops scripts without set -e).
+    if (origin && this.#errexit && !r.exit) {
+      if (this.#stats.errors > errors) {
+        if (!this.#json) this.out("set -e: stopping at the first error");
+        this.#exit = true;
+      } else if (this.#stats.failed > failed) this.#exit = true;
+    }
+    return { exit: this.#exit };
+  }
+
+  async #runTypedLine(line: string): Promise<{ exit: boolean }> {
     try {
       if (line.trim() !== "") this.#history.push(line);
       let script: Script;
@@ -636,7 +651,8 @@ class ShellSession implements Session, Env {
         : this.#origin
         ? `${this.#lineWhere(line, at)}: `
         : "";
-      const cmd = this.#quiet && frame.file !== "<line>" ? ` (${command})` : "";
+      // Without the echo of the statement, -q names it; a line typed at a prompt is in view.
+      const cmd = this.#quiet && (frame.file !== "<line>" || this.#origin) ? ` (${command})` : "";
       this.out(`${this.#p.err("FAIL")} ${where}expected ${expected}, got ${actual}${cmd}`);
     }
     // set -e stops whatever the output's form.
@@ -644,7 +660,7 @@ class ShellSession implements Session, Env {
       // At the prompt (or from a pipe) only the rest of the typed line is skipped.
       if (!this.#json) {
         this.out(
-          frame.file === "<line>"
+          frame.file === "<line>" && !this.#origin
             ? "set -e: the rest of this line is skipped"
             : "set -e: stopping at the first failed expectation",
         );

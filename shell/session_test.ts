@@ -119,6 +119,27 @@ Deno.test("session: a backend that refuses an ioctl is the command's error, not 
   s.close();
 });
 
+Deno.test("session: piped lines under set -e end at the first failure or error; typed ones skip the line", async () => {
+  for (const [bad, said] of [["api-version => 1", "failed expectation"], ["nosuch", "error"]]) {
+    let out = "";
+    const s = await createSession({ kernel: createSimKernel(), write: (t) => void (out += t) });
+    const at = (line: number) => ({ file: "<stdin>", line });
+    assert.deepEqual(await s.runLine("set -e; container open", at(1)), { exit: false });
+    assert.deepEqual(await s.runLine(`${bad}; api-version`, at(2)), { exit: true });
+    assert.match(out, new RegExp(`set -e: stopping at the first ${said}\\n$`));
+    // The api-version after the failure did not run (the one with => 1 did, in the first case).
+    assert.equal(out.match(/^ok {2}value=0$/gm)?.length ?? 0, said === "error" ? 0 : 1, out);
+    s.close();
+  }
+  // At a prompt the session goes on.
+  let out = "";
+  const s = await createSession({ kernel: createSimKernel(), write: (t) => void (out += t) });
+  await s.runLine("set -e; container open");
+  assert.deepEqual(await s.runLine("api-version => 1; api-version"), { exit: false });
+  assert.match(out, /set -e: the rest of this line is skipped\n$/);
+  s.close();
+});
+
 Deno.test("session: status is 1 when only an expectation failed", async () => {
   const s = await createSession({ kernel: createSimKernel(), write: () => {} });
   await s.runLine("container open => ok");
@@ -563,6 +584,34 @@ Deno.test("session: a recording elsewhere names included scripts and plugins fro
     const again = await replay.s.runFile(`${dir}/rec/r.vfs`);
     assert.equal(again.status, 0);
     assert.equal(again.passed, 3);
+    replay.s.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("session: what was typed before record is commented in its header, continued lines too", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const { s, run } = await shell();
+    await run(
+      "container open; \\\n api-version",
+      "container close",
+      `record ${dir}/r.vfs`,
+      "container open",
+      "api-version",
+      "record stop",
+    );
+    s.close();
+    const text = Deno.readTextFileSync(`${dir}/r.vfs`);
+    assert.match(
+      text,
+      /^# earlier in this session \(not replayed\):\n# {3}container open; \\\n# {4}api-version\n# {3}container close\n/m,
+    );
+    const replay = await shell();
+    const r = await replay.s.runFile(`${dir}/r.vfs`);
+    assert.equal(r.status, 0, "the header is all comments");
+    assert.equal(r.passed, 2);
     replay.s.close();
   } finally {
     Deno.removeSync(dir, { recursive: true });

@@ -82,6 +82,14 @@ Deno.test("cli: run - reads stdin; -c runs commands; --json", async () => {
   const broken = await vfsh([], { stdin: "container open\n\nnosuch\napi-version => 1\n" });
   assert.equal(broken.code, 2);
   assert.match(broken.out, /^error: <stdin>:3:1: unknown command 'nosuch'/m);
+  // -q prints no echo, so a FAIL names its statement; set -e ends the input at the failure.
+  const quiet = await vfsh(["-q"], { stdin: "set -e\ncontainer open\napi-version => 1\ninfo\n" });
+  assert.equal(quiet.code, 1);
+  assert.equal(
+    quiet.out,
+    "FAIL <stdin>:3: expected 1, got ok  value=0 (api-version => 1)\n" +
+      "set -e: stopping at the first failed expectation\n",
+  );
   const c = await vfsh(["-c", "container open; api-version => 0; ioas alloc"]);
   assert.equal(c.code, 0);
   assert.equal(c.out, "ok  fd=3\nok  value=0\nok  id=1\n");
