@@ -4,12 +4,17 @@
  * FIONREAD/FIOQSIZE, which depend on whether the file is a regular one (a memfd) or not.
  *
  * Modelled for the files the simulator has: device nodes on devtmpfs (iommufd, the VFIO
- * container, groups and devices), memfds on the shmem mount, and event queues on
- * anon_inodefs. All three filesystems have a PAGE_SIZE block size, no freeze support (so none
- * is ever frozen) and no fiemap, and none of our files has a fasync op. Not modelled, so their driver answers
- * (ENOTTY): the clone/dedupe ioctls (which check the other fd and the filesystem), the
- * attribute ioctls of a memfd (which depend on CONFIG_TMPFS_XATTR), FS_IOC_GETFSUUID (a random
- * UUID per shmem superblock), and FIOQSIZE of a memfd (the bytes its pages take).
+ * container, groups, device cdevs), memfds on the shmem mount, and anonymous inodes (event
+ * queues, the device fds a group hands out). These filesystems have a PAGE_SIZE block size, no freeze support (so none is ever
+ * frozen) and no fiemap, and none of our files has a fasync op. The attribute-setting ioctls
+ * read their argument, then find no fileattr_set (a memfd's needs CONFIG_TMPFS_XATTR, off in
+ * the rig's kernel) and ask the driver.
+ *
+ * Not modelled, so the driver answers ENOTTY where Linux does not: the clone/dedupe ioctls
+ * (which check the other fd and the filesystem); FS_IOC_GETFSUUID, which devtmpfs nodes and
+ * memfds answer (shmem gives each superblock a random UUID); and for a memfd, a regular file,
+ * FIOQSIZE (the bytes its pages take) and what file_ioctl answers (FIBMAP, the
+ * RESVSP/UNRESVSP/ZERO_RANGE preallocation calls).
  *
  * @module
  */
