@@ -53,7 +53,8 @@ options:
 
 run exits 0 when every expectation held, 1 when one failed, 2 when a script could not run
 or its output could not be written (141 when the reader of its output went away, as SIGPIPE);
-Lines piped into the shell run on after an error, as typed ones do, and exit as run does.
+Lines piped into the shell run on after an error as typed ones do (set -e: they stop),
+and exit as run does.
 compare exits 0 when it ran, whatever it found, 2 when a script could not run.
 In the shell, 'help' lists the commands and 'help COMMAND' explains one.`;
 
