@@ -159,6 +159,7 @@ class StopScript extends Error {}
 type CompiledCommand = Extract<Compiled, { kind: "command" }>;
 
 const NOT_RECORDED = new Set(["help", "history", "vars", "record", "record stop", "quit"]);
+
 /** Whether column `col` (1-based) is where the text of a line begins, after its indent. */
 function startsLine(text: string, col: number): boolean {
   let i = 0;
@@ -657,7 +658,7 @@ class ShellSession implements Session, Env {
     }
     // set -e stops whatever the output's form.
     if (this.#errexit) {
-      // At the prompt (or from a pipe) only the rest of the typed line is skipped.
+      // At the prompt only the rest of the typed line is skipped; piped input ends (runLine).
       if (!this.#json) {
         this.out(
           frame.file === "<line>" && !this.#origin
