@@ -313,11 +313,8 @@ class ShellSession implements Session, Env {
     let text = message;
     if (e) {
       const l = e.location;
-      const head = l?.file !== "<line>"
-        ? e.headline()
-        : this.#origin
-        ? `${this.#lineWhere(l.line, l.col)}: ${e.message}`
-        : e.message;
+      const at = l && this.#where(l.file, l.line, l.col);
+      const head = at ? `${at}: ${e.message}` : e.message;
       text = caret ? e.render(head) : head;
     }
     const [first, ...rest] = text.split("\n");
@@ -548,14 +545,14 @@ class ShellSession implements Session, Env {
     return file === "<line>" && o ? { file: o.file, line: o.line + line - 1 } : { file, line };
   }
 
-  /** `<stdin>:N[:C]` for line `line` of the line being run, which began at `#origin`. */
-  #lineWhere(line: number, col?: number): string {
-    const p = this.#place("<line>", line);
+  /**
+   * `file:line[:col]` as messages name a place (a piped line's place in its input); undefined
+   * for a line typed at the prompt, which is in view.
+   */
+  #where(file: string, line: number, col?: number): string | undefined {
+    if (file === "<line>" && !this.#origin) return undefined;
+    const p = this.#place(file, line);
     return col === undefined ? `${p.file}:${p.line}` : `${p.file}:${p.line}:${col}`;
-  }
-
-  #where(frame: Frame, line: number, col?: number): string {
-    return col === undefined ? `${frame.file}:${line}` : `${frame.file}:${line}:${col}`;
   }
 
   /** A script error at a place: reported, and a script stops (a typed line just ends). */
@@ -647,11 +644,8 @@ class ShellSession implements Session, Env {
       // (--json has said it already: the command's object carries the expectation.)
       // A statement after another on its line (`a => 1; b => 2`) is told apart by its column.
       const at = col !== undefined && !startsLine(frame.src.lineText(line), col) ? col : undefined;
-      const where = frame.file !== "<line>"
-        ? `${this.#where(frame, line, at)}: `
-        : this.#origin
-        ? `${this.#lineWhere(line, at)}: `
-        : "";
+      const place = this.#where(frame.file, line, at);
+      const where = place ? `${place}: ` : "";
       // Without the echo of the statement, -q names it; a line typed at a prompt is in view.
       const cmd = this.#quiet && (frame.file !== "<line>" || this.#origin) ? ` (${command})` : "";
       this.out(`${this.#p.err("FAIL")} ${where}expected ${expected}, got ${actual}${cmd}`);
