@@ -23,7 +23,7 @@ import { E } from "../uapi/errno.ts";
 import type { IoctlArg } from "../uapi/kernel.ts";
 import type { SimFile } from "./file.ts";
 import { MemFile } from "./memfd.ts";
-import type { UserMemoryAccess } from "./uaccess.ts";
+import { type UserMemoryAccess, userRead } from "./uaccess.ts";
 
 /** Request numbers (asm-generic/ioctls.h, uapi/linux/fs.h, uapi/linux/fiemap.h). */
 export const VFS_IOCTL = {
@@ -124,10 +124,7 @@ function readable(memory: UserMemoryAccess, arg: IoctlArg, size: number): boolea
 
 /** copy_from_user of `into.length` bytes at the argument; false when any byte faults. */
 function readInto(memory: UserMemoryAccess, arg: IoctlArg, into: Uint8Array): boolean {
-  if (typeof arg === "bigint") {
-    const addr = BigInt.asUintN(64, arg);
-    return addr !== 0n && memory.read(addr, into) === 0;
-  }
+  if (typeof arg === "bigint") return userRead(memory, BigInt.asUintN(64, arg), into);
   if (arg.length < into.length) return false;
   into.set(arg.subarray(0, into.length));
   return true;
