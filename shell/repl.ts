@@ -43,7 +43,7 @@ export interface LineOrigin {
 }
 
 /** The name errors give to lines piped in. */
-export const STDIN_NAME = "<stdin>";
+const STDIN_NAME = "<stdin>";
 
 /** Options of {@linkcode runRepl}. */
 export interface ReplOptions {

@@ -40,6 +40,7 @@ import {
   thrownMessage,
 } from "./plugin_core.ts";
 import { Recorder } from "./record.ts";
+import type { LineOrigin } from "./repl.ts";
 import {
   type ClientName,
   clientNote,
@@ -102,7 +103,7 @@ export interface Session {
    */
   runLine(
     line: string,
-    origin?: { readonly file: string; readonly line: number },
+    origin?: LineOrigin,
   ): Promise<{ exit: boolean }>;
   /** The worst outcome so far, as `vfsh run` exits: 0, 1 (an expectation failed), 2 (an error). */
   status(): 0 | 1 | 2;
@@ -251,7 +252,7 @@ class ShellSession implements Session, Env {
   #exit = false;
   #stats: Stats = { passed: 0, failed: 0, errors: 0 };
   /** Where the line being run by runLine came from, when it was not typed at a prompt. */
-  #origin: { readonly file: string; readonly line: number } | undefined;
+  #origin: LineOrigin | undefined;
   /** Memory for `userBytes`, and the simulator's boot it was mapped in (0 on the kernel). */
   #scratch: { addr: bigint; size: bigint; boot: number } | undefined;
   #contexts = new Map<string, CommandContext>();
@@ -351,7 +352,7 @@ class ShellSession implements Session, Env {
 
   async runLine(
     line: string,
-    origin?: { readonly file: string; readonly line: number },
+    origin?: LineOrigin,
   ): Promise<{ exit: boolean }> {
     this.#origin = origin;
     const errors = this.#stats.errors;
