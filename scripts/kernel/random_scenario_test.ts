@@ -1,0 +1,80 @@
+import { deepStrictEqual, notStrictEqual, ok, strictEqual } from "node:assert";
+import { randomScenario, WALK_SHAPE, writeRandomWalks } from "./random_scenario.ts";
+import { runScript } from "../../mod.ts";
+import { MODE_NAMES } from "../../shell/modes.ts";
+
+const walk = (seed: number, flavor: "iommufd" | "compat") =>
+  randomScenario({ seed, flavor, ...WALK_SHAPE[flavor] });
+
+Deno.test("random walks: one seed gives one text; another seed another", () => {
+  strictEqual(walk(7, "iommufd"), walk(7, "iommufd"));
+  strictEqual(walk(7, "compat"), walk(7, "compat"));
+  notStrictEqual(walk(7, "iommufd"), walk(8, "iommufd"));
+  ok(walk(7, "iommufd").includes("--seed 7 --flavor iommufd --blocks 8 --ops 60"));
+});
+
+Deno.test("random walks: every --vaddr range lies inside the one buffer", () => {
+  const buf = /^mem alloc buf (0x[0-9a-f]+)$/m;
+  let maps = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    for (const flavor of ["iommufd", "compat"] as const) {
+      const text = walk(seed, flavor);
+      const size = BigInt(buf.exec(text)![1]);
+      for (
+        const m of text.matchAll(
+          /^(?:ioas )?map .*? (0x[0-9a-f]+) \S+ --vaddr \$buf(?:\+(0x[0-9a-f]+))?/gm,
+        )
+      ) {
+        const [len, off] = [BigInt(m[1]), BigInt(m[2] ?? 0)];
+        ok(off + len <= size, `seed ${seed}: ${m[0]}`);
+        maps++;
+      }
+    }
+  }
+  ok(maps > 1000, `only ${maps} maps`);
+});
+
+/** The transcript of `text` in the simulator, with how it ended. */
+async function simulate(text: string): Promise<{ status: number; out: string }> {
+  let out = "";
+  const r = await runScript("walk.vfs", {
+    text,
+    profile: "intel-vtd",
+    release: "6.12.117",
+    write: (t) => out += t,
+  });
+  return { status: r.status, out };
+}
+
+Deno.test("random walks: the simulator runs them to the end, in every IOMMU mode", async () => {
+  for (let seed = 1; seed <= 40; seed++) {
+    const r = await simulate(walk(seed, "iommufd"));
+    strictEqual(r.status, 0, `seed ${seed}: ${r.out.slice(-500)}`);
+    ok(!/^error:/m.test(r.out), r.out);
+  }
+  for (let seed = 1; seed <= 4; seed++) {
+    for (const mode of MODE_NAMES) {
+      const container = mode.startsWith("vfio_") ? "legacy" : "iommufd";
+      const c = await simulate(`sim container ${container}\nmode ${mode}\n${walk(seed, "compat")}`);
+      strictEqual(c.status, 0, `${mode}: ${c.out.slice(-500)}`);
+      ok(!/^error:/m.test(c.out), c.out);
+      ok(/container setup\nok {2}group=/.test(c.out), `${mode}: ${c.out.slice(0, 800)}`);
+    }
+  }
+});
+
+Deno.test("random walks: the lane's files, two flavors per seed", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const files = await writeRandomWalks(dir, 5, 2);
+    deepStrictEqual(files.map((f) => f.name), [
+      "random_walk_5",
+      "random_compat_5",
+      "random_walk_6",
+      "random_compat_6",
+    ]);
+    for (const f of files) strictEqual(Deno.readTextFileSync(f.file), walk(f.seed, f.flavor));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
