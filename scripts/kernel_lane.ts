@@ -4,9 +4,10 @@
  * Builds (once, cached in ~/.cache/vfsh/kernel) the `iommufd-compat` and `legacy` kernels,
  * boots each in QEMU, runs every `tests/scenarios/*.vfs` there with `--backend kernel` and on
  * this machine with `--backend sim`, and compares the transcripts. It also runs the audit
- * corpus (`tests/audit/*.vfs`) in every IOMMU mode each kernel serves, on the vtd-edu machine. Exit status 1 on any
- * difference, or when the machine cannot run the lane (a `KERNEL LANE SKIPPED: <reason>`
- * line; exit 0 instead with VFSH_KERNEL_LANE_OPTIONAL=1).
+ * corpus (`tests/audit/*.vfs`) in every IOMMU mode each kernel serves, on the vtd-edu
+ * machine, and seeded random walks (scripts/kernel/random_scenario.ts) both ways. Exit
+ * status 1 on any difference, or when the machine cannot run the lane (a `KERNEL LANE
+ * SKIPPED: <reason>` line; exit 0 instead with VFSH_KERNEL_LANE_OPTIONAL=1).
  *
  * The scenario table and the per-variant command lines are in scripts/kernel/scenarios.ts.
  *
@@ -15,7 +16,13 @@
 
 import { parseArgs } from "node:util";
 import { KERNEL_VARIANTS, type KernelVariant } from "./kernel/build.ts";
-import { type LaneOptions, runLane } from "./kernel/lane.ts";
+import {
+  LANE_SUITES,
+  type LaneOptions,
+  type LaneSuite,
+  RANDOM_WALKS,
+  runLane,
+} from "./kernel/lane.ts";
 import { SCENARIO_DIR } from "./kernel/scenarios.ts";
 import { isModeName, type ModeName } from "../shell/modes.ts";
 
@@ -28,7 +35,10 @@ const USAGE = `usage: deno run -A scripts/kernel_lane.ts [options]
   --build-only       build the kernels and the initramfs, then stop
   --smoke-only       build, boot each kernel and run the Deno/FFI smoke test, then stop
   --no-smoke         skip the boot smoke test before the scenarios
-  --suite S          scenarios | audit (repeatable; default: both)
+  --audit-dir D      folder of the audit's .vfs files (default: tests/audit)
+  --suite S          scenarios | audit | random (repeatable; default: all three)
+  --random N         random walks of each flavor, iommufd and compat (default: ${RANDOM_WALKS})
+  --random-seed S    seed of the first random walk (default: 1)
   --mode M           audit: only this IOMMU mode (repeatable; default: all the variant serves)
 Environment: VFSH_KERNEL_LANE_OPTIONAL=1 turns "cannot run here" into success;
 VFSH_CACHE_DIR moves the cache (default ~/.cache/vfsh); VFSH_NO_KVM=1 forces TCG.`;
@@ -41,12 +51,15 @@ function parseOptions(argv: string[]): LaneOptions {
       variant: { type: "string", multiple: true, default: [] },
       scenario: { type: "string", multiple: true, default: [] },
       "scenario-dir": { type: "string", default: SCENARIO_DIR },
+      "audit-dir": { type: "string" },
       "guest-cmd": { type: "string" },
       "host-cmd": { type: "string" },
       "build-only": { type: "boolean", default: false },
       "smoke-only": { type: "boolean", default: false },
       "no-smoke": { type: "boolean", default: false },
       suite: { type: "string", multiple: true, default: [] },
+      random: { type: "string" },
+      "random-seed": { type: "string" },
       mode: { type: "string", multiple: true, default: [] },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -60,18 +73,30 @@ function parseOptions(argv: string[]): LaneOptions {
     console.error(`unknown variant ${bad.join(", ")}\n${USAGE}`);
     Deno.exit(2);
   }
-  const badSuite = values.suite.filter((s) => s !== "scenarios" && s !== "audit");
+  const badSuite = values.suite.filter((s) => !LANE_SUITES.includes(s as LaneSuite));
   const badMode = values.mode.filter((m) => !isModeName(m));
   if (badSuite.length > 0 || badMode.length > 0) {
     console.error(`unknown suite/mode ${[...badSuite, ...badMode].join(", ")}\n${USAGE}`);
     Deno.exit(2);
   }
+  const count = (flag: string, text: string | undefined) => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (text.trim() === "" || !Number.isSafeInteger(n) || n < 0) {
+      console.error(`--${flag}: not a whole number ≥ 0: ${text}\n${USAGE}`);
+      Deno.exit(2);
+    }
+    return n;
+  };
   return {
-    suites: values.suite.length > 0 ? values.suite as ("scenarios" | "audit")[] : undefined,
+    suites: values.suite.length > 0 ? values.suite as LaneSuite[] : undefined,
+    random: count("random", values.random),
+    randomSeed: count("random-seed", values["random-seed"]),
     modes: values.mode as ModeName[],
     variants: values.variant as KernelVariant[],
     only: values.scenario,
     scenarioDir: values["scenario-dir"],
+    auditDir: values["audit-dir"],
     guestCmd: values["guest-cmd"],
     hostCmd: values["host-cmd"],
     buildOnly: values["build-only"],

@@ -10,6 +10,7 @@ import { compareTranscripts } from "./compare.ts";
 import { ensureInitramfs } from "./initramfs.ts";
 import { progress } from "./log.ts";
 import { whyLaneCannotRun } from "./preflight.ts";
+import { writeRandomWalks } from "./random_scenario.ts";
 import type { ModeName } from "../../shell/modes.ts";
 import {
   AUDIT,
@@ -48,11 +49,27 @@ export interface LaneOptions {
   smokeOnly: boolean;
   /** Skip the boot smoke test. */
   noSmoke: boolean;
-  /** Which suites run: `scenarios` (tests/scenarios), `audit` (tests/audit); default both. */
-  suites?: ("scenarios" | "audit")[];
+  /** Folder of the audit's `.vfs` files (default `tests/audit`). */
+  auditDir?: string;
+  /**
+   * Which suites run: `scenarios` (tests/scenarios), `audit` (tests/audit), `random` (walks
+   * made by scripts/kernel/random_scenario.ts); default all three.
+   */
+  suites?: LaneSuite[];
+  /** Random walks of each flavor (default {@linkcode RANDOM_WALKS}). */
+  random?: number;
+  /** Seed of the first random walk (default 1; the others follow). */
+  randomSeed?: number;
   /** Only these audit modes (default: every mode the variant serves). */
   modes?: ModeName[];
 }
+
+/** The lane's suites. */
+export const LANE_SUITES = ["scenarios", "audit", "random"] as const;
+export type LaneSuite = typeof LANE_SUITES[number];
+
+/** Random walks of each flavor in a default run: a few seconds of guest time each. */
+export const RANDOM_WALKS = 4;
 
 /** One guest command of a VM batch: its outputs are `name.stdout` etc. */
 interface GuestUnit {
@@ -282,14 +299,46 @@ interface Selection {
   audit: Scenario[];
   /** Audit files that each run alone, on the machine their `sim` lines describe. */
   auditMachine: MachineScenario[];
+  /** The temporary folder of the random walks, if any (removed when the lane ends). */
+  randomDir?: string;
 }
 
-/** Find the scenarios to run, or skip the lane when there are none or no shell to run them. */
+/**
+ * Write the random walks into a temporary folder (iommufd walks run as scenarios with the
+ * mock domain, compat walks with the audit) and say which seeds they are. The guest sees
+ * the host's root read-only, so a host temp folder serves both sides.
+ */
+async function selectRandom(
+  options: LaneOptions,
+): Promise<Pick<Selection, "scenarios" | "audit" | "randomDir">> {
+  const first = options.randomSeed ?? 1;
+  const count = options.random ?? RANDOM_WALKS;
+  const dir = await Deno.makeTempDir({ prefix: "vfsh-random-" });
+  const files = await writeRandomWalks(dir, first, count);
+  progress(
+    `random walks: seeds ${first}..${first + count - 1} in ${dir} ` +
+      `(one: deno run scripts/kernel/random_scenario.ts --seed S --flavor iommufd|compat)`,
+  );
+  return {
+    scenarios: files.filter((f) => f.flavor === "iommufd").map(({ name, file }) => ({
+      name,
+      file,
+      mock: true,
+    })),
+    audit: files.filter((f) => f.flavor === "compat").map(({ name, file }) => ({ name, file })),
+    randomDir: dir,
+  };
+}
+
+/**
+ * Find the scenarios to run, or skip the lane when there are none or no shell to run them;
+ * the random walks are written last, once nothing can skip the lane.
+ */
 async function selectScenarios(options: LaneOptions): Promise<Selection> {
-  const suites = options.suites ?? ["scenarios", "audit"];
-  const dir = options.scenarioDir.startsWith("/")
-    ? options.scenarioDir
-    : `${REPO_ROOT}/${options.scenarioDir}`;
+  const suites = options.suites ?? LANE_SUITES;
+  const inRepo = (d: string) => d.startsWith("/") ? d : `${REPO_ROOT}/${d}`;
+  const dir = inRepo(options.scenarioDir);
+  const auditDir = options.auditDir ?? AUDIT.dir;
   let found: Scenario[] = [];
   if (suites.includes("scenarios")) {
     found = await discoverScenarios(dir, options.scenarioDir);
@@ -302,8 +351,8 @@ async function selectScenarios(options: LaneOptions): Promise<Selection> {
   let audit: Scenario[] = [];
   let auditMachine: MachineScenario[] = [];
   if (suites.includes("audit")) {
-    const a = await discoverAudit(`${REPO_ROOT}/${AUDIT.dir}`);
-    for (const name of Object.keys(AUDIT.exclude)) {
+    const a = await discoverAudit(inRepo(auditDir), auditDir);
+    for (const name of auditDir === AUDIT.dir ? Object.keys(AUDIT.exclude) : []) {
       if (!a.skipped.some((s) => s.name === name)) {
         progress(`warning: AUDIT.exclude names ${name}, but there is no ${name}.vfs`);
       }
@@ -315,13 +364,22 @@ async function selectScenarios(options: LaneOptions): Promise<Selection> {
       console.log(`SKIP audit ${s.name}: ${s.reason}`);
     }
   }
-  if (found.length === 0 && audit.length === 0 && auditMachine.length === 0) {
-    skipLane(`no scenarios (*.vfs) in ${options.scenarioDir} or ${AUDIT.dir}`);
+  const walks = suites.includes("random") ? options.random ?? RANDOM_WALKS : 0;
+  if (found.length + audit.length + auditMachine.length + walks === 0) {
+    skipLane(`no scenarios (*.vfs) in ${options.scenarioDir} or ${auditDir}, no random walks`);
   }
   const usesShell = !options.guestCmd || !options.hostCmd;
   const shell = await Deno.stat(`${REPO_ROOT}/shell/main.ts`).then(() => true, () => false);
   if (usesShell && !shell) skipLane("shell/main.ts does not exist yet");
-  return { scenarios: found, audit, auditMachine };
+  if (walks === 0) return { scenarios: found, audit, auditMachine };
+  const r = await selectRandom(options);
+  const wanted = (s: Scenario) => options.only.length === 0 || options.only.includes(s.name);
+  return {
+    scenarios: [...found, ...r.scenarios.filter(wanted)],
+    audit: [...audit, ...r.audit.filter(wanted)],
+    auditMachine,
+    randomDir: r.randomDir,
+  };
 }
 
 /** Run the lane; returns the process exit status. */
@@ -330,9 +388,22 @@ export async function runLane(options: LaneOptions): Promise<number> {
   const cannot = await whyLaneCannotRun(variants);
   if (cannot) skipLane(cannot);
   const wantScenarios = !options.buildOnly && !options.smokeOnly;
-  const selection = wantScenarios
+  const selection: Selection = wantScenarios
     ? await selectScenarios(options)
     : { scenarios: [], audit: [], auditMachine: [] };
+  try {
+    return await bootAndCompare(variants, selection, options);
+  } finally {
+    if (selection.randomDir) await Deno.remove(selection.randomDir, { recursive: true });
+  }
+}
+
+/** Build the kernels, smoke-test them unless told not to, then compare `selection`. */
+async function bootAndCompare(
+  variants: KernelVariant[],
+  selection: Selection,
+  options: LaneOptions,
+): Promise<number> {
   const kernels = await ensureAll(variants);
   if (options.buildOnly) return 0;
   if (!options.noSmoke) {
