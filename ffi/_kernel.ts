@@ -8,7 +8,7 @@
 import { E } from "../uapi/errno.ts";
 import type { IoctlArg, Kernel } from "../uapi/kernel.ts";
 import { GuardedArena } from "./_arena.ts";
-import { planBuffer, policyOf, strayPointer } from "./_guard.ts";
+import { describeRequest, planBuffer, policyOf, strayPointer } from "./_guard.ts";
 import type { ArgPolicy } from "./_guard.ts";
 import {
   MAP_ANONYMOUS,
@@ -27,6 +27,9 @@ const U64_MAX = 0xffff_ffff_ffff_ffffn;
 /** Longest view made over user memory to check an argument passed by address. */
 const MAX_ARG_VIEW = 0x1_0000_0000n;
 const EIO = 5;
+const hex = (n: bigint) => `0x${n.toString(16)}`;
+/** The end of a refusal: what the guard checks. */
+const OUTSIDE = "lies outside memory this shell mapped";
 
 /** The FFI backend. Every public method follows the `Kernel` conventions. */
 export class FfiKernel implements Kernel {
@@ -52,6 +55,8 @@ export class FfiKernel implements Kernel {
   readonly #encoder = new TextEncoder();
   readonly #covers = (addr: bigint, length: bigint) => this.#owned.covers(addr, length);
   #last: ArgPolicy = policyOf(0);
+  /** Why this backend last answered `-errno` without the system call; see takeRefusal. */
+  #refusal: string | undefined;
 
   /** A backend over `libc` (the real one, or one a test controls). */
   constructor(libc: Libc) {
@@ -130,7 +135,10 @@ export class FfiKernel implements Kernel {
   #ioctlAddress(fd: number, policy: ArgPolicy, addr: bigint): number {
     if (addr >= this.#page) {
       const remaining = this.#mapped.remainingAt(addr);
-      if (remaining === 0n) return -E.EFAULT;
+      if (remaining === 0n) {
+        const what = `${describeRequest(policy.request)} argument ${hex(addr)}`;
+        return this.#refuse(`not sent: ${what} ${OUTSIDE}`, -E.EFAULT);
+      }
       const view = this.#view(addr, remaining < MAX_ARG_VIEW ? remaining : MAX_ARG_VIEW);
       planBuffer(policy, view);
       if (policy.pointers.length && this.#stray(policy, view)) return -E.EFAULT;
@@ -145,9 +153,27 @@ export class FfiKernel implements Kernel {
     return r;
   }
 
+  /** Whether a pointer in the argument leaves the memory this backend mapped (and why). */
   #stray(policy: ArgPolicy, bytes: Uint8Array): boolean {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return strayPointer(policy, view, this.#covers) !== undefined;
+    const p = strayPointer(policy, view, this.#covers);
+    if (p === undefined) return false;
+    const at = view.getBigUint64(p.at, true);
+    const what = `${describeRequest(policy.request)} ${p.field} ${hex(at)}+${hex(p.length(view)!)}`;
+    this.#refuse(`not sent: ${what} ${OUTSIDE}`, -E.EFAULT);
+    return true;
+  }
+
+  /** Remember `why` this backend answered by itself, and answer `ret`. */
+  #refuse(why: string, ret: number): number {
+    this.#refusal = why;
+    return ret;
+  }
+
+  takeRefusal(): string | undefined {
+    const r = this.#refusal;
+    this.#refusal = undefined;
+    return r;
   }
 
   /** Remember fds the kernel just created for us, so that close() accepts them. */
@@ -227,7 +253,10 @@ export class FfiKernel implements Kernel {
   readMemory(addr: bigint, into: Uint8Array): number {
     if (into.length === 0) return 0;
     if (typeof addr !== "bigint" || !this.#mapped.covers(addr, BigInt(into.length))) {
-      return -E.EFAULT;
+      const what = typeof addr === "bigint"
+        ? `${hex(addr)}+${hex(BigInt(into.length))}`
+        : String(addr);
+      return this.#refuse(`not read: ${what} ${OUTSIDE}`, -E.EFAULT);
     }
     into.set(this.#view(addr, BigInt(into.length)));
     return 0;
@@ -236,7 +265,10 @@ export class FfiKernel implements Kernel {
   writeMemory(addr: bigint, bytes: Uint8Array): number {
     if (bytes.length === 0) return 0;
     if (typeof addr !== "bigint" || !this.#mapped.covers(addr, BigInt(bytes.length))) {
-      return -E.EFAULT;
+      const what = typeof addr === "bigint"
+        ? `${hex(addr)}+${hex(BigInt(bytes.length))}`
+        : String(addr);
+      return this.#refuse(`not written: ${what} ${OUTSIDE}`, -E.EFAULT);
     }
     this.#view(addr, BigInt(bytes.length)).set(bytes);
     return 0;

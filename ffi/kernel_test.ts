@@ -260,6 +260,34 @@ Deno.test(
 );
 
 Deno.test(
+  "takeRefusal: says which call the guard answered itself, once, and nothing for the kernel's",
+  withKernel((k, nullFd) => {
+    const a = k.mmap(PAGE);
+    const map = (vaddr: bigint, size: bigint) =>
+      encode(vfio_iommu_type1_dma_map, { flags: 3, vaddr, iova: 0x100000n, size });
+    assert.equal(k.ioctl(nullFd, VFIO_IOMMU_MAP_DMA, map(a, 2n * PAGE)), -E.EFAULT);
+    assert.equal(
+      k.takeRefusal?.(),
+      `not sent: VFIO_IOMMU_MAP_DMA (0x3b71) vaddr 0x${a.toString(16)}+0x2000 ` +
+        "lies outside memory this shell mapped",
+    );
+    assert.equal(k.takeRefusal?.(), undefined); // asking clears it
+    assert.equal(k.ioctl(nullFd, VFIO_IOMMU_MAP_DMA, map(a, PAGE)), -E.ENOTTY);
+    assert.equal(k.takeRefusal?.(), undefined); // the kernel answered
+    assert.equal(k.ioctl(nullFd, IOMMU_IOAS_ALLOC, a + PAGE), -E.EFAULT);
+    assert.match(
+      k.takeRefusal?.() ?? "",
+      /^not sent: IOMMU_IOAS_ALLOC .* argument 0x[0-9a-f]+ lies/,
+    );
+    assert.equal(k.readMemory(a + PAGE, new Uint8Array(1)), -E.EFAULT);
+    assert.match(k.takeRefusal?.() ?? "", /^not read: 0x[0-9a-f]+\+0x1 lies outside/);
+    assert.equal(k.writeMemory(a - 2n, new Uint8Array(4)), -E.EFAULT);
+    assert.match(k.takeRefusal?.() ?? "", /^not written: 0x[0-9a-f]+\+0x4 lies outside/);
+    assert.equal(k.munmap(a, PAGE), 0);
+  }),
+);
+
+Deno.test(
   "mmap of a file fd: MAP_SHARED, a DMA target for the kernel, never touched by the backend",
   withKernel((k, nullFd) => {
     // An empty file: touching its mapping would SIGBUS the process, so nothing may.

@@ -56,6 +56,8 @@ export const NEEDS_FFI_MESSAGE =
  *   `-EBADF`): such a mapping, e.g. a VFIO device BAR, may be handed to the kernel (a
  *   MAP_DMA `vaddr`) but is never read or written by the backend, since touching device
  *   memory or a file past its end can kill the process (SIGBUS).
+ * - **Refusals.** Each `-EFAULT` above that the backend gave without the system call is
+ *   explained by `takeRefusal()` (once), which the shell prints beside the errno.
  * - **Fds.** `close` accepts only fds this backend opened or the kernel handed it
  *   (VFIO_GROUP_GET_DEVICE_FD, fault/vevent queue fds); any other fd is `-EBADF`, so Deno's
  *   own fds cannot be closed from a script.

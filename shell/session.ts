@@ -696,6 +696,7 @@ class ShellSession implements Session, Env {
 
   /** A command threw: one line naming it, and the script stops. */
   #commandThrew(e: unknown, c: CompiledCommand, line: number, frame: Frame): never {
+    this.kernel.takeRefusal?.(); // not the next command's
     if (e instanceof StopScript) throw e;
     const cmd = c.call.cmd;
     // A backend that would not send the ioctl says why: that is the command's error.
@@ -746,6 +747,8 @@ class ShellSession implements Session, Env {
       principal: cmd.principal,
     };
     if (!result.silent) this.#last = record;
+    // The FFI backend's guard answered a call itself: say so, or the errno reads as the kernel's.
+    const refused = this.kernel.takeRefusal?.();
     // Result post-processors: observers and the client preset's note.
     let note: string | undefined;
     if (this.#onResult !== undefined || clientPresetOf(this.state) !== undefined) {
@@ -782,12 +785,14 @@ class ShellSession implements Session, Env {
         ...(result.lines && result.silent ? { output: result.lines } : {}),
         ...(c.expect ? { expectation: { expected: c.expect.text, held } } : {}),
         ...(note ? { client: note } : {}),
+        ...(refused ? { refused } : {}),
       });
     } else {
       const show = !this.#quiet;
       if (show && !result.silent) {
         const stable = frame.transcript;
-        const text = formatResult(result.errno, result.fields, cmd.fieldFormats, this.#p, stable);
+        let text = formatResult(result.errno, result.fields, cmd.fieldFormats, this.#p, stable);
+        if (refused) text += `  [${refused}]`;
         this.out(note ? `${text}  ${note}` : text);
       }
       if (show || result.silent) {
@@ -811,7 +816,8 @@ class ShellSession implements Session, Env {
     if (c.expect) {
       if (held) this.#stats.passed++;
       else {
-        const actual = formatResult(result.errno, result.fields, cmd.fieldFormats);
+        let actual = formatResult(result.errno, result.fields, cmd.fieldFormats);
+        if (refused) actual += `  [${refused}]`;
         this.#count(false, frame, line, c.expect.text, actual, c.text, c.col);
       }
     }

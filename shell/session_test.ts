@@ -119,6 +119,60 @@ Deno.test("session: a backend that refuses an ioctl is the command's error, not 
   s.close();
 });
 
+Deno.test("session: an errno the backend gave without the ioctl says so, in text and --json", async () => {
+  const kernel = createSimKernel();
+  const ioctl = kernel.ioctl.bind(kernel);
+  let refusal: string | undefined;
+  kernel.ioctl = (fd, request, arg) => {
+    if (request === 0x3b71) { // VFIO_IOMMU_MAP_DMA: as the FFI guard answers a stray vaddr
+      refusal = "not sent: vaddr lies outside memory this shell mapped";
+      return -14;
+    }
+    if (request === 0x40086602) { // a refusal, then the command throws
+      refusal = "stale";
+      throw new IoctlRefused("too short");
+    }
+    return ioctl(fd, request, arg);
+  };
+  kernel.takeRefusal = () => {
+    const r = refusal;
+    refusal = undefined;
+    return r;
+  };
+  const lines = [
+    "container open",
+    "let i = ioas alloc",
+    "ioas set $i",
+    "set-iommu TYPE1v2",
+    "map 0x1000 4K rw => EFAULT",
+    "map 0x1000 4K rw => ok",
+    "ioctl 0x40086602 00000000",
+    "unmap --all",
+  ];
+  for (const json of [false, true]) {
+    let out = "";
+    const s = await createSession({ kernel, json, write: (t) => void (out += t) });
+    for (const l of lines) await s.runLine(l);
+    if (json) {
+      const objects = out.trim().split("\n").filter((l) => l.startsWith("{")).map((l) =>
+        JSON.parse(l)
+      );
+      assert.equal(objects[4].refused, "not sent: vaddr lies outside memory this shell mapped");
+      assert.equal(objects.at(-1).command, "unmap --all");
+      assert.equal(objects.at(-1).refused, undefined);
+    } else {
+      assert.match(
+        out,
+        /^EFAULT \(Bad address\) {2}\[not sent: vaddr lies outside memory this shell mapped\]$/m,
+      );
+      assert.match(out, /^FAIL .*got EFAULT \(Bad address\) {2}\[not sent: vaddr lies/m);
+      // A refusal belongs to its own command only, even one that threw.
+      assert.match(out, /too short\nok {2}unmapped=0x0\n$/);
+    }
+    s.close();
+  }
+});
+
 Deno.test("session: piped lines under set -e end at the first failure or error; typed ones skip the line", async () => {
   for (const [bad, said] of [["api-version => 1", "failed expectation"], ["nosuch", "error"]]) {
     let out = "";

@@ -169,4 +169,11 @@ export interface Kernel {
    * the bytes read or `-errno`; never blocks on the simulator.
    */
   read?(fd: number, into: Uint8Array): number;
+  /**
+   * Why the backend itself answered a call with `-errno` since this was last asked, without
+   * making the system call (the FFI backend's memory guard: a `vaddr` it did not map), or
+   * undefined. Asking clears it. The shell shows it next to the errno, which would otherwise
+   * read as the kernel's answer.
+   */
+  takeRefusal?(): string | undefined;
 }
