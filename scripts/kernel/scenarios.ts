@@ -208,6 +208,12 @@ export const AUDIT = {
       reason: "vaddr 0x1000 is not memory this process mapped: the kernel backend's FFI guard " +
         "answers EFAULT itself, so the unpinned map (and the EFAULT it causes at " +
         "GET_DEVICE_FD, and the domain-less GET_INFO after it) cannot happen on that backend",
+    }, {
+      lines: [11],
+      modes: ["vfio_type1_iommu", "vfio_type1v2_iommu"],
+      reason: "vaddr 0x1000 is not memory this process mapped: the kernel backend's FFI guard " +
+        "answers EFAULT itself, so the kernel is never asked (the simulator's EFAULT is " +
+        "type1's pinning failing)",
     }],
   } as Record<string, { lines: number[]; modes?: ModeName[]; reason: string }[]>,
 };
