@@ -6,6 +6,16 @@ import { IoctlRefused } from "../uapi/kernel.ts";
 
 const PLUGINS = new URL("./testdata/plugins/", import.meta.url).pathname;
 
+/** Run `f` with a fresh temporary folder, removed afterwards whatever happens. */
+async function withTempDir(f: (dir: string) => Promise<void>): Promise<void> {
+  const dir = Deno.makeTempDirSync();
+  try {
+    await f(dir);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
 async function shell(opts: { json?: boolean } = {}) {
   let out = "";
   const s = await createSession({
@@ -333,9 +343,8 @@ Deno.test("session: a parse error names file:line:col, shows the line and a care
   s.close();
 });
 
-Deno.test("session: a byte-order mark before the first line is not part of it", async () => {
-  const dir = Deno.makeTempDirSync();
-  try {
+Deno.test("session: a byte-order mark before the first line is not part of it", () =>
+  withTempDir(async (dir) => {
     // As Windows editors save UTF-8: EF BB BF, then the script.
     Deno.writeTextFileSync(`${dir}/bom.vfs`, "\ufeffcontainer open\napi-version => 0\n");
     Deno.writeTextFileSync(`${dir}/main.vfs`, "include bom.vfs\n");
@@ -348,10 +357,7 @@ Deno.test("session: a byte-order mark before the first line is not part of it", 
       assert.equal(r.passed, 1, out);
       assert.match(out, /1> container open\n/);
     }
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("session: a plugin field the shell cannot print is one line naming the plugin", async () => {
   for (const json of [false, true]) {
@@ -457,9 +463,8 @@ Deno.test("session: --json reports expect lines as objects, and set -e stops the
   s.close();
 });
 
-Deno.test("session: include is relative to the including file and detects cycles", async () => {
-  const dir = Deno.makeTempDirSync();
-  try {
+Deno.test("session: include is relative to the including file and detects cycles", () =>
+  withTempDir(async (dir) => {
     Deno.mkdirSync(`${dir}/sub`);
     Deno.writeTextFileSync(
       `${dir}/main.vfs`,
@@ -486,10 +491,7 @@ Deno.test("session: include is relative to the including file and detects cycles
       r2.out,
     );
     s.close();
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("session: --json prints one object per command", async () => {
   const { s, script } = await shell({ json: true });
@@ -557,10 +559,9 @@ Deno.test("session: plugins load, and broken ones are one line naming the plugin
   s.close();
 });
 
-Deno.test("session: a recording replays green on the same backend", async () => {
-  const dir = Deno.makeTempDirSync();
-  const file = `${dir}/rec.vfs`;
-  try {
+Deno.test("session: a recording replays green on the same backend", () =>
+  withTempDir(async (dir) => {
+    const file = `${dir}/rec.vfs`;
     const { s, run } = await shell();
     await run(`record ${file}`);
     await run(
@@ -598,14 +599,10 @@ Deno.test("session: a recording replays green on the same backend", async () => 
     assert.equal(r.status, 0);
     assert.ok(r.passed >= 10, String(r.passed));
     replay.s.close();
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("session: a recording elsewhere names included scripts and plugins from where it lies", async () => {
-  const dir = Deno.makeTempDirSync();
-  try {
+Deno.test("session: a recording elsewhere names included scripts and plugins from where it lies", () =>
+  withTempDir(async (dir) => {
     Deno.mkdirSync(`${dir}/rec`);
     Deno.mkdirSync(`${dir}/lib/with space`, { recursive: true });
     Deno.writeTextFileSync(`${dir}/lib/a.vfs`, "include 'with space/b.vfs'\n");
@@ -639,14 +636,10 @@ Deno.test("session: a recording elsewhere names included scripts and plugins fro
     assert.equal(again.status, 0);
     assert.equal(again.passed, 3);
     replay.s.close();
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("session: what was typed before record is commented in its header, continued lines too", async () => {
-  const dir = Deno.makeTempDirSync();
-  try {
+Deno.test("session: what was typed before record is commented in its header, continued lines too", () =>
+  withTempDir(async (dir) => {
     const { s, run } = await shell();
     await run(
       "container open; \\\n api-version",
@@ -667,10 +660,7 @@ Deno.test("session: what was typed before record is commented in its header, con
     assert.equal(r.status, 0, "the header is all comments");
     assert.equal(r.passed, 2);
     replay.s.close();
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("session: completion of commands, options, choices, constants, paths", async () => {
   const { s } = await shell();
@@ -931,10 +921,9 @@ Deno.test("session: sim profile reboots the shell side too: no container, no reg
   assert.equal(await run("vars"), "$d = 7\n$keep = 5\n");
 });
 
-Deno.test("session: under set -e the command whose expectation failed is still recorded", async () => {
-  const dir = Deno.makeTempDirSync();
-  const file = `${dir}/rec.vfs`;
-  try {
+Deno.test("session: under set -e the command whose expectation failed is still recorded", () =>
+  withTempDir(async (dir) => {
+    const file = `${dir}/rec.vfs`;
     const { s, script } = await shell();
     const r = await script(
       `record ${file}\nset -e\ncontainer open\napi-version => 1\necho after\n`,
@@ -944,14 +933,10 @@ Deno.test("session: under set -e the command whose expectation failed is still r
     const text = Deno.readTextFileSync(file);
     assert.match(text, /\napi-version => value=0\n/);
     assert.doesNotMatch(text, /after/);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("session: small words: a plugin without commands, one command recorded, no region named last", async () => {
-  const dir = Deno.makeTempDirSync();
-  try {
+Deno.test("session: small words: a plugin without commands, one command recorded, no region named last", () =>
+  withTempDir(async (dir) => {
     const { run } = await shell();
     assert.equal(
       await run(`plugin load ${PLUGINS}no_commands.ts`),
@@ -964,10 +949,7 @@ Deno.test("session: small words: a plugin without commands, one command recorded
       /mem alloc: 'last' is taken: \$last is always the last result/,
     );
     assert.doesNotMatch(await run("vars"), /\$last/);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("session: set -e at the prompt says it skips the rest of the line, and does", async () => {
   const { run } = await shell();
