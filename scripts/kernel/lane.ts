@@ -304,15 +304,15 @@ interface Selection {
 }
 
 /**
- * Write the random walks into a temporary folder (iommufd walks run as scenarios with the
+ * Write `count` random walks of each flavor into a temporary folder (iommufd walks run as scenarios with the
  * mock domain, compat walks with the audit) and say which seeds they are. The guest sees
  * the host's root read-only, so a host temp folder serves both sides.
  */
 async function selectRandom(
   options: LaneOptions,
+  count: number,
 ): Promise<Pick<Selection, "scenarios" | "audit" | "randomDir">> {
   const first = options.randomSeed ?? 1;
-  const count = options.random ?? RANDOM_WALKS;
   const dir = await Deno.makeTempDir({ prefix: "vfsh-random-" });
   const files = await writeRandomWalks(dir, first, count);
   progress(
@@ -372,7 +372,7 @@ async function selectScenarios(options: LaneOptions): Promise<Selection> {
   const shell = await Deno.stat(`${REPO_ROOT}/shell/main.ts`).then(() => true, () => false);
   if (usesShell && !shell) skipLane("shell/main.ts does not exist yet");
   if (walks === 0) return { scenarios: found, audit, auditMachine };
-  const r = await selectRandom(options);
+  const r = await selectRandom(options, walks);
   const wanted = (s: Scenario) => options.only.length === 0 || options.only.includes(s.name);
   return {
     scenarios: [...found, ...r.scenarios.filter(wanted)],

@@ -28,6 +28,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { hex } from "../../dsl/number.ts";
 import { prng } from "../../tests/_prng.ts";
 
 /**
@@ -51,8 +52,6 @@ const BUF_SIZE = 0x800000n;
 /** The mock domain's aperture starts here; IOVAs cluster around it. */
 const IOVA_BASE = 0x1000000n;
 const U64_MAX = (1n << 64n) - 1n;
-
-const hex = (n: bigint) => `0x${n.toString(16)}`;
 
 /** A random generator with the picks a scenario needs. */
 class Dice {
