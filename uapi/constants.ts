@@ -107,6 +107,32 @@ export const IOMMU_VFIO_IOAS_OPS = set("iommu_vfio_ioas_op", "enum", {
   IOMMU_VFIO_IOAS_CLEAR: 2,
 });
 
+/** `iommu_hwpt_alloc.flags` (`enum iommufd_hwpt_alloc_flags`; FAULT_ID_VALID has no `ALLOC_`). */
+export const IOMMU_HWPT_ALLOC_FLAGS = set("iommu_hwpt_alloc_flags", "flags", {
+  IOMMU_HWPT_ALLOC_NEST_PARENT: 1,
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING: 2,
+  IOMMU_HWPT_FAULT_ID_VALID: 4,
+  /** v6.15. */
+  IOMMU_HWPT_ALLOC_PASID: 8,
+});
+
+/** `iommu_hwpt_alloc.data_type` (SELFTEST from iommufd_test.h). */
+export const IOMMU_HWPT_DATA_TYPES = set("iommu_hwpt_data_type", "enum", {
+  IOMMU_HWPT_DATA_NONE: 0,
+  IOMMU_HWPT_DATA_VTD_S1: 1,
+  /** v6.14. */
+  IOMMU_HWPT_DATA_ARM_SMMUV3: 2,
+  IOMMU_HWPT_DATA_SELFTEST: 0xdead,
+});
+
+/** `iommu_hwpt_invalidate.data_type` (SELFTEST from iommufd_test.h). */
+export const IOMMU_HWPT_INVALIDATE_DATA_TYPES = set("iommu_hwpt_invalidate_data_type", "enum", {
+  IOMMU_HWPT_INVALIDATE_DATA_VTD_S1: 0,
+  /** v6.14, for a vIOMMU. */
+  IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3: 1,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST: 0xdeadbeef,
+});
+
 /** `iommu_viommu_alloc.type` (linux/iommufd.h; SELFTEST from iommufd_test.h). */
 export const IOMMU_VIOMMU_TYPES = set("iommu_viommu_type", "enum", {
   IOMMU_VIOMMU_TYPE_DEFAULT: 0,
@@ -184,6 +210,9 @@ export const CONSTANT_SETS: readonly ConstantSet[] = [
   IOMMU_OPTION_IDS,
   IOMMU_OPTION_OPS,
   IOMMU_VFIO_IOAS_OPS,
+  IOMMU_HWPT_ALLOC_FLAGS,
+  IOMMU_HWPT_DATA_TYPES,
+  IOMMU_HWPT_INVALIDATE_DATA_TYPES,
   IOMMU_TEST_OPS,
   MOCK_FLAGS_DEVICE,
   IOMMU_VIOMMU_TYPES,

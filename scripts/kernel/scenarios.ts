@@ -81,6 +81,7 @@ export interface ScenarioSpec {
  */
 export const SCENARIOS: Record<string, ScenarioSpec> = {
   dpdk_startup: { mock: true },
+  hwpt_commands: { mock: true },
   mock_domain: { mock: true },
   mock_nested_data: { mock: true },
   type1_vs_type1v2_unmap: { mock: true },

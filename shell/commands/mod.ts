@@ -9,6 +9,7 @@ import { definePlugin } from "./_api.ts";
 import { deviceCommands } from "./device.ts";
 import { fileCommands } from "./file.ts";
 import { hwInfoCommands } from "./hw_info.ts";
+import { hwptCommands } from "./hwpt.ts";
 import { groupCommands } from "./group.ts";
 import { ioasCommands } from "./ioas.ts";
 import { memCommands } from "./mem.ts";
@@ -30,6 +31,7 @@ export default definePlugin({
     ...groupCommands,
     ...deviceCommands,
     ...hwInfoCommands,
+    ...hwptCommands,
     ...miscCommands,
     ...simCommands,
     ...setupCommands,
