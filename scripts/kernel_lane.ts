@@ -24,6 +24,7 @@ import {
   runLane,
 } from "./kernel/lane.ts";
 import { SCENARIO_DIR } from "./kernel/scenarios.ts";
+import { type Flavor, FLAVORS } from "./kernel/random_scenario.ts";
 import { isModeName, type ModeName } from "../shell/modes.ts";
 
 const USAGE = `usage: deno run -A scripts/kernel_lane.ts [options]
@@ -37,8 +38,9 @@ const USAGE = `usage: deno run -A scripts/kernel_lane.ts [options]
   --no-smoke         skip the boot smoke test before the scenarios
   --audit-dir D      folder of the audit's .vfs files (default: tests/audit)
   --suite S          scenarios | audit | random (repeatable; default: all three)
-  --random N         random walks of each flavor, iommufd and compat (default: ${RANDOM_WALKS})
+  --random N         random walks of each flavor (default: ${RANDOM_WALKS})
   --random-seed S    seed of the first random walk (default: 1)
+  --random-flavor F  iommufd | compat | hwpt (repeatable; default: all three)
   --mode M           audit: only this IOMMU mode (repeatable; default: all the variant serves)
 Environment: VFSH_KERNEL_LANE_OPTIONAL=1 turns "cannot run here" into success;
 VFSH_CACHE_DIR moves the cache (default ~/.cache/vfsh); VFSH_NO_KVM=1 forces TCG.`;
@@ -60,6 +62,7 @@ function parseOptions(argv: string[]): LaneOptions {
       suite: { type: "string", multiple: true, default: [] },
       random: { type: "string" },
       "random-seed": { type: "string" },
+      "random-flavor": { type: "string", multiple: true, default: [] },
       mode: { type: "string", multiple: true, default: [] },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -75,8 +78,10 @@ function parseOptions(argv: string[]): LaneOptions {
   }
   const badSuite = values.suite.filter((s) => !LANE_SUITES.includes(s as LaneSuite));
   const badMode = values.mode.filter((m) => !isModeName(m));
-  if (badSuite.length > 0 || badMode.length > 0) {
-    console.error(`unknown suite/mode ${[...badSuite, ...badMode].join(", ")}\n${USAGE}`);
+  const badFlavor = values["random-flavor"].filter((f) => !FLAVORS.includes(f as Flavor));
+  if (badSuite.length > 0 || badMode.length > 0 || badFlavor.length > 0) {
+    const all = [...badSuite, ...badMode, ...badFlavor].join(", ");
+    console.error(`unknown suite/mode/flavor ${all}\n${USAGE}`);
     Deno.exit(2);
   }
   const count = (flag: string, text: string | undefined) => {
@@ -92,6 +97,9 @@ function parseOptions(argv: string[]): LaneOptions {
     suites: values.suite.length > 0 ? values.suite as LaneSuite[] : undefined,
     random: count("random", values.random),
     randomSeed: count("random-seed", values["random-seed"]),
+    randomFlavors: values["random-flavor"].length > 0
+      ? values["random-flavor"] as Flavor[]
+      : undefined,
     modes: values.mode as ModeName[],
     variants: values.variant as KernelVariant[],
     only: values.scenario,

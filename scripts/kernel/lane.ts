@@ -10,7 +10,7 @@ import { compareTranscripts } from "./compare.ts";
 import { ensureInitramfs } from "./initramfs.ts";
 import { progress } from "./log.ts";
 import { whyLaneCannotRun } from "./preflight.ts";
-import { writeRandomWalks } from "./random_scenario.ts";
+import { type Flavor, writeRandomWalks } from "./random_scenario.ts";
 import type { ModeName } from "../../shell/modes.ts";
 import {
   AUDIT,
@@ -60,6 +60,8 @@ export interface LaneOptions {
   random?: number;
   /** Seed of the first random walk (default 1; the others follow). */
   randomSeed?: number;
+  /** Only these flavors of random walk (default: every one). */
+  randomFlavors?: readonly Flavor[];
   /** Only these audit modes (default: every mode the variant serves). */
   modes?: ModeName[];
 }
@@ -304,8 +306,9 @@ interface Selection {
 }
 
 /**
- * Write `count` random walks of each flavor into a temporary folder (iommufd walks run as scenarios with the
- * mock domain, compat walks with the audit) and say which seeds they are. The guest sees
+ * Write `count` random walks of each flavor into a temporary folder (iommufd and hwpt walks
+ * run as scenarios with the mock domain, compat walks with the audit) and say which seeds
+ * they are. The guest sees
  * the host's root read-only, so a host temp folder serves both sides.
  */
 async function selectRandom(
@@ -314,13 +317,13 @@ async function selectRandom(
 ): Promise<Pick<Selection, "scenarios" | "audit" | "randomDir">> {
   const first = options.randomSeed ?? 1;
   const dir = await Deno.makeTempDir({ prefix: "vfsh-random-" });
-  const files = await writeRandomWalks(dir, first, count);
+  const files = await writeRandomWalks(dir, first, count, options.randomFlavors);
   progress(
     `random walks: seeds ${first}..${first + count - 1} in ${dir} ` +
-      `(one: deno run scripts/kernel/random_scenario.ts --seed S --flavor iommufd|compat)`,
+      `(one: deno run scripts/kernel/random_scenario.ts --seed S --flavor iommufd|compat|hwpt)`,
   );
   return {
-    scenarios: files.filter((f) => f.flavor === "iommufd").map(({ name, file }) => ({
+    scenarios: files.filter((f) => f.flavor !== "compat").map(({ name, file }) => ({
       name,
       file,
       mock: true,

@@ -3,7 +3,7 @@
  * the real kernel and in the simulator and compares the transcripts, so a walk needs no
  * expectations: any difference is a simulator bug, or a kernel fact still to learn.
  *
- * Two flavors:
+ * Three flavors:
  * - `iommufd`: containers on /dev/iommu set up every way (IOAS set before or after
  *   SET_IOMMU, or never; TYPE1, TYPE1v2 or a bad type; with or without the mock domain, a
  *   second IOAS), then compat and native map/unmap, copy, allowed IOVAs, reserved ranges,
@@ -11,13 +11,17 @@
  * - `compat`: one `container setup` and the VFIO container calls only (map, unmap, GET_INFO,
  *   extensions, dirty tracking), so one file runs in every IOMMU mode, legacy type1
  *   included. Runs with the audit, on the machine with a real device.
+ * - `hwpt`: containers with one or two mock devices and a paging, a nest-parent, a
+ *   dirty-tracking and a nested hwpt, then hwpt allocs with every flag, invalidations, dirty
+ *   tracking and bitmaps, device replaces, destroys in any order, and IOAS map/unmap/copy
+ *   between them. Runs as a scenario on the plain machine.
  *
  * Addresses and sizes collide on purpose: IOVAs in a few 64 KiB slots, shifted by a page or
  * half a page; sizes of pages, zero, half a page, odd, or near 2^64; now and then an argsz
  * or flags value the shell would not choose.
  *
  * ```
- * deno run scripts/kernel/random_scenario.ts --seed 7 [--flavor compat] [--blocks N] [--ops N]
+ * deno run scripts/kernel/random_scenario.ts --seed 7 [--flavor compat|hwpt] [--blocks N] [--ops N]
  * deno task test:kernel --suite random --random 20 --random-seed 100
  * ```
  *
@@ -33,9 +37,10 @@ import { prng } from "../../tests/_prng.ts";
 
 /**
  * `iommufd`: containers on /dev/iommu, compat and native calls mixed. `compat`: one
- * `container setup` and the VFIO container calls, for every IOMMU mode.
+ * `container setup` and the VFIO container calls, for every IOMMU mode. `hwpt`: hw pagetables
+ * of the selftest's mock devices, with IOAS calls between.
  */
-export type Flavor = "iommufd" | "compat";
+export type Flavor = "iommufd" | "compat" | "hwpt";
 
 /** What a generated file is made of. */
 export interface RandomScenarioOptions {
@@ -143,29 +148,32 @@ function setup(d: Dice): string[] {
   return lines;
 }
 
+/** The `iommufd` flavor's operations and their weights. */
+const OP_KINDS = [
+  [10, "map"],
+  [6, "unmap"],
+  [5, "ioas map"],
+  [4, "ioas unmap"],
+  [1, "unmap all"],
+  [2, "copy"],
+  [2, "info"],
+  [1, "ranges"],
+  [1, "allow"],
+  [1, "huge"],
+  [1, "get"],
+  [1, "map-file"],
+  [1, "reserve"],
+  [1, "switch"],
+  [1, "destroy"],
+  [1, "extension"],
+] as const;
+
+type OpKind = (typeof OP_KINDS)[number][1];
+
 /** One random operation (of `only` kind, if given). */
-function op(d: Dice, hasOther: boolean, only?: "map" | "unmap" | "info"): string {
+function op(d: Dice, hasOther: boolean, only?: OpKind): string {
   const target = () => (hasOther && d.chance(0.3) ? "$other" : "$ioas");
-  const kind = only ?? d.weighted(
-    [
-      [10, "map"],
-      [6, "unmap"],
-      [5, "ioas map"],
-      [4, "ioas unmap"],
-      [1, "unmap all"],
-      [2, "copy"],
-      [2, "info"],
-      [1, "ranges"],
-      [1, "allow"],
-      [1, "huge"],
-      [1, "get"],
-      [1, "map-file"],
-      [1, "reserve"],
-      [1, "switch"],
-      [1, "destroy"],
-      [1, "extension"],
-    ] as const,
-  );
+  const kind = only ?? d.weighted(OP_KINDS);
   switch (kind) {
     case "map": {
       const len = mapSize(d);
@@ -265,10 +273,183 @@ function compatOp(d: Dice): string {
   }
 }
 
+/** Lines that set up one `hwpt` container: mock devices and one hwpt of each kind. */
+function hwptSetup(d: Dice): { lines: string[]; hasOther: boolean; hasDev2: boolean } {
+  const lines = ["container open", "let ioas = ioas alloc"];
+  const hasOther = d.chance(0.4);
+  if (hasOther) lines.push("let other = ioas alloc");
+  if (d.chance(0.4)) lines.push("ioas set $ioas", "set-iommu TYPE1v2");
+  if (d.chance(0.2)) lines.push(`option huge-pages $ioas ${d.pick(["off", "on"])}`);
+  if (d.chance(0.3)) lines.push(`ioas map $ioas ${hex(IOVA_BASE)} 0x10000 rw --vaddr $buf`);
+  lines.push("let dev = test mock-domain $ioas", "let idev = $last.idev");
+  const hasDev2 = d.chance(0.4);
+  if (hasDev2) {
+    lines.push(
+      `let dev2 = test mock-domain ${hasOther && d.chance(0.5) ? "$other" : "$ioas"}`,
+      "let idev2 = $last.idev",
+    );
+  }
+  const iotlb = d.pick(["00000000", "efbead0b", "01000000"]);
+  lines.push(
+    "let paging = hwpt alloc $idev $ioas",
+    "let parent = hwpt alloc $idev $ioas --flags HWPT_ALLOC_NEST_PARENT",
+    "let dt = hwpt alloc $idev $ioas --flags HWPT_ALLOC_DIRTY_TRACKING",
+    `let nested = hwpt alloc $idev $parent --data-type HWPT_DATA_SELFTEST --data ${iotlb}`,
+  );
+  return { lines, hasOther, hasDev2 };
+}
+
+/** The `hwpt` flavor's operations and their weights. */
+const HWPT_OP_KINDS = [
+  [4, "alloc"],
+  [3, "invalidate"],
+  [2, "dirty-tracking"],
+  [3, "dirty-bitmap"],
+  [3, "replace"],
+  [1, "mock-domain"],
+  [2, "destroy"],
+  [1, "hw-info"],
+  [4, "ioas map"],
+  [3, "ioas unmap"],
+  [1, "copy"],
+  [1, "map"],
+  [1, "unmap"],
+  [1, "reserve"],
+  [1, "allow"],
+] as const;
+
+/** One random operation of the `hwpt` flavor. */
+function hwptOp(d: Dice, hasOther: boolean, hasDev2: boolean): string {
+  const kind = d.weighted(HWPT_OP_KINDS);
+  const hwpts = ["$paging", "$parent", "$dt", "$nested"];
+  // Page tables and address spaces by name, and now and then any small object id.
+  const pt = () =>
+    d.weighted<() => string>([
+      [6, () => d.pick(hwpts)],
+      [3, () => (hasOther && d.chance(0.4) ? "$other" : "$ioas")],
+      [2, () => String(1 + d.int(16))],
+      [1, () => "99"],
+    ])();
+  const idev = () =>
+    d.weighted<() => string>([
+      [8, () => (hasDev2 && d.chance(0.4) ? "$idev2" : "$idev")],
+      [1, () => d.pick(["$dev", "99", "$ioas"])],
+    ])();
+  switch (kind) {
+    case "alloc": {
+      const flags = d.weighted(
+        [
+          [6, ""],
+          [3, " --flags HWPT_ALLOC_NEST_PARENT"],
+          [3, " --flags HWPT_ALLOC_DIRTY_TRACKING"],
+          [1, " --flags HWPT_ALLOC_NEST_PARENT|HWPT_ALLOC_DIRTY_TRACKING"],
+          [1, ` --flags HWPT_FAULT_ID_VALID --fault-id ${d.pick(["0", "99", "$ioas"])}`],
+          [1, ` --flags ${d.pick(["8", "0x10", "0x80000000"])}`],
+        ] as const,
+      );
+      const data = d.weighted(
+        [
+          [6, ""],
+          [4, " --data-type HWPT_DATA_SELFTEST --data 00000000"],
+          [1, ` --data-type HWPT_DATA_SELFTEST --data ${d.pick(["00", "0000000000", "01000000"])}`],
+          [1, " --data-type HWPT_DATA_SELFTEST"],
+          [1, ` --data-type ${d.pick(["HWPT_DATA_VTD_S1", "7"])} --data 00000000`],
+        ] as const,
+      );
+      const size = d.chance(0.06) ? ` --size ${d.pick(["16", "24", "40", "44", "56"])}` : "";
+      return `hwpt alloc ${idev()} ${pt()}${flags}${data}${size}`;
+    }
+    case "invalidate": {
+      const n = d.weighted([[1, 0], [5, 1], [2, 2], [1, 3]] as const);
+      const entries: string[] = [];
+      for (let i = 0; i < n; i++) {
+        entries.push(
+          d.weighted([[6, "00000000"], [3, "01000000"], [1, "02000000"]] as const),
+          d.weighted([[4, "00000000"], [3, "01000000"], [2, "03000000"], [1, "04000000"]] as const),
+        );
+      }
+      const type = d.weighted(
+        [
+          [8, " --data-type HWPT_INVALIDATE_DATA_SELFTEST"],
+          [1, ""],
+          [1, " --data-type 77"],
+        ] as const,
+      );
+      const extra = d.chance(0.1)
+        ? d.pick([" --entry-len 0", " --entry-len 4", " --entry-len 12", " --entry-len 4097"])
+        : d.chance(0.05)
+        ? d.pick([" --entry-num 0", " --entry-num 3"])
+        : "";
+      const target = d.chance(0.7) ? "$nested" : pt();
+      return `hwpt invalidate ${target}${
+        entries.length ? " " + entries.join(" ") : ""
+      }${type}${extra}`;
+    }
+    case "dirty-tracking": {
+      const target = d.chance(0.6) ? "$dt" : pt();
+      return `hwpt dirty-tracking ${target} ${d.pick(["on", "on", "off"])}` +
+        (d.chance(0.05) ? " --flags 2" : "");
+    }
+    case "dirty-bitmap": {
+      const target = d.chance(0.6) ? "$dt" : pt();
+      const page = d.weighted(
+        [[6, ""], [2, " --page-size 2K"], [1, " --page-size 8K"], [
+          1,
+          ` --page-size ${d.pick(["0", "3K", "1"])}`,
+        ]] as const,
+      );
+      const len = size(d);
+      // The bitmap is user memory the shell allocates: keep it small.
+      const length = len > 0x100000n ? 0x10000n : len;
+      return `hwpt dirty-bitmap ${target} ${hex(iova(d))} ${hex(length)}${page}` +
+        (d.chance(0.3) ? " --no-clear" : "");
+    }
+    case "replace": {
+      const dev = d.weighted(
+        [
+          [6, "$dev"],
+          [hasDev2 ? 4 : 0, "$dev2"],
+          [1, d.pick(["$idev", "99", "$paging"])],
+        ] as const,
+      );
+      return `test replace ${dev} ${pt()}`;
+    }
+    case "mock-domain":
+      return `test mock-domain ${pt()}`;
+    case "destroy":
+      return `destroy ${
+        d.weighted<string>([
+          [5, d.pick(hwpts)],
+          [2, d.pick(hasDev2 ? ["$dev", "$dev2"] : ["$dev"])],
+          [1, hasOther ? "$other" : "$ioas"],
+          [1, String(1 + d.int(16))],
+        ])
+      }`;
+    case "hw-info":
+      return `hw-info ${idev()}` +
+        (d.chance(0.3) ? ` --data-len ${d.pick(["0", "4", "8", "16"])}` : "");
+    case "ioas map":
+    case "ioas unmap":
+    case "copy":
+    case "map":
+    case "unmap":
+    case "reserve":
+    case "allow":
+      return op(d, hasOther, kind);
+  }
+}
+
 /** The shape of the lane's random walks: `blocks` ignored for `compat`. */
 export const WALK_SHAPE: Record<Flavor, { blocks: number; ops: number }> = {
   iommufd: { blocks: 8, ops: 60 },
   compat: { blocks: 1, ops: 150 },
+  hwpt: { blocks: 6, ops: 60 },
+};
+
+const HEADLINE: Record<Flavor, string> = {
+  iommufd: "# A random walk of compat and native calls on containers set up every way.",
+  compat: "# A random walk of the VFIO container calls, for every IOMMU mode.",
+  hwpt: "# A random walk of hw pagetables on the selftest's mock devices, IOAS calls between.",
 };
 
 /** The text of one generated scenario. */
@@ -279,9 +460,7 @@ export function randomScenario(o: RandomScenarioOptions): string {
   const command =
     `deno run scripts/kernel/random_scenario.ts --seed ${o.seed} --flavor ${flavor} ${shape}`;
   const out = [
-    flavor === "compat"
-      ? "# A random walk of the VFIO container calls, for every IOMMU mode."
-      : "# A random walk of compat and native calls on containers set up every way.",
+    HEADLINE[flavor],
     `# Made by: ${command}`,
     "# The kernel lane compares it with the real kernel; regenerate it rather than edit it.",
     "mem alloc buf " + hex(BUF_SIZE),
@@ -289,6 +468,15 @@ export function randomScenario(o: RandomScenarioOptions): string {
   if (flavor === "compat") {
     out.push("container setup");
     for (let i = 0; i < o.ops; i++) out.push(compatOp(d));
+    return out.join("\n") + "\n";
+  }
+  if (flavor === "hwpt") {
+    for (let b = 0; b < o.blocks; b++) {
+      const { lines, hasOther, hasDev2 } = hwptSetup(d);
+      out.push("", ...lines);
+      for (let i = 0; i < o.ops; i++) out.push(hwptOp(d, hasOther, hasDev2));
+      out.push("container close");
+    }
     return out.join("\n") + "\n";
   }
   out.push("let mfd = memfd random " + hex(BUF_SIZE));
@@ -311,19 +499,32 @@ export interface RandomWalkFile {
   seed: number;
 }
 
+/** Every flavor, in the order the lane writes them. */
+export const FLAVORS: readonly Flavor[] = ["iommufd", "compat", "hwpt"];
+
+/** File names of each flavor's walks, before `_<seed>.vfs`. */
+const FILE_STEM: Record<Flavor, string> = {
+  iommufd: "random_walk",
+  compat: "random_compat",
+  hwpt: "random_hwpt",
+};
+
 /**
- * Write `count` walks of each flavor, seeds `firstSeed`…, into `dir` with the lane's shape:
- * `random_walk_<seed>.vfs` (iommufd) and `random_compat_<seed>.vfs` (compat).
+ * Write `count` walks of each flavor (of `flavors`), seeds `firstSeed`…, into `dir` with the
+ * lane's shape:
+ * `random_walk_<seed>.vfs` (iommufd), `random_compat_<seed>.vfs` (compat) and
+ * `random_hwpt_<seed>.vfs` (hwpt).
  */
 export async function writeRandomWalks(
   dir: string,
   firstSeed: number,
   count: number,
+  flavors: readonly Flavor[] = FLAVORS,
 ): Promise<RandomWalkFile[]> {
   const files: RandomWalkFile[] = [];
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
-    for (const flavor of ["iommufd", "compat"] as const) {
-      const name = `random_${flavor === "compat" ? "compat" : "walk"}_${seed}`;
+    for (const flavor of FLAVORS.filter((f) => flavors.includes(f))) {
+      const name = `${FILE_STEM[flavor]}_${seed}`;
       const file = `${dir}/${name}.vfs`;
       await Deno.writeTextFile(file, randomScenario({ seed, flavor, ...WALK_SHAPE[flavor] }));
       files.push({ name, file, flavor, seed });
@@ -347,9 +548,9 @@ if (import.meta.main) {
     if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${what}: not a count: ${s}`);
     return n;
   };
-  const flavor = values.flavor;
-  if (flavor !== "iommufd" && flavor !== "compat") {
-    throw new Error(`--flavor: iommufd or compat, not ${flavor}`);
+  const flavor = FLAVORS.find((f) => f === values.flavor);
+  if (flavor === undefined) {
+    throw new Error(`--flavor: ${FLAVORS.join(", ")}, not ${values.flavor}`);
   }
   const shape = WALK_SHAPE[flavor];
   console.log(

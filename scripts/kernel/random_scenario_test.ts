@@ -1,9 +1,9 @@
 import { deepStrictEqual, notStrictEqual, ok, strictEqual } from "node:assert";
-import { randomScenario, WALK_SHAPE, writeRandomWalks } from "./random_scenario.ts";
+import { type Flavor, randomScenario, WALK_SHAPE, writeRandomWalks } from "./random_scenario.ts";
 import { runScript } from "../../mod.ts";
 import { MODE_NAMES } from "../../shell/modes.ts";
 
-const walk = (seed: number, flavor: "iommufd" | "compat") =>
+const walk = (seed: number, flavor: Flavor) =>
   randomScenario({ seed, flavor, ...WALK_SHAPE[flavor] });
 
 Deno.test("random walks: one seed gives one text; another seed another", () => {
@@ -17,7 +17,7 @@ Deno.test("random walks: every --vaddr range lies inside the one buffer", () => 
   const buf = /^mem alloc buf (0x[0-9a-f]+)$/m;
   let maps = 0;
   for (let seed = 1; seed <= 40; seed++) {
-    for (const flavor of ["iommufd", "compat"] as const) {
+    for (const flavor of ["iommufd", "compat", "hwpt"] as const) {
       const text = walk(seed, flavor);
       const size = BigInt(buf.exec(text)![1]);
       for (
@@ -48,9 +48,11 @@ async function simulate(text: string): Promise<{ status: number; out: string }> 
 
 Deno.test("random walks: the simulator runs them to the end, in every IOMMU mode", async () => {
   for (let seed = 1; seed <= 40; seed++) {
-    const r = await simulate(walk(seed, "iommufd"));
-    strictEqual(r.status, 0, `seed ${seed}: ${r.out.slice(-500)}`);
-    ok(!/^error:/m.test(r.out), r.out);
+    for (const flavor of ["iommufd", "hwpt"] as const) {
+      const r = await simulate(walk(seed, flavor));
+      strictEqual(r.status, 0, `seed ${seed} ${flavor}: ${r.out.slice(-500)}`);
+      ok(!/^error:/m.test(r.out), r.out);
+    }
   }
   for (let seed = 1; seed <= 4; seed++) {
     for (const mode of MODE_NAMES) {
@@ -63,18 +65,44 @@ Deno.test("random walks: the simulator runs them to the end, in every IOMMU mode
   }
 });
 
-Deno.test("random walks: the lane's files, two flavors per seed", async () => {
+Deno.test("random walks: the lane's files, three flavors per seed, or the flavors asked for", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const files = await writeRandomWalks(dir, 5, 2);
     deepStrictEqual(files.map((f) => f.name), [
       "random_walk_5",
       "random_compat_5",
+      "random_hwpt_5",
       "random_walk_6",
       "random_compat_6",
+      "random_hwpt_6",
     ]);
     for (const f of files) strictEqual(Deno.readTextFileSync(f.file), walk(f.seed, f.flavor));
+    const only = await writeRandomWalks(dir, 9, 2, ["hwpt"]);
+    deepStrictEqual(only.map((f) => f.name), ["random_hwpt_9", "random_hwpt_10"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("random walks: hwpt walks get past the refusals: every hwpt command succeeds somewhere", async () => {
+  const succeeded = new Map<string, number>();
+  for (let seed = 1; seed <= 10; seed++) {
+    const { out } = await simulate(walk(seed, "hwpt"));
+    for (const m of out.matchAll(/^\d+> ((?:hwpt|test) [a-z-]+).*\nok/gm)) {
+      succeeded.set(m[1], (succeeded.get(m[1]) ?? 0) + 1);
+    }
+  }
+  for (
+    const c of [
+      "hwpt alloc",
+      "hwpt invalidate",
+      "hwpt dirty-tracking",
+      "hwpt dirty-bitmap",
+      "test replace",
+      "test mock-domain",
+    ]
+  ) {
+    ok((succeeded.get(c) ?? 0) >= 10, `${c}: ${succeeded.get(c) ?? 0} successes`);
   }
 });
