@@ -54,6 +54,13 @@ export class FfiKernel implements Kernel {
   readonly #fds = new Set<number>();
   readonly #encoder = new TextEncoder();
   readonly #covers = (addr: bigint, length: bigint) => this.#owned.covers(addr, length);
+  /**
+   * Where a struct's user pointer may point: memory this backend mapped, or a span within the
+   * first page, where nothing is ever mapped (a NULL data pointer with a length is how callers
+   * meet the kernel's own "no data" checks; it answers EINVAL or EFAULT itself).
+   */
+  readonly #pointable = (addr: bigint, length: bigint) =>
+    addr + length <= this.#page || this.#covers(addr, length);
   #last: ArgPolicy = policyOf(0);
   /** Why this backend last answered `-errno` without the system call; see takeRefusal. */
   #refusal: string | undefined;
@@ -156,7 +163,7 @@ export class FfiKernel implements Kernel {
   /** Whether a pointer in the argument leaves the memory this backend mapped (and why). */
   #stray(policy: ArgPolicy, bytes: Uint8Array): boolean {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const p = strayPointer(policy, view, this.#covers);
+    const p = strayPointer(policy, view, this.#pointable);
     if (p === undefined) return false;
     const at = view.getBigUint64(p.at, true);
     const what = `${describeRequest(policy.request)} ${p.field} ${hex(at)}+${hex(p.length(view)!)}`;

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { encode } from "../uapi/codec.ts";
 import { E, errnoName } from "../uapi/errno.ts";
 import {
+  IOMMU_HWPT_INVALIDATE,
   IOMMU_IOAS_ALLOC,
   IOMMU_IOAS_IOVA_RANGES,
   VFIO_CHECK_EXTENSION,
@@ -16,6 +17,7 @@ import {
 } from "../uapi/ioctl.ts";
 import type { Kernel } from "../uapi/kernel.ts";
 import {
+  iommu_hwpt_invalidate,
   iommu_ioas_alloc,
   iommu_ioas_iova_ranges,
   vfio_group_status,
@@ -256,6 +258,22 @@ Deno.test(
     assert.equal(k.writeMemory(a + 2048n, map(a)), 0);
     assert.equal(k.ioctl(nullFd, VFIO_IOMMU_MAP_DMA, a + 2048n), -E.ENOTTY);
     assert.equal(k.munmap(a, PAGE), 0);
+  }),
+);
+
+Deno.test(
+  "user pointers in structs: a span inside the first page goes to the kernel, one past it does not",
+  withKernel((k, nullFd) => {
+    // IOMMU_HWPT_INVALIDATE with entries at NULL: the kernel's own check answers (EINVAL
+    // there; /dev/null's ENOTTY here), as for a NULL ioctl argument.
+    const invalidate = (data_uptr: bigint, entry_num: number) =>
+      encode(iommu_hwpt_invalidate, { hwpt_id: 1, data_uptr, entry_len: 8, entry_num });
+    assert.equal(k.ioctl(nullFd, IOMMU_HWPT_INVALIDATE, invalidate(0n, 3)), -E.ENOTTY);
+    assert.equal(k.takeRefusal?.(), undefined);
+    assert.equal(k.ioctl(nullFd, IOMMU_HWPT_INVALIDATE, invalidate(PAGE - 24n, 3)), -E.ENOTTY);
+    assert.equal(k.ioctl(nullFd, IOMMU_HWPT_INVALIDATE, invalidate(PAGE - 16n, 3)), -E.EFAULT);
+    assert.match(k.takeRefusal?.() ?? "", /data_uptr 0xff0\+0x18 lies outside/);
+    assert.equal(k.ioctl(nullFd, IOMMU_HWPT_INVALIDATE, invalidate(0n, 4096)), -E.EFAULT);
   }),
 );
 

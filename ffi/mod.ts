@@ -49,7 +49,8 @@ export const NEEDS_FFI_MESSAGE =
  * - **Pointers inside structs** that the kernel writes through or pins for DMA (MAP_DMA
  *   `vaddr`, IOAS_MAP `user_va`, IOVA_RANGES `allowed_iovas`, dirty bitmaps, GET_HW_INFO
  *   `data_uptr`, the selftest ACCESS_RW `uptr`, HWPT_INVALIDATE `data_uptr`) must span only
- *   memory this backend mmapped, else `-EFAULT` without the call.
+ *   memory this backend mmapped, or lie wholly in the first page (a NULL pointer with a
+ *   length: the kernel's own checks answer), else `-EFAULT` without the call.
  * - **Memory.** `readMemory`/`writeMemory` work only inside live anonymous mappings of this
  *   backend (else `-EFAULT`, nothing touched); `munmap` of anything it did not map is
  *   `-EINVAL`. `mmap` with an fd maps that file MAP_SHARED (only fds of this backend, else

@@ -26,7 +26,7 @@ import {
 } from "../../uapi/structs.ts";
 import { decode } from "../../uapi/codec.ts";
 import { IOMMU_HWPT_INVALIDATE_DATA_TYPES, IOMMU_TEST_OPS } from "../../uapi/constants.ts";
-import { type Command, defineCommand, t, z } from "./_api.ts";
+import { type Command, type CommandContext, defineCommand, t, z } from "./_api.ts";
 import {
   container,
   iommufdOverrides,
@@ -41,7 +41,7 @@ const objectId = (what: string, label = "ID") => t.int(what, { bits: 32, label }
 const u32 = (what: string) => t.int(what, { bits: 32, label: "N" });
 
 /** User memory holding `bytes` (0, the NULL pointer, when there are none). */
-function userData(ctx: Parameters<Command["run"]>[0], bytes: Uint8Array | undefined): bigint {
+function userData(ctx: CommandContext, bytes: Uint8Array | undefined): bigint {
   return bytes === undefined || bytes.length === 0 ? 0n : ctx.userBytes(bytes);
 }
 
