@@ -284,8 +284,17 @@ function hwptSetup(d: Dice): { lines: string[]; hasOther: boolean; hasDev2: bool
   lines.push("let dev = test mock-domain $ioas", "let idev = $last.idev");
   const hasDev2 = d.chance(0.4);
   if (hasDev2) {
+    // The second device may lack dirty tracking, or have 1 MiB IO pages too.
+    const flags = d.weighted(
+      [
+        [4, ""],
+        [2, " --dev-flags MOCK_FLAGS_DEVICE_NO_DIRTY"],
+        [2, " --dev-flags MOCK_FLAGS_DEVICE_HUGE_IOVA"],
+        [1, " --dev-flags 0"],
+      ] as const,
+    );
     lines.push(
-      `let dev2 = test mock-domain ${hasOther && d.chance(0.5) ? "$other" : "$ioas"}`,
+      `let dev2 = test mock-domain ${hasOther && d.chance(0.5) ? "$other" : "$ioas"}${flags}`,
       "let idev2 = $last.idev",
     );
   }
@@ -415,7 +424,8 @@ function hwptOp(d: Dice, hasOther: boolean, hasDev2: boolean): string {
       return `test replace ${dev} ${pt()}`;
     }
     case "mock-domain":
-      return `test mock-domain ${pt()}`;
+      return `test mock-domain ${pt()}` +
+        (d.chance(0.3) ? ` --dev-flags ${d.pick(["1", "2", "3", "4", "8"])}` : "");
     case "destroy":
       return `destroy ${
         d.weighted<string>([

@@ -175,3 +175,18 @@ Deno.test("test replace: IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE of STDEV to PT; hwpt 
   ]);
   s.close();
 });
+
+Deno.test("test mock-domain --dev-flags: IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS; a NO_DIRTY device refuses dirty tracking", async () => {
+  const { s, results, u32 } = await run(
+    "test mock-domain $ioas --dev-flags MOCK_FLAGS_DEVICE_NO_DIRTY\n" +
+      "hwpt alloc $last.idev $ioas --flags HWPT_ALLOC_DIRTY_TRACKING",
+  );
+  deepStrictEqual(outcome(results[0]), { stdev: 5, hwpt: 4, idev: 6 });
+  deepStrictEqual([u32(IOMMU_TEST_CMD, 4), u32(IOMMU_TEST_CMD, 8), u32(IOMMU_TEST_CMD, 28)], [
+    12,
+    1,
+    1,
+  ]);
+  strictEqual(outcome(results[1]), "EOPNOTSUPP");
+  s.close();
+});

@@ -9,6 +9,7 @@ import { IOMMU_TEST_CMD, requestByName } from "../../uapi/ioctl.ts";
 import { iommu_test_cmd } from "../../uapi/structs.ts";
 import { parseInteger } from "../../dsl/number.ts";
 import type { Row } from "../../dsl/values.ts";
+import { IOMMU_TEST_OPS } from "../../uapi/constants.ts";
 import { type Command, defineCommand, t, z } from "./_api.ts";
 import { areaKey, container, MAX_BUFFER, permText, sendStruct, sizeOverride } from "./_util.ts";
 
@@ -111,22 +112,45 @@ const ioctl = defineCommand({
   },
 });
 
+const { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } = IOMMU_TEST_OPS.values;
+
 const mockDomain = defineCommand({
   name: "test mock-domain",
   summary: "IOMMU_TEST_OP_MOCK_DOMAIN: bind a mock device and attach it to IOAS or hwpt ID",
   description: "Needs CONFIG_IOMMUFD_TEST on a real kernel (the simulator always has it).\n" +
     "The mock domain has 2 KiB IO pages and the aperture [0x1000000, 0x7fffffff].",
   args: z.object({ id: t.int("IOAS or hw pagetable id", { bits: 32, label: "ID" }) }),
-  options: z.object(sizeOverride),
+  options: z.object({
+    "dev-flags": t.constant(
+      "mock_flags_device",
+      "IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS with these: MOCK_FLAGS_DEVICE_NO_DIRTY, …_HUGE_IOVA",
+      { bits: 32, label: "FLAGS" },
+    ).optional(),
+    ...sizeOverride,
+  }),
   result: z.object({
     stdev: t.dec("the selftest device object (destroy it to detach)"),
     hwpt: t.dec("the hw pagetable"),
     idev: t.dec("the iommufd device"),
   }),
   principal: "stdev",
-  examples: ["test mock-domain $ioas => stdev=2 hwpt=4 idev=3", "let dev = test mock-domain $ioas"],
+  examples: [
+    "test mock-domain $ioas => stdev=2 hwpt=4 idev=3",
+    "let dev = test mock-domain $ioas",
+    "test mock-domain $ioas --dev-flags MOCK_FLAGS_DEVICE_NO_DIRTY",
+  ],
   run(ctx, { id }, o) {
-    const r = sendStruct(ctx, container(ctx), IOMMU_TEST_CMD, iommu_test_cmd, { op: 2, id }, o);
+    const flags = o["dev-flags"];
+    const r = sendStruct(
+      ctx,
+      container(ctx),
+      IOMMU_TEST_CMD,
+      iommu_test_cmd,
+      flags === undefined
+        ? { op: IOMMU_TEST_OP_MOCK_DOMAIN, id }
+        : { op: IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, id, "mock_domain_flags.dev_flags": flags },
+      o,
+    );
     if (r.ret < 0) return ctx.errno(-r.ret);
     return ctx.ok({
       stdev: r.out["mock_domain.out_stdev_id"],
