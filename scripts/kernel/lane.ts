@@ -308,8 +308,7 @@ interface Selection {
 /**
  * Write `count` random walks of each flavor into a temporary folder (iommufd and hwpt walks
  * run as scenarios with the mock domain, compat walks with the audit) and say which seeds
- * they are. The guest sees
- * the host's root read-only, so a host temp folder serves both sides.
+ * they are. The guest sees the host's root read-only, so a host temp folder serves both sides.
  */
 async function selectRandom(
   options: LaneOptions,

@@ -411,6 +411,13 @@ export function container(ctx: CommandContext): number {
   return ctx.state.container;
 }
 
+/** How many bits are set in `bytes` (the dirty pages of a bitmap). */
+export function setBits(bytes: Uint8Array): bigint {
+  let n = 0;
+  for (const b of bytes) for (let x = b; x !== 0; x &= x - 1) n++;
+  return BigInt(n);
+}
+
 /** Read `n` bytes of user memory (throws a one-line error on failure). */
 export function readUser(ctx: CommandContext, addr: bigint, n: number): Uint8Array {
   const out = new Uint8Array(n);

@@ -7,7 +7,7 @@ import { deepStrictEqual, strictEqual } from "node:assert";
 import type { IoctlArg, Kernel } from "../../uapi/kernel.ts";
 import { vfio_iommu_type1_dma_unmap } from "../../uapi/structs.ts";
 import type { CommandContext } from "./_api.ts";
-import { outField, sendStructShared } from "./_util.ts";
+import { outField, sendStructShared, setBits } from "./_util.ts";
 
 /** A kernel whose ioctl records the bytes it got and writes `size` back as 0x1000. */
 function fakeKernel() {
@@ -49,4 +49,10 @@ Deno.test("sendStructShared: an override gets a buffer of its own, as sendStruct
   strictEqual(seen[1].bytes[0], 32);
   strictEqual(outField(r, "size"), 0x1000n);
   strictEqual(r.buf.length, 32);
+});
+
+Deno.test("setBits: the set bits of every byte, as a dirty bitmap's page count", () => {
+  strictEqual(setBits(new Uint8Array(0)), 0n);
+  strictEqual(setBits(new Uint8Array([0xff, 0x01, 0x80, 0])), 10n);
+  strictEqual(setBits(new Uint8Array(64).fill(0xff)), 512n);
 });

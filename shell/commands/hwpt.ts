@@ -33,6 +33,7 @@ import {
   MAX_BUFFER,
   readUser,
   sendStruct,
+  setBits,
   sizeOverride,
   withScratch,
 } from "./_util.ts";
@@ -162,9 +163,7 @@ const dirtyBitmap = defineCommand({
       );
       if (r.ret < 0) return ctx.errno(-r.ret);
       const out = bytes > 0n ? readUser(ctx, addr, Number(bytes)) : new Uint8Array(0);
-      let dirty = 0n;
-      for (const b of out) for (let x = b; x !== 0; x &= x - 1) dirty++;
-      return ctx.ok({ dirty, bitmap: out.length <= 64 ? out : undefined });
+      return ctx.ok({ dirty: setBits(out), bitmap: out.length <= 64 ? out : undefined });
     });
   },
 });

@@ -55,6 +55,7 @@ import {
   releaseMemory,
   removeAreas,
   sendStruct,
+  setBits,
 } from "./_util.ts";
 
 const IOAS_MAP_FIXED_IOVA = 1;
@@ -439,9 +440,7 @@ const dirtyBitmap = defineCommand({
     const ret = ctx.kernel.ioctl(container(ctx), VFIO_IOMMU_DIRTY_PAGES, buf);
     if (ret < 0) return ctx.errno(-ret);
     const out = bytes > 0 ? readUser(ctx, bm, bytes) : new Uint8Array(0);
-    let dirty = 0n;
-    for (const b of out) for (let x = b; x !== 0; x &= x - 1) dirty++;
-    return ctx.ok({ dirty, bitmap: out.length <= 64 ? out : undefined });
+    return ctx.ok({ dirty: setBits(out), bitmap: out.length <= 64 ? out : undefined });
   },
 });
 
