@@ -7,22 +7,12 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { SimKernel } from "../../sim/kernel.ts";
 import type { Kernel } from "../../uapi/kernel.ts";
 import { createSession } from "../session.ts";
+import { runJson } from "../../tests/_session_json.ts";
 import { kernelLike } from "../../tests/_sim_helpers.ts";
 
-interface JsonResult {
-  command: string;
-  ok: boolean;
-  errno: { name: string } | null;
-  fields: Record<string, unknown>;
-}
-
 async function run(script: string, kernel: Kernel = new SimKernel()) {
-  let text = "";
-  const s = await createSession({ kernel, write: (t) => (text += t), json: true });
-  await s.runScript(script, "t.vfs");
+  const { s, results, text } = await runJson(kernel, script);
   s.close();
-  const results = text.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
-    .filter((o) => "command" in o) as JsonResult[];
   return { results, text };
 }
 

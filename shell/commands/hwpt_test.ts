@@ -14,7 +14,7 @@ import {
   IOMMU_TEST_CMD,
 } from "../../uapi/ioctl.ts";
 import type { IoctlArg } from "../../uapi/kernel.ts";
-import { createSession } from "../session.ts";
+import { outcome, runJson } from "../../tests/_session_json.ts";
 
 /** A simulator that keeps a copy of the last argument buffer of each request. */
 class RecordingSim extends SimKernel {
@@ -25,32 +25,17 @@ class RecordingSim extends SimKernel {
   }
 }
 
-interface JsonResult {
-  ok: boolean;
-  errno: { name: string } | null;
-  fields: Record<string, unknown>;
-}
-
 /** Run `script` after a mock device on IOAS 1 ($idev 3, $dev 2); the results of `script`. */
 async function run(script: string) {
   const k = new RecordingSim();
-  let text = "";
-  const s = await createSession({ kernel: k, write: (t) => (text += t), json: true });
   const setup = "set +e\ncontainer open\nlet ioas = ioas alloc\n" +
     "let dev = test mock-domain $ioas\nlet idev = $last.idev\n";
-  await s.runScript(setup + script, "t.vfs");
-  const results = text.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
-    .filter((o) => "command" in o).slice(4) as JsonResult[];
+  const { s, results } = await runJson(k, setup + script);
   const u32 = (request: number, off: number) =>
     new DataView(k.sent.get(request)!.buffer).getUint32(off, true);
   const u64 = (request: number, off: number) =>
     new DataView(k.sent.get(request)!.buffer).getBigUint64(off, true);
-  return { k, s, results, u32, u64 };
-}
-
-/** `errno` name, or the fields of a success. */
-function outcome(r: JsonResult): string | Record<string, unknown> {
-  return r.ok ? r.fields : r.errno!.name;
+  return { k, s, results: results.slice(4), u32, u64 };
 }
 
 Deno.test("hwpt alloc: flags, DEV, PT, the data type and the data's length and address as given; id is out_hwpt_id", async () => {

@@ -6,31 +6,11 @@
 
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { SimKernel } from "../../sim/kernel.ts";
-import { createSession } from "../session.ts";
-
-interface JsonResult {
-  command: string;
-  ok: boolean;
-  errno: { name: string } | null;
-  fields: Record<string, unknown>;
-}
+import { outcome, runJson } from "../../tests/_session_json.ts";
 
 async function run(script: string) {
-  let text = "";
-  const s = await createSession({
-    kernel: new SimKernel(),
-    write: (t) => (text += t),
-    json: true,
-  });
-  await s.runScript("set +e\n" + script, "t.vfs");
-  const results = (text.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
-    .filter((o) => "command" in o) as JsonResult[]).slice(1);
-  return { s, results };
-}
-
-/** `errno` name, or the fields of a success. */
-function outcome(r: JsonResult): string | Record<string, unknown> {
-  return r.ok ? r.fields : r.errno!.name;
+  const { s, results } = await runJson(new SimKernel(), "set +e\n" + script);
+  return { s, results: results.slice(1) };
 }
 
 Deno.test("ioas copy: DST SRC SRC_IOVA DST_IOVA; `-` lets the kernel choose; ENOENT unmapped, EEXIST taken", async () => {
