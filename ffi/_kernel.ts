@@ -28,6 +28,9 @@ const U64_MAX = 0xffff_ffff_ffff_ffffn;
 const MAX_ARG_VIEW = 0x1_0000_0000n;
 const EIO = 5;
 const hex = (n: bigint) => `0x${n.toString(16)}`;
+/** `0xADDR+0xLEN` of a refused range (a caller may pass a non-bigint address: shown as is). */
+const span = (addr: unknown, length: bigint) =>
+  typeof addr === "bigint" ? `${hex(addr)}+${hex(length)}` : String(addr);
 /** The end of a refusal: what the guard checks. */
 const OUTSIDE = "lies outside memory this shell mapped";
 
@@ -166,7 +169,7 @@ export class FfiKernel implements Kernel {
     const p = strayPointer(policy, view, this.#pointable);
     if (p === undefined) return false;
     const at = view.getBigUint64(p.at, true);
-    const what = `${describeRequest(policy.request)} ${p.field} ${hex(at)}+${hex(p.length(view)!)}`;
+    const what = `${describeRequest(policy.request)} ${p.field} ${span(at, p.length(view)!)}`;
     this.#refuse(`not sent: ${what} ${OUTSIDE}`, -E.EFAULT);
     return true;
   }
@@ -260,10 +263,7 @@ export class FfiKernel implements Kernel {
   readMemory(addr: bigint, into: Uint8Array): number {
     if (into.length === 0) return 0;
     if (typeof addr !== "bigint" || !this.#mapped.covers(addr, BigInt(into.length))) {
-      const what = typeof addr === "bigint"
-        ? `${hex(addr)}+${hex(BigInt(into.length))}`
-        : String(addr);
-      return this.#refuse(`not read: ${what} ${OUTSIDE}`, -E.EFAULT);
+      return this.#refuse(`not read: ${span(addr, BigInt(into.length))} ${OUTSIDE}`, -E.EFAULT);
     }
     into.set(this.#view(addr, BigInt(into.length)));
     return 0;
@@ -272,10 +272,7 @@ export class FfiKernel implements Kernel {
   writeMemory(addr: bigint, bytes: Uint8Array): number {
     if (bytes.length === 0) return 0;
     if (typeof addr !== "bigint" || !this.#mapped.covers(addr, BigInt(bytes.length))) {
-      const what = typeof addr === "bigint"
-        ? `${hex(addr)}+${hex(BigInt(bytes.length))}`
-        : String(addr);
-      return this.#refuse(`not written: ${what} ${OUTSIDE}`, -E.EFAULT);
+      return this.#refuse(`not written: ${span(addr, BigInt(bytes.length))} ${OUTSIDE}`, -E.EFAULT);
     }
     this.#view(addr, BigInt(bytes.length)).set(bytes);
     return 0;

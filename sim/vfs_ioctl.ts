@@ -5,10 +5,10 @@
  *
  * Modelled for the files the simulator has: device nodes on devtmpfs (iommufd, the VFIO
  * container, groups, device cdevs), memfds on the shmem mount, and anonymous inodes (event
- * queues, the device fds a group hands out). These filesystems have a PAGE_SIZE block size, no freeze support (so none is ever
- * frozen) and no fiemap, and none of our files has a fasync op. The attribute-setting ioctls
- * read their argument, then find no fileattr_set (a memfd's needs CONFIG_TMPFS_XATTR, off in
- * the rig's kernel) and ask the driver.
+ * queues, the device fds a group hands out). These filesystems have a PAGE_SIZE block size,
+ * no freeze support (so none is ever frozen) and no fiemap, and none of our files has a
+ * fasync op. The attribute-setting ioctls read their argument, then find no fileattr_set (a
+ * memfd's needs CONFIG_TMPFS_XATTR, off in the rig's kernel) and ask the driver.
  *
  * Not modelled, so the driver answers ENOTTY where Linux does not: the clone/dedupe ioctls
  * (which check the other fd and the filesystem); FS_IOC_GETFSUUID, which devtmpfs nodes and
