@@ -20,6 +20,7 @@ import {
   LANE_SUITES,
   type LaneOptions,
   type LaneSuite,
+  MEMLOCK_WALKS,
   RANDOM_WALKS,
   runLane,
 } from "./kernel/lane.ts";
@@ -38,9 +39,9 @@ const USAGE = `usage: deno run -A scripts/kernel_lane.ts [options]
   --no-smoke         skip the boot smoke test before the scenarios
   --audit-dir D      folder of the audit's .vfs files (default: tests/audit)
   --suite S          scenarios | audit | random (repeatable; default: all three)
-  --random N         random walks of each flavor (default: ${RANDOM_WALKS})
+  --random N         random walks of each flavor (default: ${RANDOM_WALKS}, memlock ${MEMLOCK_WALKS})
   --random-seed S    seed of the first random walk (default: 1)
-  --random-flavor F  iommufd | compat | hwpt (repeatable; default: all three)
+  --random-flavor F  iommufd | compat | hwpt | memlock (repeatable; default: all four)
   --mode M           audit: only this IOMMU mode (repeatable; default: all the variant serves)
 Environment: VFSH_KERNEL_LANE_OPTIONAL=1 turns "cannot run here" into success;
 VFSH_CACHE_DIR moves the cache (default ~/.cache/vfsh); VFSH_NO_KVM=1 forces TCG.`;

@@ -10,7 +10,7 @@ import { compareTranscripts } from "./compare.ts";
 import { ensureInitramfs } from "./initramfs.ts";
 import { progress } from "./log.ts";
 import { whyLaneCannotRun } from "./preflight.ts";
-import { type Flavor, writeRandomWalks } from "./random_scenario.ts";
+import { type Flavor, FLAVORS, writeRandomWalks } from "./random_scenario.ts";
 import type { ModeName } from "../../shell/modes.ts";
 import {
   AUDIT,
@@ -26,7 +26,7 @@ import {
   type VmProfileName,
 } from "./scenarios.ts";
 import { runInVm, shellQuote, type VmResult } from "./vm.ts";
-import { dropLines } from "./machine.ts";
+import { dropLines, isUntranslatable, translateMachine } from "./machine.ts";
 
 /** The repository root (the guest's cwd and the host runs' cwd). */
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -72,6 +72,12 @@ export type LaneSuite = typeof LANE_SUITES[number];
 
 /** Random walks of each flavor in a default run: a few seconds of guest time each. */
 export const RANDOM_WALKS = 4;
+
+/**
+ * Memlock walks in a default run (without `--random`): each runs alone in each of the eight
+ * modes, ≈ 8 s of guest time a run, so one seed costs about as much as the others' four.
+ */
+export const MEMLOCK_WALKS = 1;
 
 /** One guest command of a VM batch: its outputs are `name.stdout` etc. */
 interface GuestUnit {
@@ -307,27 +313,46 @@ interface Selection {
 
 /**
  * Write `count` random walks of each flavor into a temporary folder (iommufd and hwpt walks
- * run as scenarios with the mock domain, compat walks with the audit) and say which seeds
- * they are. The guest sees the host's root read-only, so a host temp folder serves both sides.
+ * run as scenarios with the mock domain, compat walks with the audit, memlock walks each on
+ * its own machine with the audit; without `--random`, {@linkcode MEMLOCK_WALKS} of those) and
+ * say which seeds they are. The guest sees the host's root read-only, so a host temp folder
+ * serves both sides.
  */
 async function selectRandom(
   options: LaneOptions,
   count: number,
-): Promise<Pick<Selection, "scenarios" | "audit" | "randomDir">> {
+): Promise<Pick<Selection, "scenarios" | "audit" | "auditMachine" | "randomDir">> {
   const first = options.randomSeed ?? 1;
   const dir = await Deno.makeTempDir({ prefix: "vfsh-random-" });
-  const files = await writeRandomWalks(dir, first, count, options.randomFlavors);
+  const flavors = options.randomFlavors ?? FLAVORS;
+  const memlock = options.random ?? MEMLOCK_WALKS;
+  const files = [
+    ...await writeRandomWalks(dir, first, count, flavors.filter((f) => f !== "memlock")),
+    ...(flavors.includes("memlock")
+      ? await writeRandomWalks(dir, first, memlock, ["memlock"])
+      : []),
+  ];
+  const seeds = (n: number) => `${first}..${first + n - 1}`;
   progress(
-    `random walks: seeds ${first}..${first + count - 1} in ${dir} ` +
-      `(one: deno run scripts/kernel/random_scenario.ts --seed S --flavor iommufd|compat|hwpt)`,
+    `random walks: seeds ${seeds(count)}${
+      memlock === count || !flavors.includes("memlock") ? "" : ` (memlock ${seeds(memlock)})`
+    } in ${dir} ` +
+      `(one: deno run scripts/kernel/random_scenario.ts --seed S --flavor ${FLAVORS.join("|")})`,
   );
+  const auditMachine: MachineScenario[] = [];
+  for (const { name, file } of files.filter((f) => f.flavor === "memlock")) {
+    const machine = translateMachine(await Deno.readTextFile(file));
+    if (machine === undefined || isUntranslatable(machine)) {
+      throw new Error(`${file}: a memlock walk whose machine the guest cannot build`);
+    }
+    auditMachine.push({ name, file, machine });
+  }
   return {
-    scenarios: files.filter((f) => f.flavor !== "compat").map(({ name, file }) => ({
-      name,
-      file,
-      mock: true,
-    })),
+    scenarios: files.filter((f) => f.flavor === "iommufd" || f.flavor === "hwpt").map((
+      { name, file },
+    ) => ({ name, file, mock: true })),
     audit: files.filter((f) => f.flavor === "compat").map(({ name, file }) => ({ name, file })),
+    auditMachine,
     randomDir: dir,
   };
 }
@@ -379,7 +404,7 @@ async function selectScenarios(options: LaneOptions): Promise<Selection> {
   return {
     scenarios: [...found, ...r.scenarios.filter(wanted)],
     audit: [...audit, ...r.audit.filter(wanted)],
-    auditMachine,
+    auditMachine: [...auditMachine, ...r.auditMachine.filter(wanted)],
     randomDir: r.randomDir,
   };
 }

@@ -3,7 +3,7 @@
  * the real kernel and in the simulator and compares the transcripts, so a walk needs no
  * expectations: any difference is a simulator bug, or a kernel fact still to learn.
  *
- * Three flavors:
+ * Four flavors:
  * - `iommufd`: containers on /dev/iommu set up every way (IOAS set before or after
  *   SET_IOMMU, or never; TYPE1, TYPE1v2 or a bad type; with or without the mock domain, a
  *   second IOAS), then compat and native map/unmap, copy, allowed IOVAs, reserved ranges,
@@ -15,13 +15,17 @@
  *   dirty-tracking and a nested hwpt, then hwpt allocs with every flag, invalidations, dirty
  *   tracking and bitmaps, device replaces, destroys in any order, and IOAS map/unmap/copy
  *   between them. Runs as a scenario on the plain machine.
+ * - `memlock`: one `container setup` without CAP_IPC_LOCK under a small RLIMIT_MEMLOCK (its
+ *   leading `sim` lines), then maps sized around the limit, unmaps whole and in part, regions
+ *   mlocked and freed, and VADDR updates. Runs with the audit, each file alone on the machine
+ *   its `sim` lines describe, in every IOMMU mode.
  *
  * Addresses and sizes collide on purpose: IOVAs in a few 64 KiB slots, shifted by a page or
  * half a page; sizes of pages, zero, half a page, odd, or near 2^64; now and then an argsz
  * or flags value the shell would not choose.
  *
  * ```
- * deno run scripts/kernel/random_scenario.ts --seed 7 [--flavor compat|hwpt] [--blocks N] [--ops N]
+ * deno run scripts/kernel/random_scenario.ts --seed 7 [--flavor compat|hwpt|memlock] [--blocks N] [--ops N]
  * deno task test:kernel --suite random --random 20 --random-seed 100
  * ```
  *
@@ -38,9 +42,10 @@ import { prng } from "../../tests/_prng.ts";
 /**
  * `iommufd`: containers on /dev/iommu, compat and native calls mixed. `compat`: one
  * `container setup` and the VFIO container calls, for every IOMMU mode. `hwpt`: hw pagetables
- * of the selftest's mock devices, with IOAS calls between.
+ * of the selftest's mock devices, with IOAS calls between. `memlock`: the container calls
+ * under a small RLIMIT_MEMLOCK, for every IOMMU mode.
  */
-export type Flavor = "iommufd" | "compat" | "hwpt";
+export type Flavor = "iommufd" | "compat" | "hwpt" | "memlock";
 
 /** What a generated file is made of. */
 export interface RandomScenarioOptions {
@@ -125,7 +130,7 @@ const perm = (d: Dice) => d.weighted([[8, "rw"], [2, "r"], [2, "w"], [1, "-"]] a
 
 /** A user address inside the buffer with room for `len` bytes (at least a page). */
 function vaddr(d: Dice, len: bigint): string {
-  const room = len > 0n && len < BUF_SIZE ? BUF_SIZE - len : BUF_SIZE - 0x1000n;
+  const room = len > 0n && len <= BUF_SIZE ? BUF_SIZE - len : BUF_SIZE - 0x1000n;
   const pages = room / 0x1000n;
   let off = BigInt(d.int(Number(pages) + 1)) * 0x1000n;
   if (d.chance(0.05) && off + len + 0x800n <= BUF_SIZE) off += 0x800n;
@@ -449,32 +454,165 @@ function hwptOp(d: Dice, hasOther: boolean, hasDev2: boolean): string {
   }
 }
 
-/** The shape of the lane's random walks: `blocks` ignored for `compat`. */
+/** RLIMIT_MEMLOCK of a `memlock` walk, weighted: none, 16 pages, 64, 256, 1024. */
+const MEMLOCK_LIMITS = [
+  [1, 0n],
+  [3, 0x10000n],
+  [3, 0x40000n],
+  [3, 0x100000n],
+  [2, 0x400000n],
+] as const;
+
+/** Names of the regions a `memlock` walk allocates, mlocks and frees besides `buf`. */
+const REGIONS = ["m1", "m2", "m3"] as const;
+
+/**
+ * The `memlock` flavor's lines after its `sim` lines: one `container setup`, then maps and
+ * unmaps sized around the limit, regions mlocked and freed, and VADDR updates. The walk keeps
+ * what the kernel backend needs: every `--vaddr` range lies in a region still allocated.
+ */
+function memlockWalk(d: Dice, limit: bigint, ops: number): string[] {
+  const lines = ["container setup"];
+  const live = new Map<string, bigint>();
+  const mapped: { iova: bigint; len: bigint }[] = [];
+  const pageUp = (n: bigint) => (n + 0xfffn) & ~0xfffn;
+  // Sizes around the limit, so that the limit bites now and then and not always.
+  const len = () => {
+    const n = d.weighted<() => bigint>([
+      [4, () => BigInt(1 + d.int(4)) * 0x1000n],
+      [6, () => d.pick([limit / 4n, limit / 2n, limit - 0x1000n, limit, limit + 0x1000n])],
+      [1, () => d.pick([limit * 2n, 0n, 0x800n])],
+    ])();
+    return n < 0n ? 0x1000n : n;
+  };
+  const mapLen = () => {
+    const n = len();
+    return n > BUF_SIZE ? BUF_SIZE : n;
+  };
+  // Slots twice the largest usual size apart, shifted now and then into their neighbour.
+  const slot = pageUp(limit * 2n) || 0x10000n;
+  const at = () =>
+    d.chance(0.1)
+      ? iova(d)
+      : IOVA_BASE + BigInt(d.int(8)) * slot + d.pick([0n, 0n, 0n, 0x1000n, limit / 2n, limit]);
+  // A user address for `n` bytes: a region allocated here when one is large enough.
+  const user = (n: bigint) => {
+    const fits = [...live].filter(([, size]) => size >= n);
+    return fits.length > 0 && d.chance(0.35) ? `$${d.pick(fits)[0]}` : vaddr(d, n);
+  };
+  // A range mapped before (or tried), the latest ones most often.
+  const known = () => d.chance(0.6) ? d.pick(mapped.slice(-3)) : d.pick(mapped);
+  for (let i = 0; i < ops; i++) {
+    const kind = d.weighted(
+      [
+        [10, "map"],
+        [7, "unmap"],
+        [1, "unmap all"],
+        [4, "mem"],
+        [2, "vaddr"],
+        [1, "info"],
+      ] as const,
+    );
+    switch (kind) {
+      case "map": {
+        const n = mapLen();
+        const a = at();
+        mapped.push({ iova: a, len: n });
+        lines.push(`map ${hex(a)} ${hex(n)} ${perm(d)} --vaddr ${user(n)}`);
+        break;
+      }
+      case "unmap": {
+        if (mapped.length === 0 || d.chance(0.15)) {
+          lines.push(`unmap ${hex(at())} ${hex(len())}`);
+          break;
+        }
+        const m = known();
+        const half = m.len < 0x2000n ? m.len : pageUp(m.len / 2n);
+        lines.push(
+          d.weighted<() => string>([
+            [6, () => `unmap ${hex(m.iova)} ${hex(m.len)}`],
+            [1, () => `unmap ${hex(m.iova)} ${hex(half)}`],
+            [1, () => `unmap ${hex(m.iova + half)} ${hex(m.len - half)}`],
+          ])(),
+        );
+        break;
+      }
+      case "unmap all":
+        lines.push("unmap --all");
+        break;
+      case "mem": {
+        const name = d.pick(REGIONS);
+        const size = live.get(name);
+        if (size === undefined) {
+          const n = pageUp(mapLen()) || 0x1000n;
+          live.set(name, n);
+          lines.push(`mem alloc ${name} ${hex(n)}`);
+          if (d.chance(0.6)) lines.push(`mem mlock ${name}`);
+        } else if (d.chance(0.4)) {
+          lines.push(`mem mlock ${name}`);
+        } else {
+          live.delete(name);
+          lines.push(`mem free ${name}`);
+        }
+        break;
+      }
+      case "vaddr": {
+        // Legacy type1's live update: drop the user address, then give a new one.
+        const m = mapped.length > 0 && d.chance(0.8) ? known() : { iova: at(), len: mapLen() };
+        lines.push(`unmap ${hex(m.iova)} ${hex(m.len)} --flags DMA_UNMAP_FLAG_VADDR`);
+        if (d.chance(0.7)) {
+          const n = m.len > BUF_SIZE ? BUF_SIZE : m.len;
+          const p = d.chance(0.7) ? "-" : "rw";
+          lines.push(
+            `map ${hex(m.iova)} ${hex(n)} ${p} --vaddr ${user(n)} --flags DMA_MAP_FLAG_VADDR`,
+          );
+        }
+        break;
+      }
+      case "info":
+        lines.push("info");
+        break;
+    }
+  }
+  return lines;
+}
+
+/** The shape of the lane's random walks: `blocks` ignored for `compat` and `memlock`. */
 export const WALK_SHAPE: Record<Flavor, { blocks: number; ops: number }> = {
   iommufd: { blocks: 8, ops: 60 },
   compat: { blocks: 1, ops: 150 },
   hwpt: { blocks: 6, ops: 60 },
+  memlock: { blocks: 1, ops: 150 },
 };
 
 const HEADLINE: Record<Flavor, string> = {
   iommufd: "# A random walk of compat and native calls on containers set up every way.",
   compat: "# A random walk of the VFIO container calls, for every IOMMU mode.",
   hwpt: "# A random walk of hw pagetables on the selftest's mock devices, IOAS calls between.",
+  memlock: "# A random walk of locked-memory accounting under a small RLIMIT_MEMLOCK, every mode.",
 };
 
 /** The text of one generated scenario. */
 export function randomScenario(o: RandomScenarioOptions): string {
   const d = new Dice(o.seed);
   const flavor = o.flavor ?? "iommufd";
-  const shape = flavor === "compat" ? `--ops ${o.ops}` : `--blocks ${o.blocks} --ops ${o.ops}`;
+  const oneBlock = flavor === "compat" || flavor === "memlock";
+  const shape = oneBlock ? `--ops ${o.ops}` : `--blocks ${o.blocks} --ops ${o.ops}`;
   const command =
     `deno run scripts/kernel/random_scenario.ts --seed ${o.seed} --flavor ${flavor} ${shape}`;
   const out = [
     HEADLINE[flavor],
     `# Made by: ${command}`,
     "# The kernel lane compares it with the real kernel; regenerate it rather than edit it.",
-    "mem alloc buf " + hex(BUF_SIZE),
   ];
+  if (flavor === "memlock") {
+    // The machine first: the lane builds it in the guest from these leading lines.
+    const limit = d.weighted(MEMLOCK_LIMITS);
+    out.push("sim privileged off", `sim rlimit memlock ${hex(limit)}`);
+    out.push("mem alloc buf " + hex(BUF_SIZE), ...memlockWalk(d, limit, o.ops));
+    return out.join("\n") + "\n";
+  }
+  out.push("mem alloc buf " + hex(BUF_SIZE));
   if (flavor === "compat") {
     out.push("container setup");
     for (let i = 0; i < o.ops; i++) out.push(compatOp(d));
@@ -510,20 +648,21 @@ export interface RandomWalkFile {
 }
 
 /** Every flavor, in the order the lane writes them. */
-export const FLAVORS: readonly Flavor[] = ["iommufd", "compat", "hwpt"];
+export const FLAVORS: readonly Flavor[] = ["iommufd", "compat", "hwpt", "memlock"];
 
 /** File names of each flavor's walks, before `_<seed>.vfs`. */
 const FILE_STEM: Record<Flavor, string> = {
   iommufd: "random_walk",
   compat: "random_compat",
   hwpt: "random_hwpt",
+  memlock: "random_memlock",
 };
 
 /**
  * Write `count` walks of each flavor (of `flavors`), seeds `firstSeed`…, into `dir` with the
  * lane's shape:
- * `random_walk_<seed>.vfs` (iommufd), `random_compat_<seed>.vfs` (compat) and
- * `random_hwpt_<seed>.vfs` (hwpt).
+ * `random_walk_<seed>.vfs` (iommufd), `random_compat_<seed>.vfs` (compat),
+ * `random_hwpt_<seed>.vfs` (hwpt) and `random_memlock_<seed>.vfs` (memlock).
  */
 export async function writeRandomWalks(
   dir: string,

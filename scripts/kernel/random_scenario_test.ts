@@ -2,6 +2,7 @@ import { deepStrictEqual, notStrictEqual, ok, strictEqual } from "node:assert";
 import { type Flavor, randomScenario, WALK_SHAPE, writeRandomWalks } from "./random_scenario.ts";
 import { runScript } from "../../mod.ts";
 import { MODE_NAMES } from "../../shell/modes.ts";
+import { isUntranslatable, translateMachine } from "./machine.ts";
 
 const walk = (seed: number, flavor: Flavor) =>
   randomScenario({ seed, flavor, ...WALK_SHAPE[flavor] });
@@ -17,7 +18,7 @@ Deno.test("random walks: every --vaddr range lies inside the one buffer", () => 
   const buf = /^mem alloc buf (0x[0-9a-f]+)$/m;
   let maps = 0;
   for (let seed = 1; seed <= 40; seed++) {
-    for (const flavor of ["iommufd", "compat", "hwpt"] as const) {
+    for (const flavor of ["iommufd", "compat", "hwpt", "memlock"] as const) {
       const text = walk(seed, flavor);
       const size = BigInt(buf.exec(text)![1]);
       for (
@@ -65,7 +66,7 @@ Deno.test("random walks: the simulator runs them to the end, in every IOMMU mode
   }
 });
 
-Deno.test("random walks: the lane's files, three flavors per seed, or the flavors asked for", async () => {
+Deno.test("random walks: the lane's files, four flavors per seed, or the flavors asked for", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const files = await writeRandomWalks(dir, 5, 2);
@@ -73,9 +74,11 @@ Deno.test("random walks: the lane's files, three flavors per seed, or the flavor
       "random_walk_5",
       "random_compat_5",
       "random_hwpt_5",
+      "random_memlock_5",
       "random_walk_6",
       "random_compat_6",
       "random_hwpt_6",
+      "random_memlock_6",
     ]);
     for (const f of files) strictEqual(Deno.readTextFileSync(f.file), walk(f.seed, f.flavor));
     const only = await writeRandomWalks(dir, 9, 2, ["hwpt"]);
@@ -104,5 +107,55 @@ Deno.test("random walks: hwpt walks get past the refusals: every hwpt command su
     ]
   ) {
     ok((succeeded.get(c) ?? 0) >= 10, `${c}: ${succeeded.get(c) ?? 0} successes`);
+  }
+});
+
+Deno.test("random walks: memlock walks map only memory still allocated, within its size", () => {
+  let regionMaps = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const live = new Map<string, bigint>();
+    for (const line of walk(seed, "memlock").split("\n")) {
+      const alloc = /^mem alloc (\w+) (0x[0-9a-f]+)$/.exec(line);
+      if (alloc) live.set(alloc[1], BigInt(alloc[2]));
+      const free = /^mem free (\w+)$/.exec(line);
+      if (free) ok(live.delete(free[1]), `seed ${seed}: ${line}`);
+      const map = /^map \S+ (0x[0-9a-f]+) \S+ --vaddr \$(m\d)\b/.exec(line);
+      if (map) {
+        const size = live.get(map[2]);
+        ok(size !== undefined && BigInt(map[1]) <= size, `seed ${seed}: ${line}`);
+        regionMaps++;
+      }
+    }
+  }
+  ok(regionMaps > 100, `only ${regionMaps} maps of mlock regions`);
+});
+
+Deno.test("random walks: a memlock walk's machine is one the lane can build in the guest", () => {
+  for (let seed = 1; seed <= 10; seed++) {
+    const m = translateMachine(walk(seed, "memlock"));
+    ok(m !== undefined && !isUntranslatable(m), `seed ${seed}`);
+    deepStrictEqual(m.lines, [4, 5]);
+    ok(m.wrap.some((w) => w.startsWith("prlimit --memlock=")), m.wrap.join(" "));
+    ok(m.wrap.some((w) => w.startsWith("setpriv ")), m.wrap.join(" "));
+  }
+});
+
+Deno.test("random walks: memlock walks reach the limit and get past it, in every IOMMU mode", async () => {
+  for (const mode of MODE_NAMES) {
+    const container = mode.startsWith("vfio_") ? "legacy" : "iommufd";
+    const seen = new Map<string, number>();
+    for (let seed = 1; seed <= 6; seed++) {
+      const r = await simulate(
+        `sim container ${container}\nmode ${mode}\n${walk(seed, "memlock")}`,
+      );
+      strictEqual(r.status, 0, `${mode} seed ${seed}: ${r.out.slice(-500)}`);
+      ok(!/^error:/m.test(r.out), r.out);
+      for (const m of r.out.matchAll(/^\d+> (map|unmap|mem mlock|mem free)\b.*\n(\S+)/gm)) {
+        seen.set(`${m[1]} ${m[2]}`, (seen.get(`${m[1]} ${m[2]}`) ?? 0) + 1);
+      }
+    }
+    for (const k of ["map ok", "map ENOMEM", "unmap ok", "mem mlock ok", "mem mlock ENOMEM"]) {
+      ok((seen.get(k) ?? 0) >= 5, `${mode}: ${k} ${seen.get(k) ?? 0} times`);
+    }
   }
 });
