@@ -74,8 +74,9 @@ export type LaneSuite = typeof LANE_SUITES[number];
 export const RANDOM_WALKS = 4;
 
 /**
- * Memlock walks in a default run (without `--random`): each runs alone in each of the eight
- * modes, ≈ 8 s of guest time a run, so one seed costs about as much as the others' four.
+ * Memlock walks in a default run (without `--random`): each file runs alone, a guest process
+ * of its own (≈ 4 s) in each of the eight modes, so one seed costs about as much as the
+ * other flavors' four.
  */
 export const MEMLOCK_WALKS = 1;
 
