@@ -6,6 +6,7 @@
  */
 
 import { ensureKernel, KERNEL_VARIANTS, type KernelVariant } from "./build.ts";
+import { removedAfter } from "./cleanup.ts";
 import { compareTranscripts } from "./compare.ts";
 import { ensureInitramfs } from "./initramfs.ts";
 import { progress } from "./log.ts";
@@ -308,7 +309,7 @@ interface Selection {
   audit: Scenario[];
   /** Audit files that each run alone, on the machine their `sim` lines describe. */
   auditMachine: MachineScenario[];
-  /** The temporary folder of the random walks, if any (removed when the lane ends). */
+  /** The temporary folder of the random walks, if any (removed when the lane ends or is killed). */
   randomDir?: string;
 }
 
@@ -419,11 +420,10 @@ export async function runLane(options: LaneOptions): Promise<number> {
   const selection: Selection = wantScenarios
     ? await selectScenarios(options)
     : { scenarios: [], audit: [], auditMachine: [] };
-  try {
-    return await bootAndCompare(variants, selection, options);
-  } finally {
-    if (selection.randomDir) await Deno.remove(selection.randomDir, { recursive: true });
-  }
+  return await removedAfter(
+    selection.randomDir,
+    () => bootAndCompare(variants, selection, options),
+  );
 }
 
 /** Build the kernels, smoke-test them unless told not to, then compare `selection`. */
