@@ -25,7 +25,7 @@
  * or flags value the shell would not choose.
  *
  * ```
- * deno run scripts/kernel/random_scenario.ts --seed 7 [--flavor compat|hwpt|memlock] [--blocks N] [--ops N]
+ * deno run scripts/kernel/random_scenario.ts --seed 7 [--flavor F] [--blocks N] [--ops N]
  * deno task test:kernel --suite random --random 20 --random-seed 100
  * ```
  *
@@ -454,7 +454,7 @@ function hwptOp(d: Dice, hasOther: boolean, hasDev2: boolean): string {
   }
 }
 
-/** RLIMIT_MEMLOCK of a `memlock` walk, weighted: none, 16 pages, 64, 256, 1024. */
+/** RLIMIT_MEMLOCK of a `memlock` walk, weighted: 0 (nothing lockable), 16, 64, 256, 1024 pages. */
 const MEMLOCK_LIMITS = [
   [1, 0n],
   [3, 0x10000n],
@@ -561,10 +561,11 @@ function memlockWalk(d: Dice, limit: bigint, ops: number): string[] {
         const m = mapped.length > 0 && d.chance(0.8) ? known() : { iova: at(), len: mapLen() };
         lines.push(`unmap ${hex(m.iova)} ${hex(m.len)} --flags DMA_UNMAP_FLAG_VADDR`);
         if (d.chance(0.7)) {
-          const n = m.len > BUF_SIZE ? BUF_SIZE : m.len;
           const p = d.chance(0.7) ? "-" : "rw";
           lines.push(
-            `map ${hex(m.iova)} ${hex(n)} ${p} --vaddr ${user(n)} --flags DMA_MAP_FLAG_VADDR`,
+            `map ${hex(m.iova)} ${hex(m.len)} ${p} --vaddr ${
+              user(m.len)
+            } --flags DMA_MAP_FLAG_VADDR`,
           );
         }
         break;
