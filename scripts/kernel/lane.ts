@@ -21,13 +21,14 @@ import {
   type MachineScenario,
   maskLines,
   type Scenario,
+  sortAudit,
   unknownTableEntries,
   VARIANT_COMMANDS,
   VM_PROFILES,
   type VmProfileName,
 } from "./scenarios.ts";
 import { runInVm, shellQuote, type VmResult } from "./vm.ts";
-import { dropLines, isUntranslatable, translateMachine } from "./machine.ts";
+import { dropLines } from "./machine.ts";
 
 /** The repository root (the guest's cwd and the host runs' cwd). */
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -341,20 +342,20 @@ async function selectRandom(
     } in ${dir} ` +
       `(one: deno run scripts/kernel/random_scenario.ts --seed S --flavor ${FLAVORS.join("|")})`,
   );
-  const auditMachine: MachineScenario[] = [];
-  for (const { name, file } of files.filter((f) => f.flavor === "memlock")) {
-    const machine = translateMachine(await Deno.readTextFile(file));
-    if (machine === undefined || isUntranslatable(machine)) {
-      throw new Error(`${file}: a memlock walk whose machine the guest cannot build`);
-    }
-    auditMachine.push({ name, file, machine });
+  // Walks of the container calls go with the audit, sorted by their `sim` lines as it is.
+  const withAudit = files.filter((f) => f.flavor === "compat" || f.flavor === "memlock");
+  const audit = await sortAudit(withAudit.map(({ name, file }) => ({ name, file, path: file })));
+  for (const { name, reason } of audit.skipped) {
+    throw new Error(`${name}: a walk the guest cannot run: ${reason}`);
   }
   return {
-    scenarios: files.filter((f) => f.flavor === "iommufd" || f.flavor === "hwpt").map((
-      { name, file },
-    ) => ({ name, file, mock: true })),
-    audit: files.filter((f) => f.flavor === "compat").map(({ name, file }) => ({ name, file })),
-    auditMachine,
+    scenarios: files.filter((f) => !withAudit.includes(f)).map(({ name, file }) => ({
+      name,
+      file,
+      mock: true,
+    })),
+    audit: audit.run,
+    auditMachine: audit.machine,
     randomDir: dir,
   };
 }

@@ -245,35 +245,45 @@ export interface MachineScenario extends Scenario {
   machine: GuestMachine;
 }
 
-/**
- * The audit's `.vfs` names (without `.vfs`) in `dir`, sorted: those that run together as they
- * are, those that run alone on a machine built for them, and those skipped with the reason.
- */
-export async function discoverAudit(
-  dir: string,
-  shownAs = AUDIT.dir,
-): Promise<{
+/** Audit files by how they run. */
+export interface AuditSelection {
+  /** Together, as they are (no `sim` lines). */
   run: Scenario[];
+  /** Each alone, on a machine built for its `sim` lines. */
   machine: MachineScenario[];
+  /** Not at all, with the reason. */
   skipped: { name: string; reason: string }[];
-}> {
-  const found = await discoverScenarios(dir, shownAs);
-  const out = {
-    run: [] as Scenario[],
-    machine: [] as MachineScenario[],
-    skipped: [] as { name: string; reason: string }[],
-  };
-  for (const { name, file } of found) {
-    if (name in AUDIT.exclude) {
-      out.skipped.push({ name, reason: AUDIT.exclude[name] });
+}
+
+/**
+ * Sort audit files (`path` is where to read each) by their leading `sim` lines; `exclude`
+ * names files that are skipped, with the reason.
+ */
+export async function sortAudit(
+  files: readonly (Scenario & { path: string })[],
+  exclude: Readonly<Record<string, string>> = {},
+): Promise<AuditSelection> {
+  const out: AuditSelection = { run: [], machine: [], skipped: [] };
+  for (const { name, file, path } of files) {
+    if (name in exclude) {
+      out.skipped.push({ name, reason: exclude[name] });
       continue;
     }
-    const m = translateMachine(await Deno.readTextFile(`${dir}/${name}.vfs`));
+    const m = translateMachine(await Deno.readTextFile(path));
     if (m === undefined) out.run.push({ name, file });
     else if (isUntranslatable(m)) out.skipped.push({ name, reason: `line ${m.line}: ${m.why}` });
     else out.machine.push({ name, file, machine: m });
   }
   return out;
+}
+
+/**
+ * The audit's `.vfs` names (without `.vfs`) in `dir`, sorted: those that run together as they
+ * are, those that run alone on a machine built for them, and those skipped with the reason.
+ */
+export async function discoverAudit(dir: string, shownAs = AUDIT.dir): Promise<AuditSelection> {
+  const found = await discoverScenarios(dir, shownAs);
+  return await sortAudit(found.map((s) => ({ ...s, path: `${dir}/${s.name}.vfs` })), AUDIT.exclude);
 }
 
 /**
