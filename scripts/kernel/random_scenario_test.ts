@@ -1,7 +1,7 @@
 import { deepStrictEqual, notStrictEqual, ok, strictEqual } from "node:assert";
 import { type Flavor, randomScenario, WALK_SHAPE, writeRandomWalks } from "./random_scenario.ts";
 import { runScript } from "../../mod.ts";
-import { MODE_NAMES } from "../../shell/modes.ts";
+import { MODE_NAMES, type ModeName } from "../../shell/modes.ts";
 import { isUntranslatable, translateMachine } from "./machine.ts";
 
 const walk = (seed: number, flavor: Flavor) =>
@@ -47,6 +47,12 @@ async function simulate(text: string): Promise<{ status: number; out: string }> 
   return { status: r.status, out };
 }
 
+/** {@link simulate} in IOMMU mode `mode`, behind the container that mode opens. */
+function simulateIn(mode: ModeName, text: string) {
+  const container = mode.startsWith("vfio_") ? "legacy" : "iommufd";
+  return simulate(`sim container ${container}\nmode ${mode}\n${text}`);
+}
+
 Deno.test("random walks: the simulator runs them to the end, in every IOMMU mode", async () => {
   for (let seed = 1; seed <= 40; seed++) {
     for (const flavor of ["iommufd", "hwpt"] as const) {
@@ -57,8 +63,7 @@ Deno.test("random walks: the simulator runs them to the end, in every IOMMU mode
   }
   for (let seed = 1; seed <= 4; seed++) {
     for (const mode of MODE_NAMES) {
-      const container = mode.startsWith("vfio_") ? "legacy" : "iommufd";
-      const c = await simulate(`sim container ${container}\nmode ${mode}\n${walk(seed, "compat")}`);
+      const c = await simulateIn(mode, walk(seed, "compat"));
       strictEqual(c.status, 0, `${mode}: ${c.out.slice(-500)}`);
       ok(!/^error:/m.test(c.out), c.out);
       ok(/container setup\nok {2}group=/.test(c.out), `${mode}: ${c.out.slice(0, 800)}`);
@@ -142,12 +147,9 @@ Deno.test("random walks: a memlock walk's machine is one the lane can build in t
 
 Deno.test("random walks: memlock walks reach the limit and get past it, in every IOMMU mode", async () => {
   for (const mode of MODE_NAMES) {
-    const container = mode.startsWith("vfio_") ? "legacy" : "iommufd";
     const seen = new Map<string, number>();
     for (let seed = 1; seed <= 6; seed++) {
-      const r = await simulate(
-        `sim container ${container}\nmode ${mode}\n${walk(seed, "memlock")}`,
-      );
+      const r = await simulateIn(mode, walk(seed, "memlock"));
       strictEqual(r.status, 0, `${mode} seed ${seed}: ${r.out.slice(-500)}`);
       ok(!/^error:/m.test(r.out), r.out);
       for (const m of r.out.matchAll(/^\d+> (map|unmap|mem mlock|mem free)\b.*\n(\S+)/gm)) {
